@@ -1,0 +1,1 @@
+"""miaudit.metrics"""

@@ -1,0 +1,253 @@
+"""The ``miaudit`` command line. Thin: every command parses options, calls the Python API, prints.
+
+Exit codes: 0 success; 1 a privacy budget (``--fail-above``) is exceeded or a run failed;
+2 bad input or configuration (one line on stderr, no traceback).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ._errors import InputError, MiauditError
+
+app = typer.Typer(
+    name="miaudit",
+    help="Measure how much a trained model leaks about who was in its training set (membership inference).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+out_console = Console()
+
+OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Directory for results.json, scores.csv and report.html.")]
+AttackOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--attack", "-a", help="Attack to run (repeatable); default: every attack that can run. See `miaudit attacks`."),
+]
+FailOpt = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--fail-above",
+        help="Privacy gate METRIC=VALUE (repeatable), e.g. tpr@0.001=0.01, auc=0.6, epsilon=1: exit 1 if any attack exceeds it.",
+    ),
+]
+DeltaOpt = Annotated[float, typer.Option("--delta", help="delta of the empirical epsilon lower bound.")]
+PriorOpt = Annotated[float, typer.Option("--member-prior", help="Member prior for the PPV figures.")]
+
+
+@contextlib.contextmanager
+def _errors() -> Iterator[None]:
+    """Turn miaudit's errors into one line on stderr and exit code 2 (input) or 1 (runtime)."""
+    try:
+        yield
+    except InputError as exc:
+        console.print(f"[bold red]error:[/] {_one_line(exc)}", highlight=False, markup=True)
+        raise typer.Exit(2) from None
+    except MiauditError as exc:
+        console.print(f"[bold red]error:[/] {_one_line(exc)}", highlight=False)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        console.print("[bold red]interrupted[/]; finished reference models are kept in the cache")
+        raise typer.Exit(130) from None
+
+
+def _one_line(exc: BaseException) -> str:
+    from rich.markup import escape
+
+    return escape(" ".join(str(exc).split()))
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _fmt_ci(ci: Any) -> str:
+    return "" if not ci else f" [{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
+def print_summary(result: Any, *, title: str) -> None:
+    """A short summary table of every attack in the terminal."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("attack")
+    table.add_column("AUC [95% CI]", justify="right")
+    for f in result.settings["fprs"][:2]:
+        table.add_column(f"TPR@{f:.1%} FPR [95% CI]", justify="right")
+    table.add_column("eps LB", justify="right")
+    for name, m in sorted(result.metrics.items(), key=lambda kv: -(kv[1].get("auc") or 0)):
+        row = [name, _fmt(m["auc"]) + _fmt_ci(m.get("auc_ci"))]
+        for f in result.settings["fprs"][:2]:
+            key = format(f, "g")
+            row.append(_fmt(m["tpr_at_fpr"].get(key)) + _fmt_ci(m.get("tpr_at_fpr_ci", {}).get(key)))
+        row.append(_fmt(m.get("epsilon_lower_bound"), 2))
+        table.add_row(*row)
+    out_console.print(table)
+    g = result.game
+    n_non = g.get("n_nonmembers")
+    if n_non is not None:
+        out_console.print(
+            f"{g.get('n_members')} members / {n_non} non-members"
+            + (f" pooled over {g['n_targets']} targets" if g.get("n_targets", 1) > 1 else "")
+            + f"; train acc {_fmt(g.get('train_accuracy'))}, test acc {_fmt(g.get('test_accuracy'))}."
+        )
+    for name, reason in result.skipped.items():
+        out_console.print(f"[dim]skipped {name}: {reason}[/]")
+
+
+def _finish(result: Any, out: Path, fail_above: list[str] | None, *, title: str, started: float) -> None:
+    from .api import check_budget, parse_budget
+
+    budgets = [parse_budget(b) for b in fail_above or []]  # validate before writing
+    paths = result.save(out)
+    print_summary(result, title=title)
+    out_console.print(f"report: {paths.get('report.html', out / 'report.html')}  ({time.perf_counter() - started:.1f} s)")
+    if budgets:
+        violations = check_budget(result, budgets)
+        if violations:
+            for v in violations:
+                console.print(f"[bold red]privacy budget exceeded:[/] {v}", highlight=False)
+            raise typer.Exit(1)
+        out_console.print("[green]privacy budget met[/]")
+
+
+def _settings(delta: float, member_prior: float, seed: int = 0) -> Any:
+    from .api import AuditSettings
+
+    return AuditSettings(delta=delta, member_prior=member_prior, seed=seed)
+
+
+@app.command()
+def demo(
+    out: OutOpt = Path("miaudit-report"),
+    seed: Annotated[int, typer.Option(help="Seed of the member/non-member draw and of training.")] = 0,
+    model: Annotated[str, typer.Option(help="Target recipe: mlp, rf, logreg or gb (scikit-learn).")] = "mlp",
+    references: Annotated[int, typer.Option("--references", "-k", help="Reference models (even; 0 = none).")] = 8,
+    jobs: Annotated[Optional[int], typer.Option(help="Parallel training processes (default: all cores).")] = None,
+    attack: AttackOpt = None,
+    fail_above: FailOpt = None,
+    delta: DeltaOpt = 1e-5,
+    member_prior: PriorOpt = 0.5,
+) -> None:
+    """Run a full audit on scikit-learn's embedded digits data and write a report."""
+    started = time.perf_counter()
+    with _errors():
+        from .api import parse_budget
+        from .demo import run_demo
+        from .training import rich_progress
+
+        for b in fail_above or []:
+            parse_budget(b)
+        settings = _settings(delta, member_prior, seed)
+        with rich_progress(console, "training reference models") as progress:
+            result = run_demo(
+                model=model,
+                seed=seed,
+                n_references=references,
+                jobs=jobs,
+                run_dir=out / "cache",
+                attacks=attack,
+                settings=settings,
+                progress=progress,
+            )
+        _finish(result, out, fail_above, title=f"miaudit demo: digits, {model}, seed {seed}", started=started)
+
+
+@app.command()
+def score(
+    bundle: Annotated[Path, typer.Argument(help="Signal bundle: .npz, or a CSV/parquet table of per-example outputs.")],
+    out: OutOpt = Path("miaudit-report"),
+    attack: AttackOpt = None,
+    fail_above: FailOpt = None,
+    label_column: Annotated[str, typer.Option(help="Table bundles: the label column.")] = "label",
+    member_column: Annotated[str, typer.Option(help="Table bundles: the membership column (optional).")] = "is_member",
+    group_column: Annotated[Optional[str], typer.Option(help="Table bundles: a column to slice results by.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for cross-fitting and threshold selection.")] = 0,
+    delta: DeltaOpt = 1e-5,
+    member_prior: PriorOpt = 0.5,
+) -> None:
+    """Score precomputed model outputs (a signal bundle) and write the same outputs as the demo."""
+    started = time.perf_counter()
+    with _errors():
+        from .api import audit_bundle, parse_budget
+
+        for b in fail_above or []:
+            parse_budget(b)
+        kwargs: dict[str, Any] = {}
+        if bundle.suffix.lower() != ".npz":
+            kwargs = {"label_column": label_column, "member_column": member_column, "group_column": group_column}
+        with console.status("running attacks"):
+            result = audit_bundle(
+                str(bundle), attacks=attack, settings=_settings(delta, member_prior, seed), **kwargs
+            )
+        _finish(result, out, fail_above, title=f"miaudit score: {bundle.name}", started=started)
+
+
+@app.command()
+def audit(
+    config: Annotated[Path, typer.Argument(help="Audit config (TOML or YAML); see docs/config.md.")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Override the config's output directory.")] = None,
+    jobs: Annotated[Optional[int], typer.Option(help="Parallel training processes (default: all cores).")] = None,
+    fail_above: FailOpt = None,
+) -> None:
+    """Run the full game: train K reference models with your recipe and evaluate each as a target."""
+    started = time.perf_counter()
+    with _errors():
+        from .api import parse_budget
+        from .config import load_config
+        from .pipeline import run_audit
+        from .training import rich_progress
+
+        for b in fail_above or []:
+            parse_budget(b)
+        cfg = load_config(config)
+        out_dir = out if out is not None else Path(cfg.output.dir)
+        with rich_progress(console, "training models") as progress:
+            result = run_audit(cfg, jobs=jobs, progress=progress)
+        _finish(result, out_dir, fail_above, title=f"miaudit audit: {config.name}", started=started)
+
+
+@app.command("attacks")
+def list_attacks() -> None:
+    """List the registered attacks and what each needs."""
+    from .attacks import attack_class, available_attacks
+
+    table = Table()
+    table.add_column("attack")
+    table.add_column("needs")
+    table.add_column("description")
+    for name in available_attacks():
+        cls = attack_class(name)
+        table.add_row(name, ", ".join(sorted(cls.requires)) or "-", cls.description or (cls.__doc__ or "").strip().split("\n")[0])
+    out_console.print(table)
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        from . import __version__
+
+        out_console.print(f"miaudit {__version__}")
+        raise typer.Exit(0)
+
+
+def main() -> None:  # console script entry point
+    try:
+        app()
+    except MiauditError as exc:  # pragma: no cover - commands already handle these
+        console.print(f"[bold red]error:[/] {_one_line(exc)}")
+        sys.exit(2 if isinstance(exc, InputError) else 1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

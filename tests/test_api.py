@@ -1,0 +1,140 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LogisticRegression
+
+from miaudit import InputError
+from miaudit.api import AuditSettings, audit_bundle, audit_model, check_budget, evaluate_game, parse_budget
+from miaudit.data import SignalBundle
+
+from ._worlds import leaky_world
+
+
+@pytest.fixture(scope="module")
+def digits_split():
+    X, y = load_digits(return_X_y=True)
+    rng = np.random.default_rng(0)
+    idx = rng.permutation(len(y))[:600]
+    m, n = idx[:300], idx[300:]
+    clf = LogisticRegression(C=100.0, max_iter=300).fit(X[m] / 16, y[m])
+    return clf, X[m] / 16, y[m], X[n] / 16, y[n]
+
+
+def test_audit_model_returns_metrics_for_every_population_attack(digits_split):
+    clf, Xm, ym, Xn, yn = digits_split
+    result = audit_model(clf, Xm, ym, Xn, yn, attacks=["loss", "confidence", "trained_lr"])
+    table = result.metrics_table()
+    assert set(["loss", "confidence", "trained_lr"]) <= set(result.metrics)
+    assert isinstance(table, pd.DataFrame) and len(table) == 3
+    assert result.game["n_members"] == 300 and result.game["n_nonmembers"] == 300
+    assert result.game["train_accuracy"] >= result.game["test_accuracy"]
+    # 300 non-members cannot resolve FPR 0.1%: the figure is null with a reason, never 0
+    m = result.metrics["loss"]
+    assert m["tpr_at_fpr"]["0.001"] is None
+    assert m["tpr_at_fpr_detail"]["0.001"]["reason"]
+    assert m["tpr_at_fpr"]["0.01"] is not None
+    assert len(result.scores) == 600
+
+
+def test_audit_model_dataframe_and_string_labels(digits_split):
+    _, Xm, ym, Xn, yn = digits_split
+    names = np.array([f"digit-{v}" for v in range(10)])
+    clf = LogisticRegression(max_iter=300).fit(pd.DataFrame(Xm), names[ym])
+    result = audit_model(clf, pd.DataFrame(Xm), names[ym], pd.DataFrame(Xn), names[yn], attacks=["loss"])
+    assert "loss" in result.metrics
+
+
+def test_audit_model_errors_name_the_input(digits_split):
+    clf, Xm, ym, Xn, yn = digits_split
+    with pytest.raises(InputError, match=r"X_members and y_members have inconsistent numbers of samples: \[300, 299\]"):
+        audit_model(clf, Xm, ym[:-1], Xn, yn)
+    with pytest.raises(InputError, match="X_nonmembers: expected a non-empty 2-D array"):
+        audit_model(clf, Xm, ym, Xn[:0], yn[:0])
+    with pytest.raises(InputError, match="unknown attack 'lira_onlne'"):
+        audit_model(clf, Xm, ym, Xn, yn, attacks=["lira_onlne"])
+
+
+def test_bundle_with_references_runs_reference_attacks_and_finds_leak():
+    world = leaky_world(n=800, k=8, shift=2.0)
+    bundle = SignalBundle.from_arrays(**world)
+    result = audit_bundle(bundle, attacks=["lira_online", "scaled_logit"])
+    assert result.metrics["lira_online"]["auc"] > 0.8
+    # reference attack beats the population attack in a world with per-example difficulty
+    assert result.metrics["lira_online"]["auc"] > result.metrics["scaled_logit"]["auc"]
+    assert result.exposures is not None and len(result.exposures) > 0
+    assert result.game["n_references"] == 8
+
+
+def test_skipped_attacks_have_reasons():
+    world = leaky_world(n=300)
+    del world["ref_logits"], world["ref_in"]
+    result = audit_bundle(SignalBundle.from_arrays(**world), attacks=["loss", "lira_online"])
+    assert "lira_online" in result.skipped and "reference" in result.skipped["lira_online"]
+    assert "loss" in result.metrics
+
+
+def test_bundle_without_ground_truth_scores_but_no_metrics():
+    world = leaky_world(n=300)
+    del world["target_in"]
+    result = audit_bundle(SignalBundle.from_arrays(**world), attacks=["loss", "lira_offline"])
+    assert result.metrics == {}
+    assert {"loss", "lira_offline"} <= set(result.scores.columns)
+    with pytest.raises(InputError, match="needs membership ground truth"):
+        check_budget(result, ["auc=0.6"])
+
+
+def test_evaluate_game_pools_targets_and_reports_spread():
+    world = leaky_world(n=400, k=4, shift=2.0, seed=3)
+    logits = world["ref_logits"][:, :, None, :]
+    result = evaluate_game(world["labels"], logits, world["ref_in"], attacks=["lira_online", "loss"])
+    m = result.metrics["lira_online"]
+    assert m["spread"]["n_targets"] == 4
+    assert m["n_nonmembers"] == 4 * 200
+    assert set(result.scores["target"]) == {0, 1, 2, 3}
+    assert result.game["n_references"] == 3
+    json.dumps(result.to_json())
+
+
+def test_evaluate_game_rejects_bad_shapes():
+    with pytest.raises(InputError, match=r"expected logits \(K, N, A, C\)"):
+        evaluate_game(np.zeros(3, int), np.zeros((2, 3, 2)), np.zeros((2, 3), bool))
+    with pytest.raises(InputError, match="targets must be indices"):
+        evaluate_game(np.zeros(4, int), np.zeros((2, 4, 1, 2)), np.ones((2, 4), bool), targets=[5])
+
+
+@pytest.mark.parametrize(
+    "text, metric, fpr, limit",
+    [("tpr@0.001=0.01", "tpr", 0.001, 0.01), ("auc = 0.6", "auc", None, 0.6), ("eps=1", "epsilon", None, 1.0)],
+)
+def test_parse_budget(text, metric, fpr, limit):
+    b = parse_budget(text)
+    assert (b.metric, b.fpr, b.limit) == (metric, fpr, limit)
+
+
+@pytest.mark.parametrize("text", ["tpr=0.1", "auc>0.5", "tpr@2=0.1", "accuracy=0.9", "auc=abc"])
+def test_parse_budget_rejects(text):
+    with pytest.raises(InputError, match="--fail-above"):
+        parse_budget(text)
+
+
+def test_check_budget_flags_violations_and_unmeasurable_figures():
+    world = leaky_world(n=400, shift=3.0)
+    result = audit_bundle(SignalBundle.from_arrays(**world), attacks=["lira_online"])
+    assert check_budget(result, ["auc=0.99"]) == [] or result.metrics["lira_online"]["auc"] > 0.99
+    assert any("exceeds the budget" in v for v in check_budget(result, ["auc=0.5"]))
+    # 200 non-members cannot show TPR at FPR 0.1%: the gate must not pass silently
+    assert any("cannot be measured" in v for v in check_budget(result, ["tpr@0.001=0.5"]))
+    with pytest.raises(InputError, match="not among the computed FPRs"):
+        check_budget(result, ["tpr@0.05=0.5"])
+
+
+def test_settings_validation():
+    with pytest.raises(InputError, match="member_prior must be in"):
+        AuditSettings(member_prior=1.5)
+    with pytest.raises(InputError, match="unknown key"):
+        AuditSettings.coerce({"dlta": 1e-5})

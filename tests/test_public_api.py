@@ -1,0 +1,32 @@
+"""Every public name resolves, and `import miaudit` pulls in no heavy optional dependency."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import miaudit
+
+
+@pytest.mark.parametrize("name", miaudit.__all__)
+def test_public_name_resolves(name):
+    assert getattr(miaudit, name) is not None
+
+
+def test_import_is_light():
+    code = (
+        "import sys, miaudit; "
+        "heavy = [m for m in ('torch', 'opacus', 'ray', 'pyarrow', 'matplotlib', 'sklearn') if m in sys.modules]; "
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == ""
+
+
+def test_error_family():
+    assert issubclass(miaudit.InputError, ValueError)
+    assert issubclass(miaudit.ConfigError, miaudit.InputError)
+    assert issubclass(miaudit.MissingDependencyError, ImportError)
+    assert all(issubclass(e, miaudit.MiauditError) for e in (miaudit.InputError, miaudit.TrainingError))

@@ -1,0 +1,436 @@
+"""Reading and writing signal bundles: ``.npz`` archives and CSV/parquet tables.
+
+The format is documented in ``docs/bundle.md``. Files are never unpickled: ``.npz`` members
+are parsed with ``allow_pickle=False`` after their headers were checked, and anything that
+is not a plain numeric/bool/str array is refused with an :class:`~miaudit.InputError`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._errors import InputError, MissingDependencyError, import_optional
+from ._bundle import SignalBundle
+
+__all__ = ["load_bundle", "save_bundle", "BUNDLE_KEYS", "META_KEY"]
+
+#: Array keys of a bundle ``.npz`` (the keyword arguments of :meth:`SignalBundle.from_arrays`).
+BUNDLE_KEYS = (
+    "labels",
+    "target_logits",
+    "target_probs",
+    "target_in",
+    "ref_logits",
+    "ref_probs",
+    "ref_in",
+    "groups",
+    "population_logits",
+    "population_probs",
+    "population_labels",
+    "ref_population_logits",
+    "ref_population_probs",
+)
+#: Optional key holding a JSON object (a 0-d str array) with free-form metadata.
+META_KEY = "meta"
+
+_TABLE_SUFFIXES = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+_COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip")
+
+
+def load_bundle(
+    path: str | os.PathLike[str],
+    *,
+    label_column: str = "label",
+    member_column: str | None = "is_member",
+    group_column: str | None = None,
+    prefix: str | None = None,
+    outputs: str | None = None,
+) -> SignalBundle:
+    """Load a signal bundle from an ``.npz`` archive or a CSV/parquet table.
+
+    ``.npz``: the keys of :data:`BUNDLE_KEYS` (see ``docs/bundle.md``) plus an optional ``meta``
+    JSON string; unknown keys are refused. Loaded with ``allow_pickle=False``.
+
+    Tables (``.csv``, ``.tsv``, ``.parquet``/``.pq``; CSV may be gz/bz2/xz compressed): one row per
+    example with a label column (``label_column``), an optional membership column
+    (``member_column``; bool, 0/1 or true/false/yes/no; absent -> no ``target_in``), an optional
+    group column, and one column per class named ``logit_0 .. logit_{C-1}`` or
+    ``prob_0 .. prob_{C-1}``. ``prefix`` picks another column prefix (e.g. ``"score_"``);
+    ``outputs`` (``"logits"`` or ``"probs"``) says what those columns hold (default: probabilities
+    when the prefix starts with ``"prob"``, logits otherwise).
+
+    Raises
+    ------
+    InputError
+        Missing path, a directory, an unknown extension, a file that is not a bundle, or any
+        invalid content (one-line message naming the input).
+    """
+    p = _check_path(path)
+    kind = _kind_of(p)
+    if kind == "npz":
+        arrays, meta = _read_npz(p)
+        try:
+            return SignalBundle.from_arrays(**arrays, meta={**meta, "source": str(p)})
+        except InputError as exc:
+            raise InputError(f"{_nm(p)}: {exc}") from None
+    table = _read_table(p, kind)
+    try:
+        return _bundle_from_table(
+            table, label_column=label_column, member_column=member_column, group_column=group_column,
+            prefix=prefix, outputs=outputs, source=str(p),
+        )
+    except InputError as exc:
+        raise InputError(f"{_nm(p)}: {exc}") from None
+
+
+def save_bundle(bundle: SignalBundle, path: str | os.PathLike[str], *, compress: bool = False) -> Path:
+    """Write ``bundle`` as an ``.npz`` archive that :func:`load_bundle` reads back identically.
+
+    The write is atomic (a temporary file in the same folder, flushed, then ``os.replace``), so an
+    existing file is never left half-written. ``meta`` is stored as JSON under the ``meta`` key
+    (values that are not JSON-able are written with ``str``). Returns the final path.
+    """
+    if not isinstance(bundle, SignalBundle):
+        raise InputError(f"bundle: expected a SignalBundle, got {type(bundle).__name__}; build one with "
+                         "SignalBundle.from_arrays")
+    p = Path(path)
+    if p.suffix.lower() != ".npz":
+        raise InputError(f"path: expected a file name ending in .npz, got {str(p)!r}; add the .npz suffix")
+    if p.is_dir():
+        raise InputError(f"path: {str(p)!r} is a directory; pass a file name ending in .npz")
+    if not p.parent.is_dir():
+        raise InputError(f"path: folder {str(p.parent)!r} does not exist; create it first")
+    arrays: dict[str, np.ndarray] = {"labels": bundle.labels, "target_logits": bundle.target_logits}
+    for key in ("target_in", "ref_logits", "ref_in", "population_logits", "population_labels",
+                "ref_population_logits"):
+        value = getattr(bundle, key)
+        if value is not None:
+            arrays[key] = value
+    if bundle.groups is not None:
+        g = np.asarray(bundle.groups)
+        arrays["groups"] = g.astype(str) if g.dtype.kind == "O" else g
+    meta = {k: v for k, v in bundle.meta.items() if k != "source"}
+    arrays[META_KEY] = np.array(json.dumps(meta, default=str, sort_keys=True))
+    fd, tmp = tempfile.mkstemp(prefix=f".{_nm(p)}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            (np.savez_compressed if compress else np.savez)(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return p
+
+
+# ---------------------------------------------------------------------------------------------
+# paths
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_path(path: Any, name: str = "bundle") -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise InputError(f"{name}: expected a file path, got {type(path).__name__}; pass a str or pathlib.Path")
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{name}: file {str(p)!r} does not exist; check the path")
+    if p.is_dir():
+        raise InputError(f"{name}: {str(p)!r} is a directory, expected a .npz, .csv or .parquet file; "
+                         "pass the file inside it")
+    return p
+
+
+def _kind_of(p: Path) -> str:
+    suffixes = [s.lower() for s in p.suffixes]
+    if suffixes and suffixes[-1] == ".npz":
+        return "npz"
+    if suffixes and suffixes[-1] in _TABLE_SUFFIXES:
+        return _TABLE_SUFFIXES[suffixes[-1]]
+    if len(suffixes) >= 2 and suffixes[-1] in _COMPRESSED and suffixes[-2] in (".csv", ".tsv"):
+        return "csv"
+    raise InputError(
+        f"bundle: unknown file type {''.join(p.suffixes) or '(no extension)'!r} of {_nm(p)!r}; expected .npz, "
+        ".csv, .tsv or .parquet"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# npz
+# ---------------------------------------------------------------------------------------------
+
+
+def _read_npz(p: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Parse an .npz safely: check every member's header before reading any data."""
+    valid = ", ".join(BUNDLE_KEYS + (META_KEY,))
+    try:
+        zf = zipfile.ZipFile(p)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
+        raise InputError(
+            f"{_nm(p)}: not a valid .npz bundle ({_short(exc)}); save it with np.savez or miaudit.data.save_bundle"
+        ) from None
+    arrays: dict[str, np.ndarray] = {}
+    meta: dict[str, Any] = {}
+    with zf:
+        try:
+            infos = zf.infolist()
+        except Exception as exc:  # pragma: no cover - defensive
+            raise InputError(f"{_nm(p)}: unreadable zip directory ({_short(exc)}); re-save the bundle") from None
+        names = [i.filename for i in infos]
+        keys = [n[:-4] if n.endswith(".npy") else n for n in names]
+        unknown = [k for k in keys if k not in BUNDLE_KEYS and k != META_KEY]
+        if unknown:
+            shown = ", ".join(repr(k[:40]) for k in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+            raise InputError(f"{_nm(p)}: unknown keys {shown}; valid keys are: {valid}")
+        if len(set(keys)) != len(keys):
+            raise InputError(f"{_nm(p)}: duplicate keys in the archive; re-save it with np.savez")
+        if not keys:
+            raise InputError(f"{_nm(p)}: empty .npz archive; expected at least 'labels' and 'target_logits'")
+        for info, key in zip(infos, keys):
+            arrays[key] = _read_member(zf, info, key, _nm(p))
+    if META_KEY in arrays:
+        meta = _parse_meta(arrays.pop(META_KEY), _nm(p))
+    return arrays, meta
+
+
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, key: str, fname: str) -> np.ndarray:
+    fmt = np.lib.format
+    where = f"{fname}[{key!r}]"
+    if not info.filename.endswith(".npy"):
+        raise InputError(f"{where}: archive member {info.filename!r} is not a .npy array; save arrays with np.savez")
+    try:
+        with zf.open(info) as fh:
+            version = fmt.read_magic(fh)
+            if version == (1, 0):
+                shape, fortran, dtype = fmt.read_array_header_1_0(fh)
+            elif version == (2, 0):
+                shape, fortran, dtype = fmt.read_array_header_2_0(fh)
+            else:  # 3.0 only adds UTF-8 field names, i.e. structured dtypes, which are refused anyway
+                raise InputError(f"{where}: unsupported .npy format version {version}; save it with np.savez")
+            header_len = fh.tell()
+            _check_dtype(dtype, where)
+            count = int(np.prod(shape, dtype=object)) if shape else 1
+            expected = count * dtype.itemsize
+            if info.file_size - header_len != expected:
+                raise InputError(
+                    f"{where}: corrupt array: header says shape {tuple(shape)} of {dtype} ({expected} bytes) but "
+                    f"the member holds {info.file_size - header_len} bytes; re-save the bundle"
+                )
+        with zf.open(info) as fh:
+            arr = fmt.read_array(fh, allow_pickle=False)
+    except InputError:
+        raise
+    except Exception as exc:  # zlib/zip/format errors of a damaged file: all mean "not a bundle"
+        raise InputError(f"{where}: unreadable array ({_short(exc)}); the file is damaged, re-save the bundle") from None
+    return arr
+
+
+def _check_dtype(dtype: np.dtype, where: str) -> None:
+    if dtype.hasobject:
+        raise InputError(
+            f"{where}: object arrays are refused (they would need unpickling); store numbers, bools or "
+            "str (dtype '<U...') instead"
+        )
+    if dtype.kind not in "biufUS" or dtype.fields is not None or dtype.subdtype is not None:
+        raise InputError(
+            f"{where}: unsupported dtype {dtype}; expected a plain numeric, bool or str array"
+        )
+
+
+def _parse_meta(arr: np.ndarray, fname: str) -> dict[str, Any]:
+    if arr.dtype.kind not in "US" or arr.size != 1:
+        raise InputError(f"{fname}['meta']: expected one JSON string, got {arr.dtype} of shape {arr.shape}; "
+                         "store np.array(json.dumps(meta))")
+    text = arr.reshape(()).item()
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    try:
+        meta = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise InputError(f"{fname}['meta']: not valid JSON ({_short(exc)}); store np.array(json.dumps(meta))") from None
+    if not isinstance(meta, dict):
+        raise InputError(f"{fname}['meta']: expected a JSON object, got {type(meta).__name__}; store a dict")
+    return meta
+
+
+def _nm(p: Path) -> str:
+    """File name safe for a one-line message."""
+    return "".join(ch if ch.isprintable() else "?" for ch in p.name)
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())[:160]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+# ---------------------------------------------------------------------------------------------
+# tables
+# ---------------------------------------------------------------------------------------------
+
+
+def _read_table(p: Path, kind: str) -> Any:
+    import pandas as pd
+
+    try:
+        if kind == "parquet":
+            try:
+                pq = import_optional("pyarrow.parquet", "parquet")
+            except MissingDependencyError:
+                raise
+            return pq.read_table(p).to_pandas()
+        sep = "\t" if ".tsv" in [s.lower() for s in p.suffixes] else ","
+        return pd.read_csv(p, sep=sep, skipinitialspace=True, low_memory=False)
+    except MissingDependencyError:
+        raise
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{_nm(p)}: empty table; expected a header line and one row per example") from None
+    except Exception as exc:  # parser/arrow/decoding errors: the file is not a readable table
+        raise InputError(f"{_nm(p)}: not a readable {kind} table ({_short(exc)}); check the file format") from None
+
+
+_COL_RE_CACHE: dict[str, re.Pattern[str]] = {}
+
+
+def _bundle_from_table(
+    df: Any, *, label_column: str, member_column: str | None, group_column: str | None,
+    prefix: str | None, outputs: str | None, source: str,
+) -> SignalBundle:
+    import pandas as pd
+
+    columns = [str(c) for c in df.columns]
+    df = df.set_axis(columns, axis=1)
+    if len(set(columns)) != len(columns):
+        raise InputError("table: duplicate column names; give every column a unique name")
+    available = ", ".join(repr(c) for c in columns[:30]) + (" ..." if len(columns) > 30 else "")
+    if outputs is not None and outputs not in ("logits", "probs"):
+        raise InputError(f"outputs: expected 'logits' or 'probs', got {outputs!r}")
+    if prefix is None:
+        found = {pre: _class_columns(columns, pre) for pre in ("logit_", "prob_")}
+        present = [pre for pre, cols in found.items() if cols]
+        if not present:
+            raise InputError(
+                f"table: no output columns found; expected logit_0..logit_{{C-1}} or prob_0..prob_{{C-1}} "
+                f"(or pass prefix=...), available columns: {available}"
+            )
+        if len(present) == 2:
+            raise InputError("table: both logit_* and prob_* columns present; keep one kind, or pass prefix='logit_'")
+        prefix = present[0]
+    if outputs is None:
+        outputs = "probs" if prefix.lower().startswith("prob") else "logits"
+    class_cols = _class_columns(columns, prefix)
+    if not class_cols:
+        raise InputError(f"table: no columns named {prefix}0, {prefix}1, ...; available columns: {available}")
+    idx = sorted(class_cols)
+    if idx != list(range(len(idx))):
+        missing = sorted(set(range(max(idx) + 1)) - set(idx))
+        raise InputError(
+            f"table: output columns {prefix}0..{prefix}{max(idx)} must be contiguous from 0, missing "
+            f"{', '.join(prefix + str(i) for i in missing[:5])}; add them or renumber the columns"
+        )
+    if label_column not in df.columns:
+        raise InputError(f"table: label column {label_column!r} not found; available columns: {available}; "
+                         "pass label_column=...")
+    values = _numeric_block(df, [class_cols[i] for i in idx])
+    labels = _int_column(df[label_column], label_column)
+    target_in = None
+    if member_column is not None and member_column in df.columns:
+        target_in = _bool_column(df[member_column], member_column)
+    groups = None
+    if group_column is not None:
+        if group_column not in df.columns:
+            raise InputError(f"table: group column {group_column!r} not found; available columns: {available}")
+        g = df[group_column]
+        if g.isna().any():
+            raise InputError(f"{group_column}: {int(g.isna().sum())} empty group cells; fill them (e.g. 'unknown')")
+        groups = g.to_numpy()
+        if groups.dtype.kind == "O":
+            groups = groups.astype(str)
+    key = "target_probs" if outputs == "probs" else "target_logits"
+    del pd
+    return SignalBundle.from_arrays(
+        labels=labels, target_in=target_in, groups=groups, meta={"source": source}, **{key: values}
+    )
+
+
+def _class_columns(columns: list[str], prefix: str) -> dict[int, str]:
+    pat = _COL_RE_CACHE.get(prefix)
+    if pat is None:
+        pat = _COL_RE_CACHE[prefix] = re.compile(re.escape(prefix) + r"(0|[1-9][0-9]{0,5})")
+    out: dict[int, str] = {}
+    for c in columns:
+        m = pat.fullmatch(c)
+        if m:
+            out[int(m.group(1))] = c
+    return out
+
+
+def _numeric_block(df: Any, cols: list[str]) -> np.ndarray:
+    import pandas as pd
+
+    out = np.empty((len(df), len(cols)), dtype=np.float64)
+    for j, c in enumerate(cols):
+        s = df[c]
+        num = pd.to_numeric(s, errors="coerce") if s.dtype.kind not in "biuf" else s
+        bad = num.isna() & ~s.isna() if s.dtype.kind not in "biuf" else None
+        if bad is not None and bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise InputError(f"{c}: non-numeric cell {str(s.iloc[row])[:30]!r} at row {row}; fix or drop that row")
+        if num.isna().any():
+            row = int(np.flatnonzero(num.isna().to_numpy())[0])
+            raise InputError(f"{c}: empty or NaN cell at row {row}; every example needs all output columns")
+        try:
+            out[:, j] = num.to_numpy(dtype=np.float64)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise InputError(f"{c}: could not read numbers ({_short(exc)}); fix the column") from None
+    return out
+
+
+def _int_column(s: Any, name: str) -> np.ndarray:
+    import pandas as pd
+
+    if s.isna().any():
+        raise InputError(f"{name}: {int(s.isna().sum())} empty label cells; every example needs its class index")
+    if s.dtype.kind in "iu":
+        return s.to_numpy()
+    num = pd.to_numeric(s, errors="coerce")
+    if num.isna().any():
+        row = int(np.flatnonzero(num.isna().to_numpy())[0])
+        raise InputError(
+            f"{name}: expected integer class indices 0..C-1, found {str(s.iloc[row])[:30]!r} at row {row}; "
+            "encode the classes as integers in the order of the output columns"
+        )
+    return num.to_numpy(dtype=np.float64)
+
+
+_TRUE = {"true", "t", "yes", "y", "1", "1.0", "member", "in"}
+_FALSE = {"false", "f", "no", "n", "0", "0.0", "non-member", "nonmember", "out"}
+
+
+def _bool_column(s: Any, name: str) -> np.ndarray:
+    if s.isna().any():
+        raise InputError(f"{name}: {int(s.isna().sum())} empty membership cells; fill them with true/false "
+                         "or drop the column")
+    if s.dtype.kind == "b":
+        return s.to_numpy(dtype=bool)
+    if s.dtype.kind in "iuf":
+        return s.to_numpy()  # 0/1 checked by from_arrays
+    text = s.astype(str).str.strip().str.lower()
+    is_true = text.isin(_TRUE)
+    is_false = text.isin(_FALSE)
+    bad = ~(is_true | is_false)
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InputError(f"{name}: expected true/false or 1/0, found {str(s.iloc[row])[:30]!r} at row {row}; "
+                         "fix that cell")
+    return is_true.to_numpy(dtype=bool)

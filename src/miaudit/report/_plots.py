@@ -1,0 +1,208 @@
+"""Plots of the report, rendered with matplotlib's Agg canvas to inline base64 PNG.
+
+No pyplot (no global state, safe in worker threads), small figures (dpi ~90) so the whole report stays
+well under 2 MB. ROC curves are drawn on log-log axes (Carlini et al. 2022, "Membership inference attacks
+from first principles", §IV: low-FPR behaviour is what matters) as the step function
+``TPR(f) = max{TPR_i : FPR_i <= f}`` of the full ROC (every threshold kept), sampled on a log grid.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from ._dp import dp_tpr_bound, gdp_tradeoff_tpr
+
+__all__ = [
+    "DpCurves",
+    "figure_to_data_uri",
+    "roc_points",
+    "roc_on_grid",
+    "plot_roc",
+    "plot_roc_grid",
+    "plot_score_histogram",
+]
+
+DPI = 90
+_PALETTE = [
+    "#1f4e79", "#c0392b", "#27ae60", "#8e44ad", "#d35400", "#16a085", "#7f8c8d",
+    "#2c3e50", "#e67e22", "#2980b9", "#9b59b6", "#f1c40f", "#34495e", "#e84393",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DpCurves:
+    """Theory's ceiling for a DP-trained model: (epsilon, delta) region and, when known, the GDP curve."""
+
+    epsilon: float
+    delta: float
+    mu: float | None = None
+
+
+def roc_points(is_member: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Full ROC (every threshold kept, starting at (0, 0)); uses ``miaudit.metrics.roc_curve`` when present."""
+    is_member = np.asarray(is_member, dtype=bool)
+    scores = np.asarray(scores, dtype=np.float64)
+    try:  # the metrics layer is the single source of truth once it exists
+        from ..metrics import roc_curve as _metrics_roc  # type: ignore[attr-defined]
+
+        curve = _metrics_roc(is_member, scores)
+        return np.asarray(curve.fpr, dtype=np.float64), np.asarray(curve.tpr, dtype=np.float64)
+    except (ImportError, AttributeError):
+        pass
+    # Brute-force-free fallback: sort once, cumulative counts at every distinct threshold.
+    order = np.argsort(-scores, kind="mergesort")
+    s, m = scores[order], is_member[order]
+    last = np.r_[np.flatnonzero(np.diff(s) != 0), s.size - 1] if s.size else np.array([], dtype=int)
+    tp = np.cumsum(m)[last]
+    fp = np.cumsum(~m)[last]
+    n_pos, n_neg = max(int(m.sum()), 1), max(int((~m).sum()), 1)
+    return np.r_[0.0, fp / n_neg], np.r_[0.0, tp / n_pos]
+
+
+def roc_on_grid(fpr: np.ndarray, tpr: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """``max{tpr_i : fpr_i <= g}`` for every ``g`` in ``grid`` (0 where no point qualifies); vectorised."""
+    fpr = np.asarray(fpr, dtype=np.float64)
+    best = np.maximum.accumulate(np.asarray(tpr, dtype=np.float64)[np.argsort(fpr, kind="mergesort")])
+    idx = np.searchsorted(np.sort(fpr), grid, side="right") - 1
+    return np.where(idx >= 0, best[np.clip(idx, 0, None)], 0.0)
+
+
+def figure_to_data_uri(fig: Figure) -> str:
+    """Render ``fig`` as PNG and return a ``data:image/png;base64,...`` URI (no metadata, deterministic)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _fpr_grid(n_nonmembers: int) -> np.ndarray:
+    lo = 1.0 / max(n_nonmembers, 1)
+    return np.logspace(math.log10(lo), 0.0, 400)
+
+
+def _style_loglog(ax, n_members: int, n_nonmembers: int, *, small: bool = False) -> None:
+    x_lo = 1.0 / max(n_nonmembers, 1)
+    y_lo = 1.0 / max(n_members, 1)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(x_lo, 1.0)
+    ax.set_ylim(min(y_lo, x_lo), 1.05)
+    chance = np.logspace(math.log10(min(x_lo, y_lo)), 0, 50)
+    ax.plot(chance, chance, ls="--", lw=1, color="#888888", label="chance (TPR = FPR)", zorder=1)
+    ax.grid(True, which="major", color="#e5e5e5", lw=0.6)
+    fs = 7 if small else 9
+    ax.tick_params(labelsize=fs)
+    ax.set_xlabel("false positive rate", fontsize=fs)
+    ax.set_ylabel("true positive rate", fontsize=fs)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+
+
+def _draw_dp(ax, dp: DpCurves, grid: np.ndarray) -> None:
+    ax.plot(
+        grid, dp_tpr_bound(grid, epsilon=dp.epsilon, delta=dp.delta), color="#b03a2e", lw=1.2, ls=":",
+        label=f"(ε={dp.epsilon:.3g}, δ={dp.delta:.1e})-DP bound", zorder=2,
+    )  # fmt: skip
+    if dp.mu is not None:
+        ax.plot(
+            grid, gdp_tradeoff_tpr(grid, mu=dp.mu), color="#b03a2e", lw=1.4, ls="-.",
+            label=f"Gaussian DP, μ={dp.mu:.3g}", zorder=2,
+        )  # fmt: skip
+
+
+def plot_roc(
+    curves: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    *,
+    n_members: int,
+    n_nonmembers: int,
+    highlight: str | None = None,
+    dp: DpCurves | None = None,
+) -> str:
+    """All attacks' ROC curves on one log-log plot (FPR from 1/n_nonmembers to 1); returns a data URI."""
+    fig = Figure(figsize=(6.6, 4.8))
+    ax = fig.add_subplot(1, 1, 1)
+    grid = _fpr_grid(n_nonmembers)
+    _style_loglog(ax, n_members, n_nonmembers)
+    if dp is not None:
+        _draw_dp(ax, dp, grid)
+    for i, (name, (fpr, tpr)) in enumerate(curves.items()):
+        strong = name == highlight
+        ax.plot(
+            grid, roc_on_grid(fpr, tpr, grid), drawstyle="steps-post", color=_PALETTE[i % len(_PALETTE)],
+            lw=2.2 if strong else 1.2, alpha=1.0 if strong or highlight is None else 0.8,
+            label=name + (" (strongest)" if strong else ""), zorder=4 if strong else 3,
+        )  # fmt: skip
+    ax.legend(fontsize=7, loc="lower right", frameon=False, ncol=2 if len(curves) > 7 else 1)
+    ax.set_title("ROC, log-log (pooled over all evaluated examples)", fontsize=10)
+    fig.tight_layout()
+    return figure_to_data_uri(fig)
+
+
+def plot_roc_grid(
+    curves: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    *,
+    n_members: int,
+    n_nonmembers: int,
+    points: Mapping[str, Sequence[tuple[float, float, float, float]]] | None = None,
+    dp: DpCurves | None = None,
+    ncols: int = 3,
+) -> str:
+    """Small multiples: one log-log ROC per attack, with its TPR@FPR points and Clopper-Pearson bars.
+
+    ``points[name]`` lists ``(fpr, tpr, ci_low, ci_high)`` for the figures that could be reported.
+    """
+    n = max(len(curves), 1)
+    ncols = min(ncols, n)
+    nrows = math.ceil(n / ncols)
+    fig = Figure(figsize=(2.75 * ncols, 2.35 * nrows))
+    grid = _fpr_grid(n_nonmembers)
+    for i, (name, (fpr, tpr)) in enumerate(curves.items()):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        _style_loglog(ax, n_members, n_nonmembers, small=True)
+        if dp is not None:
+            _draw_dp(ax, dp, grid)
+        color = _PALETTE[i % len(_PALETTE)]
+        ax.plot(grid, roc_on_grid(fpr, tpr, grid), drawstyle="steps-post", color=color, lw=1.4)
+        for f, t, lo, hi in (points or {}).get(name, ()):
+            if t is None or not np.isfinite(t):
+                continue
+            y = max(t, ax.get_ylim()[0])
+            ax.errorbar(
+                [f], [y], yerr=[[max(y - max(lo, ax.get_ylim()[0]), 0)], [max(hi - y, 0)]], fmt="o", ms=3,
+                color="black", lw=0.9, capsize=2, zorder=5,
+            )  # fmt: skip
+        ax.set_title(name, fontsize=8)
+    fig.tight_layout()
+    return figure_to_data_uri(fig)
+
+
+def plot_score_histogram(scores: np.ndarray, is_member: np.ndarray, *, name: str, bins: int = 50) -> str:
+    """Member vs non-member score histograms (densities on shared bins) for one attack; returns a data URI."""
+    scores = np.asarray(scores, dtype=np.float64)
+    is_member = np.asarray(is_member, dtype=bool)
+    ok = np.isfinite(scores)
+    s, m = scores[ok], is_member[ok]
+    fig = Figure(figsize=(6.6, 3.0))
+    ax = fig.add_subplot(1, 1, 1)
+    if s.size:
+        lo, hi = np.quantile(s, [0.001, 0.999]) if s.size > 2000 else (s.min(), s.max())
+        if not hi > lo:
+            lo, hi = lo - 0.5, hi + 0.5
+        edges = np.linspace(lo, hi, bins + 1)
+        clipped = np.clip(s, lo, hi)
+        ax.hist(clipped[~m], bins=edges, density=True, alpha=0.55, color="#7f8c8d", label=f"non-members (n={int((~m).sum()):,})")
+        ax.hist(clipped[m], bins=edges, density=True, alpha=0.55, color="#c0392b", label=f"members (n={int(m.sum()):,})")
+        ax.legend(fontsize=8, frameon=False)
+    ax.set_xlabel(f"{name} score (higher = more likely member)", fontsize=9)
+    ax.set_ylabel("density", fontsize=9)
+    ax.tick_params(labelsize=8)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    fig.tight_layout()
+    return figure_to_data_uri(fig)

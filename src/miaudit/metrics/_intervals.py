@@ -1,0 +1,56 @@
+"""Exact binomial intervals (Clopper & Pearson, 1934)."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from .._errors import InputError
+from ._checks import check_confidence
+
+__all__ = ["clopper_pearson", "cp_upper"]
+
+
+def _check_count(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        if isinstance(value, numbers.Real) and float(value).is_integer():
+            return int(value)
+        raise InputError(f"{name}: expected a non-negative integer count, got {value!r}")
+    return int(value)
+
+
+def clopper_pearson(k: int, n: int, *, confidence: float = 0.95) -> tuple[float, float]:
+    """Two-sided exact (Clopper-Pearson) interval for a binomial proportion ``k / n``.
+
+    ``lo = Beta(alpha/2; k, n - k + 1)`` and ``hi = Beta(1 - alpha/2; k + 1, n - k)`` quantiles,
+    with the exact edge cases ``lo = 0`` when ``k = 0`` and ``hi = 1`` when ``k = n``
+    (Clopper & Pearson, Biometrika 1934). Coverage is at least ``confidence`` for every true
+    proportion; it equals ``scipy.stats.binomtest(k, n).proportion_ci(method="exact")``.
+    """
+    k_i = _check_count(k, "k")
+    n_i = _check_count(n, "n")
+    conf = check_confidence(confidence)
+    if n_i < 1:
+        raise InputError(f"n: expected at least 1 trial, got {n!r}; an interval needs a sample")
+    if not 0 <= k_i <= n_i:
+        raise InputError(f"k: expected a count between 0 and n={n_i}, got {k!r}")
+    alpha = 1.0 - conf
+    lo = 0.0 if k_i == 0 else float(stats.beta.ppf(alpha / 2.0, k_i, n_i - k_i + 1))
+    hi = 1.0 if k_i == n_i else float(stats.beta.ppf(1.0 - alpha / 2.0, k_i + 1, n_i - k_i))
+    return lo, hi
+
+
+def cp_upper(k: np.ndarray | int, n: np.ndarray | int, alpha: float) -> np.ndarray:
+    """One-sided exact upper bound: ``P(p <= cp_upper) >= 1 - alpha`` (vectorised, no checks).
+
+    ``Beta(1 - alpha; k + 1, n - k)``, and 1 when ``k = n``.
+    """
+    k_a = np.asarray(k, dtype=np.float64)
+    n_a = np.asarray(n, dtype=np.float64)
+    full = k_a >= n_a
+    b = np.where(full, 1.0, n_a - k_a)
+    out = stats.beta.ppf(1.0 - alpha, k_a + 1.0, b)
+    return np.where(full, 1.0, out)

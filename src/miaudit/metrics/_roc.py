@@ -1,0 +1,289 @@
+"""ROC analysis built on one primitive: confusion counts at every distinct threshold.
+
+Convention: an example is flagged as a member when ``score >= threshold`` (higher = more
+likely member). Every distinct score is a threshold (nothing is dropped, unlike scikit-learn's
+default ``drop_intermediate=True``), and the curve starts at ``(0, 0)`` with threshold ``+inf``.
+Tied scores form one threshold, so a tie between members and non-members gives one diagonal
+step, never an order-dependent staircase.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import special
+
+from ._checks import check_confidence, check_probability, check_scores
+from ._intervals import clopper_pearson
+
+__all__ = [
+    "Confusion",
+    "RocCurve",
+    "TprAtFpr",
+    "confusion_at_thresholds",
+    "roc_curve",
+    "auc_score",
+    "auc_interval",
+    "balanced_accuracy",
+    "advantage",
+    "ppv",
+    "tpr_at_fpr",
+]
+
+
+@dataclass(frozen=True, eq=False)
+class Confusion:
+    """Cumulative confusion counts at every distinct threshold, in decreasing threshold order.
+
+    ``thresholds[0] = +inf`` (nothing flagged); ``tp[i]`` / ``fp[i]`` = members / non-members with
+    ``score >= thresholds[i]``. Arrays have length T + 1 for T distinct scores.
+    """
+
+    thresholds: np.ndarray
+    tp: np.ndarray
+    fp: np.ndarray
+    n_members: int
+    n_nonmembers: int
+
+
+@dataclass(frozen=True, eq=False)
+class RocCurve:
+    """Receiver operating characteristic: ``fpr``, ``tpr`` increasing, ``thresholds`` decreasing.
+
+    Point ``i`` flags ``score >= thresholds[i]``; ``thresholds[0] = +inf`` is the point (0, 0).
+    """
+
+    fpr: np.ndarray
+    tpr: np.ndarray
+    thresholds: np.ndarray
+
+
+@dataclass(frozen=True)
+class TprAtFpr:
+    """TPR of the best threshold whose FPR does not exceed ``fpr``, with a Clopper-Pearson interval.
+
+    ``tpr``, ``ci_low``, ``ci_high``, ``achieved_fpr`` and ``threshold`` are None (with ``reason``
+    saying why) when ``fpr * n_nonmembers < 1``: such an FPR cannot be resolved by the sample.
+    ``threshold`` is ``inf`` when the best admissible point flags nothing.
+    """
+
+    fpr: float
+    tpr: float | None
+    ci_low: float | None
+    ci_high: float | None
+    achieved_fpr: float | None
+    threshold: float | None
+    n_members: int
+    n_nonmembers: int
+    n_true_positives: int | None
+    n_false_positives: int | None
+    confidence: float
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The results.json ``tpr_at_fpr_detail`` entry (JSON-safe: a non-finite threshold is null)."""
+        thr = self.threshold if self.threshold is not None and math.isfinite(self.threshold) else None
+        return {
+            "tpr": self.tpr,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "achieved_fpr": self.achieved_fpr,
+            "threshold": thr,
+            "n_members": self.n_members,
+            "n_nonmembers": self.n_nonmembers,
+            "reason": self.reason,
+        }
+
+
+# ----------------------------------------------------------------------------- primitive
+
+
+def sort_desc(is_member: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scores in decreasing order and the membership flags in the same order (the one sort)."""
+    order = np.argsort(scores)[::-1]
+    return scores[order], is_member[order]
+
+
+def confusion_from_sorted(s_desc: np.ndarray, m_desc: np.ndarray) -> Confusion:
+    """:class:`Confusion` from scores sorted in decreasing order (ties in any order)."""
+    n = s_desc.shape[0]
+    if n == 0:
+        zero = np.zeros(1, dtype=np.int64)
+        return Confusion(np.array([np.inf]), zero, zero.copy(), 0, 0)
+    last = np.empty(n, dtype=bool)
+    np.not_equal(s_desc[1:], s_desc[:-1], out=last[:-1])
+    last[-1] = True
+    idx = np.flatnonzero(last)
+    tp = np.zeros(idx.size + 1, dtype=np.int64)
+    tp[1:] = np.cumsum(m_desc, dtype=np.int64)[idx]
+    fp = np.zeros_like(tp)
+    fp[1:] = idx + 1 - tp[1:]
+    thresholds = np.empty(idx.size + 1, dtype=np.float64)
+    thresholds[0] = np.inf
+    thresholds[1:] = s_desc[idx]
+    return Confusion(thresholds, tp, fp, int(tp[-1]), int(fp[-1]))
+
+
+def confusion_at_thresholds(is_member: Any, scores: Any) -> Confusion:
+    """Confusion counts at every distinct threshold: the primitive every ROC metric derives from."""
+    m, s = check_scores(is_member, scores)
+    return confusion_from_sorted(*sort_desc(m, s))
+
+
+# ----------------------------------------------------------------------------- derived (private)
+
+
+def _auc(c: Confusion) -> float:
+    # Trapezoid rule over the full ROC in exact integer arithmetic (= Mann-Whitney U with ties 1/2).
+    dfp = np.diff(c.fp)
+    twice = int(np.dot(dfp, c.tp[1:] + c.tp[:-1]))
+    return twice / (2.0 * c.n_members * c.n_nonmembers)
+
+
+def _delong_var(c: Confusion, auc: float) -> float:
+    """DeLong, DeLong & Clarke-Pearson (1988) variance of the empirical AUC, from grouped counts.
+
+    Structural components: a member with score s has V10 = P(non-member < s) + P(= s) / 2, a
+    non-member V01 = P(member > s) + P(= s) / 2; var = S10 / n_members + S01 / n_nonmembers with
+    the sample variances (ddof = 1) of the components. Computed per distinct score (no extra sort).
+    """
+    n_pos, n_neg = c.n_members, c.n_nonmembers
+    tp_g = np.diff(c.tp).astype(np.float64)
+    fp_g = np.diff(c.fp).astype(np.float64)
+    v10 = (n_neg - c.fp[1:] + 0.5 * fp_g) / n_neg
+    v01 = (c.tp[:-1] + 0.5 * tp_g) / n_pos
+    s10 = float(np.dot(tp_g, (v10 - auc) ** 2)) / (n_pos - 1)
+    s01 = float(np.dot(fp_g, (v01 - auc) ** 2)) / (n_neg - 1)
+    return s10 / n_pos + s01 / n_neg
+
+
+def _auc_interval(c: Confusion, auc: float, confidence: float) -> tuple[float, float]:
+    n_pos, n_neg = c.n_members, c.n_nonmembers
+    if n_pos < 2 or n_neg < 2:
+        return 0.0, 1.0
+    var = _delong_var(c, auc)
+    if var <= 0.0 and auc in (0.0, 1.0):
+        # Perfect separation: DeLong's variance is 0. Fall back to the exact interval from
+        # min(P, N) disjoint member/non-member pairs, each an independent Bernoulli(AUC) trial.
+        m = min(n_pos, n_neg)
+        return clopper_pearson(int(round(auc * m)), m, confidence=confidence)
+    z = float(special.ndtri(0.5 + confidence / 2.0))
+    half = z * math.sqrt(max(var, 0.0))
+    return max(0.0, auc - half), min(1.0, auc + half)
+
+
+def _advantage(c: Confusion) -> float:
+    d = c.tp * c.n_nonmembers - c.fp * c.n_members  # exact: (TPR - FPR) * P * N
+    return float(d.max()) / (c.n_members * c.n_nonmembers)
+
+
+def n_needed_for_fpr(fpr: float) -> int:
+    """Smallest number of non-members n with ``fpr * n >= 1``."""
+    n = max(1, math.ceil(1.0 / fpr))
+    while fpr * n < 1.0:
+        n += 1
+    while n > 1 and fpr * (n - 1) >= 1.0:
+        n -= 1
+    return n
+
+
+def tpr_at_fpr_from(c: Confusion, fpr: float, confidence: float) -> TprAtFpr:
+    """:func:`tpr_at_fpr` on precomputed counts (``fpr`` and ``confidence`` already validated)."""
+    n_pos, n_neg = c.n_members, c.n_nonmembers
+    if fpr * n_neg < 1.0:
+        need = n_needed_for_fpr(fpr)
+        return TprAtFpr(
+            fpr=fpr, tpr=None, ci_low=None, ci_high=None, achieved_fpr=None, threshold=None,
+            n_members=n_pos, n_nonmembers=n_neg, n_true_positives=None, n_false_positives=None,
+            confidence=confidence,
+            reason=f"needs at least {need} non-members to resolve FPR <= {fpr:g}; have {n_neg}",
+        )
+    fpr_curve = c.fp / n_neg
+    i = int(np.searchsorted(fpr_curve, fpr, side="right")) - 1  # last point with FPR <= target
+    k = int(c.tp[i])
+    lo, hi = clopper_pearson(k, n_pos, confidence=confidence)
+    return TprAtFpr(
+        fpr=fpr, tpr=k / n_pos, ci_low=lo, ci_high=hi, achieved_fpr=float(fpr_curve[i]),
+        threshold=float(c.thresholds[i]), n_members=n_pos, n_nonmembers=n_neg,
+        n_true_positives=k, n_false_positives=int(c.fp[i]), confidence=confidence, reason=None,
+    )
+
+
+# ----------------------------------------------------------------------------- public
+
+
+def roc_curve(is_member: Any, scores: Any) -> RocCurve:
+    """Full ROC curve with every distinct threshold kept, starting at (0, 0) (threshold +inf).
+
+    Matches ``sklearn.metrics.roc_curve(..., drop_intermediate=False)`` except that the first
+    threshold is ``+inf``. A member is predicted when ``score >= threshold``.
+    """
+    c = confusion_at_thresholds(is_member, scores)
+    return RocCurve(fpr=c.fp / c.n_nonmembers, tpr=c.tp / c.n_members, thresholds=c.thresholds)
+
+
+def auc_score(is_member: Any, scores: Any) -> float:
+    """Area under the ROC curve = P(member score > non-member score) + P(tie) / 2 (Mann-Whitney)."""
+    return _auc(confusion_at_thresholds(is_member, scores))
+
+
+def auc_interval(is_member: Any, scores: Any, *, confidence: float = 0.95) -> tuple[float, float]:
+    """Two-sided DeLong (1988) interval for the AUC: ``auc +- z * sqrt(var_DeLong)``, clipped to [0, 1].
+
+    Degenerate cases: fewer than two members or non-members give (0, 1); perfect separation
+    (AUC 0 or 1, DeLong variance 0) gives the exact Clopper-Pearson interval from
+    ``min(n_members, n_nonmembers)`` disjoint member/non-member pairs (valid, conservative).
+    """
+    conf = check_confidence(confidence)
+    c = confusion_at_thresholds(is_member, scores)
+    return _auc_interval(c, _auc(c), conf)
+
+
+def advantage(is_member: Any, scores: Any) -> float:
+    """Membership advantage ``max_t TPR(t) - FPR(t)`` (Yeom et al. 2018), in [0, 1].
+
+    The maximum includes the trivial thresholds (flag nothing / everything), so it is never
+    negative: an attack scoring in the wrong direction has advantage 0 here.
+    """
+    return _advantage(confusion_at_thresholds(is_member, scores))
+
+
+def balanced_accuracy(is_member: Any, scores: Any) -> float:
+    """Best balanced accuracy over thresholds, ``max_t (TPR + TNR) / 2 = (1 + advantage) / 2``.
+
+    This is the accuracy of the best threshold on a balanced (50/50) membership game.
+    """
+    return 0.5 * (1.0 + advantage(is_member, scores))
+
+
+def ppv(tpr: float, fpr: float, *, member_prior: float = 0.5) -> float:
+    """Positive predictive value ``pi TPR / (pi TPR + (1 - pi) FPR)`` at member prior ``pi``.
+
+    The probability that a flagged example is really a member when a fraction ``pi`` of the
+    examples an attacker examines are members. NaN when nothing is flagged (TPR = FPR = 0).
+    """
+    t = check_probability(tpr, "tpr", low_open=False, high_open=False, example="0.05")
+    f = check_probability(fpr, "fpr", low_open=False, high_open=False, example="0.001")
+    pi = check_probability(member_prior, "member_prior", low_open=True, high_open=True, example="0.5")
+    den = pi * t + (1.0 - pi) * f
+    return math.nan if den == 0.0 else pi * t / den
+
+
+def tpr_at_fpr(is_member: Any, scores: Any, *, fpr: float, confidence: float = 0.95) -> TprAtFpr:
+    """True-positive rate at a fixed false-positive rate, with a Clopper-Pearson interval.
+
+    TPR = the largest TPR over ROC points with FPR <= ``fpr`` (field notes §4; no interpolation).
+    The interval is the exact binomial interval for ``k`` members flagged out of ``n_members``.
+    Conditional on the non-member scores the number of flagged members at that operating point
+    is exactly binomial, so the interval covers the true TPR of the selected operating point
+    (flag ``score >`` the first non-member score not flagged) with at least ``confidence``.
+    When ``fpr * n_nonmembers < 1`` no threshold can be shown to reach the target: ``tpr`` is
+    None and ``reason`` says how many non-members are needed.
+    """
+    f = check_probability(fpr, "fpr", low_open=True, high_open=True, example="0.001")
+    conf = check_confidence(confidence)
+    return tpr_at_fpr_from(confusion_at_thresholds(is_member, scores), f, conf)
+

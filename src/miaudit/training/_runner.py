@@ -1,0 +1,509 @@
+"""Train K reference models in parallel processes, caching each model's logits the moment it finishes.
+
+The game (Carlini et al. 2022, LiRA, Sec. IV-B; field notes §1): K models of one recipe, model k trained on
+the pool examples where ``membership[k]`` is True, each queried on *all* N pool examples. Each model is one
+task; a task's output is written to ``run_dir/models/<key>.npz`` by the worker itself (temporary file +
+:func:`os.replace`), so killing the run at any moment loses at most the models in flight, and re-running
+trains only the models whose file is missing.
+
+Determinism: a model depends only on (recipe, data, membership row, seed); every worker (and the in-process
+path of ``jobs=1``) pins BLAS/OpenMP to one thread, so results are identical whatever ``jobs`` is.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._errors import ConfigError, InputError, TrainingError
+from ._cache import (
+    data_fingerprint,
+    model_key,
+    model_path,
+    read_model_file,
+    remove_stale_temporaries,
+    write_model_file,
+)
+from ._recipe import Recipe
+
+__all__ = ["TrainedModels", "TrainingProgress", "train_models", "model_seeds", "default_jobs"]
+
+_THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+@dataclass(frozen=True)
+class TrainingProgress:
+    """Passed to the ``progress`` callback after every finished (or failed) model.
+
+    ``n_total`` counts the models this call has to train (cached ones excluded, reported in
+    ``n_cached``), so a progress bar's rate and time left reflect real training.
+    """
+
+    n_done: int
+    n_total: int
+    n_cached: int
+    n_failed: int = 0
+    last_index: int | None = None
+
+
+ProgressCallback = Callable[[TrainingProgress], None]
+
+
+@dataclass(frozen=True, eq=False)
+class TrainedModels:
+    """Outputs of K models of one recipe on all N pool examples.
+
+    ``logits`` (K, N, A, C) float32; ``membership`` (K, N) bool; ``train_accuracy``/``test_accuracy`` (K,)
+    float64 measured with query 0 on the pool examples each model did / did not train on (NaN if none);
+    ``fit_seconds``/``predict_seconds`` (K,) as recorded when each model was trained (also for cached ones);
+    ``trained_now`` (K,) bool: which models this call trained; ``wall_seconds``: this call's wall time.
+    """
+
+    logits: np.ndarray
+    membership: np.ndarray
+    seeds: tuple[int, ...]
+    keys: tuple[str, ...]
+    train_accuracy: np.ndarray
+    test_accuracy: np.ndarray
+    fit_seconds: np.ndarray
+    predict_seconds: np.ndarray
+    trained_now: np.ndarray
+    wall_seconds: float
+    jobs: int
+    run_dir: Path = field(default_factory=Path)
+
+    @property
+    def n_models(self) -> int:
+        return int(self.logits.shape[0])
+
+    @property
+    def n_trained(self) -> int:
+        """Models trained by this call (the rest came from the cache)."""
+        return int(self.trained_now.sum())
+
+    @property
+    def n_cached(self) -> int:
+        return self.n_models - self.n_trained
+
+    @property
+    def model_seconds(self) -> float:
+        """Seconds spent inside ``train``/``predict_logits`` for the models trained by this call."""
+        now = self.trained_now
+        return float(self.fit_seconds[now].sum() + self.predict_seconds[now].sum())
+
+    @property
+    def overhead_fraction(self) -> float:
+        """Fraction of ``wall_seconds * workers`` not spent inside model training or querying.
+
+        ``workers`` is ``min(jobs, n_trained)``; NaN when nothing was trained.
+        """
+        if self.n_trained == 0 or self.wall_seconds <= 0:
+            return float("nan")
+        workers = max(1, min(self.jobs, self.n_trained))
+        return float(max(0.0, 1.0 - self.model_seconds / (workers * self.wall_seconds)))
+
+
+def model_seeds(seed: int, n_models: int) -> list[int]:
+    """Per-model seeds derived from ``seed`` with :meth:`numpy.random.SeedSequence.spawn`.
+
+    Child ``k`` does not depend on ``n_models``, so growing K keeps the first models' seeds.
+    """
+    children = np.random.SeedSequence(int(seed)).spawn(int(n_models))
+    return [int(c.generate_state(1, dtype=np.uint32)[0]) for c in children]
+
+
+def default_jobs() -> int:
+    """All cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+# ---------------------------------------------------------------------------------------------------
+# worker side
+# ---------------------------------------------------------------------------------------------------
+
+_STATE: dict[str, Any] = {}
+_LIMITER: Any = None
+
+
+def _pin_threads() -> None:
+    global _LIMITER
+    for var in _THREAD_ENV:
+        os.environ[var] = "1"
+    from threadpoolctl import threadpool_limits
+
+    _LIMITER = threadpool_limits(limits=1)
+    if "torch" in sys.modules:  # pragma: no cover - torch recipes
+        try:
+            sys.modules["torch"].set_num_threads(1)
+        except Exception:
+            pass
+
+
+def _init_worker(state: dict[str, Any]) -> None:
+    """Pool initializer: pin threads, keep the recipe and data for every task of this worker."""
+    _pin_threads()
+    _STATE.clear()
+    _STATE.update(state)
+
+
+def _take(X: Any, mask: np.ndarray) -> Any:
+    idx = np.flatnonzero(mask)
+    if hasattr(X, "iloc"):
+        return X.iloc[idx]
+    return X[idx]
+
+
+def _one_line(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".replace("\r", " ").replace("\n", " ").strip()
+    return text if len(text) <= 500 else text[:497] + "..."
+
+
+def _check_logits(logits: Any, n_examples: int, n_classes: int) -> np.ndarray:
+    arr = np.asarray(logits)
+    if arr.ndim == 2:
+        arr = arr[:, None, :]
+    if arr.ndim != 3 or arr.shape[0] != n_examples or arr.shape[2] != n_classes:
+        raise TrainingError(
+            f"recipe.predict_logits returned shape {np.shape(logits)}, expected ({n_examples}, A, {n_classes}); "
+            "make it return one row per example and one column per class"
+        )
+    return arr
+
+
+def _run_task(state: dict[str, Any], task: dict[str, Any]) -> list[tuple[int, str | None]]:
+    """Train the models of one task, write their files, return (index, error or None) per model."""
+    recipe: Recipe = state["recipe"]
+    X, y, run_dir = state["X"], state["y"], Path(state["run_dir"])
+    n, c = len(y), int(recipe.n_classes)
+    indices, keys, masks, seeds = task["indices"], task["keys"], task["masks"], task["seeds"]
+    out: list[tuple[int, str | None]] = []
+    if len(indices) > 1:  # a group for recipe.train_group
+        try:
+            t0 = time.perf_counter()
+            models = recipe.train_group(X, y, masks, list(seeds))  # type: ignore[attr-defined]
+            fit_each = (time.perf_counter() - t0) / len(indices)
+            if len(models) != len(indices):
+                raise TrainingError(f"recipe.train_group returned {len(models)} models for {len(indices)} masks")
+        except Exception as exc:  # noqa: BLE001 - reported per model
+            return [(i, _one_line(exc)) for i in indices]
+        for i, key, seed, model in zip(indices, keys, seeds, models):
+            try:
+                t1 = time.perf_counter()
+                logits = _check_logits(recipe.predict_logits(model, X), n, c)
+                t2 = time.perf_counter()
+                write_model_file(model_path(run_dir, key), logits=logits, fit_seconds=fit_each,
+                                 predict_seconds=t2 - t1, meta={"seed": int(seed), "recipe": state["spec"]})
+                out.append((i, None))
+            except Exception as exc:  # noqa: BLE001
+                out.append((i, _one_line(exc)))
+        return out
+    for i, key, mask, seed in zip(indices, keys, masks, seeds):
+        try:
+            t0 = time.perf_counter()
+            model = recipe.train(_take(X, mask), y[mask], seed=int(seed))
+            t1 = time.perf_counter()
+            logits = _check_logits(recipe.predict_logits(model, X), n, c)
+            t2 = time.perf_counter()
+            write_model_file(model_path(run_dir, key), logits=logits, fit_seconds=t1 - t0,
+                             predict_seconds=t2 - t1, meta={"seed": int(seed), "recipe": state["spec"]})
+            out.append((i, None))
+        except Exception as exc:  # noqa: BLE001 - reported per model, the others go on
+            out.append((i, _one_line(exc)))
+    return out
+
+
+def _worker_task(task: dict[str, Any]) -> list[tuple[int, str | None]]:
+    try:
+        return _run_task(_STATE, task)
+    except BaseException as exc:  # pragma: no cover - last resort, keep the pool alive
+        return [(i, _one_line(exc) + " " + traceback.format_exc(limit=1).replace("\n", " ")) for i in task["indices"]]
+
+
+# ---------------------------------------------------------------------------------------------------
+# parent side
+# ---------------------------------------------------------------------------------------------------
+
+
+def _validate(recipe: Any, X: Any, y: Any, membership: Any, seeds: Any) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    for attr in ("spec", "train", "predict_logits", "n_classes"):
+        if not hasattr(recipe, attr):
+            raise InputError(
+                f"recipe: expected an object with spec(), train(), predict_logits() and n_classes, "
+                f"got {type(recipe).__name__} without {attr!r}; use miaudit.training.SklearnRecipe"
+            )
+    try:
+        n = len(X)
+    except TypeError:
+        raise InputError(f"X: expected an array or DataFrame of examples, got {type(X).__name__}") from None
+    y = np.asarray(y)
+    if y.ndim != 1 or y.shape[0] != n:
+        raise InputError(f"y: expected shape ({n},) to match X, got {y.shape}; pass one label per example")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise InputError(f"y: expected integer class labels, got dtype {y.dtype}; encode the labels as 0..C-1")
+    if n and (y.min() < 0 or y.max() >= recipe.n_classes):
+        raise InputError(f"y: expected labels in [0, {recipe.n_classes}), got range [{y.min()}, {y.max()}]; "
+                         "encode the labels as 0..C-1 or raise n_classes")
+    m = np.asarray(membership)
+    if m.ndim != 2 or m.shape[1] != n or m.shape[0] < 1:
+        raise InputError(f"membership: expected a bool array of shape (K, {n}), got shape {m.shape}; "
+                         "build it with miaudit.data.balanced_membership")
+    if m.dtype != bool:
+        raise InputError(f"membership: expected dtype bool, got {m.dtype}; pass a boolean (K, N) matrix")
+    empty = np.flatnonzero(~m.any(axis=1))
+    if empty.size:
+        raise InputError(f"membership: model {int(empty[0])} has no training example; every row needs a True")
+    seeds_list = [int(s) for s in seeds]
+    if len(seeds_list) != m.shape[0]:
+        raise InputError(f"seeds: expected {m.shape[0]} seeds (one per model), got {len(seeds_list)}; "
+                         "derive them with miaudit.training.model_seeds(seed, K)")
+    return y.astype(np.int64, copy=False), m, seeds_list
+
+
+def _make_tasks(recipe: Any, pending: list[int], keys: list[str], membership: np.ndarray, seeds: list[int]) -> list[dict[str, Any]]:
+    group_size = int(getattr(recipe, "group_size", 1) or 1) if hasattr(recipe, "train_group") else 1
+    group_size = max(1, group_size)
+    tasks = []
+    for start in range(0, len(pending), group_size):
+        idx = pending[start:start + group_size]
+        tasks.append({
+            "indices": idx,
+            "keys": [keys[i] for i in idx],
+            "masks": membership[idx],
+            "seeds": [seeds[i] for i in idx],
+        })
+    return tasks
+
+
+def _mp_context(name: str | None) -> Any:
+    if name is None:
+        name = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    if name not in ("spawn", "forkserver"):
+        raise ConfigError(f"mp_context: expected 'spawn' or 'forkserver', got {name!r}; 'fork' is unsafe with threads")
+    ctx = mp.get_context(name)
+    if name == "forkserver":
+        ctx.set_forkserver_preload(["miaudit.training._runner", "sklearn.base"])
+    return ctx
+
+
+def train_models(
+    recipe: Recipe,
+    X: Any,
+    y: np.ndarray,
+    membership: np.ndarray,
+    *,
+    seeds: Sequence[int],
+    run_dir: str | os.PathLike[str],
+    jobs: int | None = None,
+    progress: ProgressCallback | None = None,
+    executor: str = "process",
+    mp_context: str | None = None,
+) -> TrainedModels:
+    """Train model k of ``recipe`` on ``X[membership[k]]`` with ``seeds[k]``; return all models' logits on X.
+
+    Parameters
+    ----------
+    recipe:
+        A :class:`~miaudit.training.Recipe`. If it has ``train_group`` and ``group_size``, models are
+        trained ``group_size`` at a time through it (one task per group).
+    X, y:
+        The pool: an array or DataFrame of N examples and int labels in ``[0, recipe.n_classes)``.
+    membership:
+        (K, N) bool; row k marks model k's training examples (see ``miaudit.data.balanced_membership``).
+    seeds:
+        K ints, e.g. :func:`model_seeds` (audit seed, K).
+    run_dir:
+        Cache folder; model files go to ``run_dir/models/<key>.npz``. Existing files are reused.
+    jobs:
+        Worker processes (default: all cores). ``1`` trains in this process. BLAS/OpenMP use one thread
+        per worker whatever ``jobs`` is, so results do not depend on it.
+    progress:
+        Called with a :class:`TrainingProgress` once before training and after every model
+        (see :func:`miaudit.training.rich_progress`).
+    executor:
+        ``"process"`` (default) or ``"ray"`` (needs ``pip install "miaudit[ray]"``).
+    mp_context:
+        ``"forkserver"`` (default on POSIX) or ``"spawn"``.
+
+    Raises
+    ------
+    TrainingError
+        After all other models finished, when one or more models failed; names the first failed model
+        and its exception. Finished models stay cached.
+    """
+    wall0 = time.perf_counter()
+    y, membership, seeds_list = _validate(recipe, X, y, membership, seeds)
+    if jobs is None:
+        jobs = default_jobs()
+    if isinstance(jobs, bool) or not isinstance(jobs, (int, np.integer)) or jobs < 1:
+        raise InputError(f"jobs: expected an int >= 1, got {jobs!r}; use --jobs 1 to train in this process")
+    if executor not in ("process", "ray"):
+        raise InputError(f"executor: expected 'process' or 'ray', got {executor!r}")
+    K, N = membership.shape
+    run_dir = Path(run_dir)
+    models_dir = run_dir / "models"
+    models_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(models_dir)
+
+    spec = recipe.spec()
+    fp = data_fingerprint(X, y)
+    keys = [model_key(spec, fp, membership[k], seeds_list[k]) for k in range(K)]
+    C = int(recipe.n_classes)
+
+    loaded: dict[str, dict[str, Any]] = {}
+    for key in dict.fromkeys(keys):
+        res = read_model_file(model_path(run_dir, key), n_examples=N, n_classes=C)
+        if res is not None:
+            loaded[key] = res
+    first_of_key: dict[str, int] = {}
+    for k, key in enumerate(keys):
+        first_of_key.setdefault(key, k)
+    pending = [k for key, k in first_of_key.items() if key not in loaded]
+    pending.sort()
+    tasks = _make_tasks(recipe, pending, keys, membership, seeds_list)
+    n_cached = K - sum(1 for k in range(K) if keys[k] not in loaded)
+
+    state = {"recipe": recipe, "X": X, "y": y, "run_dir": str(run_dir), "spec": spec}
+    failures: dict[int, str] = {}
+    done = 0
+
+    def report(last: int | None) -> None:
+        if progress is not None:
+            progress(TrainingProgress(n_done=done, n_total=len(pending), n_cached=n_cached,
+                                      n_failed=len(failures), last_index=last))
+
+    report(None)
+    n_workers = max(1, min(int(jobs), len(tasks)))
+    if tasks:
+        if executor == "ray":
+            results_iter = _run_ray(state, tasks, n_workers)
+        elif n_workers == 1:
+            results_iter = _run_inline(state, tasks)
+        else:
+            results_iter = _run_pool(state, tasks, n_workers, _mp_context(mp_context))
+        for outcomes in results_iter:
+            for i, err in outcomes:
+                if err is None:
+                    done += 1
+                else:
+                    failures[i] = err
+                report(i)
+
+    if failures:
+        first = min(failures)
+        n_ok = sum(1 for k in range(K) if model_path(run_dir, keys[k]).exists())
+        others = sorted(failures)[1:]
+        more = f" ({len(others)} more failed: models {', '.join(map(str, others[:10]))}{'...' if len(others) > 10 else ''})" if others else ""
+        raise TrainingError(
+            f"model {first} (seed {seeds_list[first]}) failed: {failures[first]}{more}; "
+            f"{n_ok} of {K} models are finished and cached in {models_dir}; fix the recipe and re-run to train only the missing ones"
+        )
+
+    logits_list, fit_s, pred_s = [], np.zeros(K), np.zeros(K)
+    for k, key in enumerate(keys):
+        res = loaded.get(key)
+        if res is None:
+            res = read_model_file(model_path(run_dir, key), n_examples=N, n_classes=C)
+            if res is None:  # pragma: no cover - deleted under our feet
+                raise TrainingError(f"model {k}: its file {model_path(run_dir, key)} vanished or is unreadable; re-run")
+            loaded[key] = res
+        logits_list.append(res["logits"])
+        fit_s[k], pred_s[k] = res["fit_seconds"], res["predict_seconds"]
+    shapes = {a.shape for a in logits_list}
+    if len(shapes) != 1:
+        raise TrainingError(f"models returned logits of different shapes {sorted(shapes)}; the recipe must give the same number of queries to every model")
+    logits = np.stack(logits_list).astype(np.float32, copy=False)
+    pred = logits[:, :, 0, :].argmax(axis=2)
+    correct = pred == y[None, :]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        train_acc = (correct & membership).sum(1) / membership.sum(1)
+        n_out = (~membership).sum(1)
+        test_acc = np.where(n_out > 0, (correct & ~membership).sum(1) / np.maximum(n_out, 1), np.nan)
+    pending_set = set(pending)
+    trained_now = np.array([k in pending_set for k in range(K)], dtype=bool)
+    return TrainedModels(
+        logits=logits,
+        membership=membership,
+        seeds=tuple(seeds_list),
+        keys=tuple(keys),
+        train_accuracy=train_acc.astype(np.float64),
+        test_accuracy=test_acc.astype(np.float64),
+        fit_seconds=fit_s,
+        predict_seconds=pred_s,
+        trained_now=trained_now,
+        wall_seconds=time.perf_counter() - wall0,
+        jobs=n_workers,
+        run_dir=run_dir,
+    )
+
+
+def _run_inline(state: dict[str, Any], tasks: list[dict[str, Any]]):  # type: ignore[no-untyped-def]
+    from threadpoolctl import threadpool_limits
+
+    for task in tasks:
+        with threadpool_limits(limits=1):
+            outcomes = _run_task(state, task)
+        yield outcomes
+
+
+def _run_pool(state: dict[str, Any], tasks: list[dict[str, Any]], n_workers: int, ctx: Any):  # type: ignore[no-untyped-def]
+    pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx, initializer=_init_worker, initargs=(state,))
+    futures: dict[Future[Any], dict[str, Any]] = {}
+    try:
+        for task in tasks:
+            futures[pool.submit(_worker_task, task)] = task
+        remaining = set(futures)
+        while remaining:
+            finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                task = futures[fut]
+                try:
+                    outcomes = fut.result()
+                except BrokenProcessPool:
+                    outcomes = [(i, "the worker process died (killed, or out of memory)") for i in task["indices"]]
+                except Exception as exc:  # noqa: BLE001 - e.g. an unpicklable result
+                    outcomes = [(i, _one_line(exc)) for i in task["indices"]]
+                yield outcomes
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _run_ray(state: dict[str, Any], tasks: list[dict[str, Any]], n_workers: int):  # type: ignore[no-untyped-def]
+    from .._errors import import_optional
+
+    ray = import_optional("ray", "ray")
+    if not ray.is_initialized():
+        ray.init(num_cpus=n_workers, include_dashboard=False, log_to_driver=False)
+    state_ref = ray.put(state)
+
+    @ray.remote(num_cpus=1)
+    def _ray_task(st: dict[str, Any], task: dict[str, Any]) -> list[tuple[int, str | None]]:
+        if _STATE.get("_ray_state_id") != id(st):
+            _init_worker(st)
+            _STATE["_ray_state_id"] = id(st)
+        return _worker_task(task)
+
+    refs = {_ray_task.remote(state_ref, task): task for task in tasks}
+    remaining = list(refs)
+    while remaining:
+        ready, remaining = ray.wait(remaining, num_returns=1)
+        for ref in ready:
+            try:
+                yield ray.get(ref)
+            except Exception as exc:  # noqa: BLE001
+                yield [(i, _one_line(exc)) for i in refs[ref]["indices"]]

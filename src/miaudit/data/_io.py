@@ -341,6 +341,11 @@ def _bundle_from_table(
     if label_column not in df.columns:
         raise InputError(f"table: label column {label_column!r} not found; available columns: {available}; "
                          "pass label_column=...")
+    used = {label_column, member_column, group_column, *class_cols.values()}
+    for col in columns:  # pandas renames a repeated CSV header "x" to "x.1": refuse ambiguity
+        m = re.fullmatch(r"(.+)\.[0-9]+", col)
+        if m and m.group(1) in used and m.group(1) in df.columns:
+            raise InputError(f"table: duplicate column {m.group(1)!r}; keep one column per name")
     values = _numeric_block(df, [class_cols[i] for i in idx])
     labels = _int_column(df[label_column], label_column)
     target_in = None

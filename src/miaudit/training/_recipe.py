@@ -99,8 +99,8 @@ def check_estimator_path(
     path: str,
     params: Mapping[str, Any] | None = None,
     *,
-    key: str = "model.estimator",
-    params_key: str = "model.params",
+    key: str = "[model] estimator",
+    params_key: str = "[model] params",
 ) -> Any:
     """Import and instantiate an estimator class; :class:`ConfigError` if it cannot classify.
 
@@ -146,17 +146,17 @@ def _normalise_preprocessing(preprocessing: Any) -> str | list[dict[str, Any]]:
     if isinstance(preprocessing, str):
         if preprocessing not in ("auto", "none"):
             raise ConfigError(
-                f"model.preprocessing: expected 'auto', 'none' or a list of {{step, params}} tables, got {preprocessing!r}"
+                f"[model] preprocessing: expected 'auto', 'none' or a list of {{step, params}} tables, got {preprocessing!r}"
             )
         return preprocessing
     if not isinstance(preprocessing, Sequence):
         raise ConfigError(
-            f"model.preprocessing: expected 'auto', 'none' or a list of {{step, params}} tables, "
+            f"[model] preprocessing: expected 'auto', 'none' or a list of {{step, params}} tables, "
             f"got {type(preprocessing).__name__}"
         )
     steps: list[dict[str, Any]] = []
     for i, item in enumerate(preprocessing):
-        key = f"model.preprocessing[{i}]"
+        key = f"[model] preprocessing[{i}]"
         if isinstance(item, str):
             item = {"step": item}
         if not isinstance(item, Mapping) or "step" not in item:
@@ -215,16 +215,16 @@ class SklearnRecipe:
     ) -> None:
         params = {} if params is None else params
         if not isinstance(params, Mapping):
-            raise ConfigError(f"model.params: expected a table of estimator parameters, got {type(params).__name__}")
+            raise ConfigError(f"[model] params: expected a table of estimator parameters, got {type(params).__name__}")
         check_estimator_path(estimator, params)
         if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 2:
             raise ConfigError(f"n_classes: expected an int >= 2, got {n_classes!r}; a classifier needs two classes")
         queries = list(queries or [])
         for i, q in enumerate(queries):
-            if not callable(import_object(q, key=f"game.queries[{i}]")):
-                raise ConfigError(f"game.queries[{i}]: {q!r} is not callable; name a function f(X) -> X")
+            if not callable(import_object(q, key=f"[game] queries[{i}]")):
+                raise ConfigError(f"[game] queries[{i}]: {q!r} is not callable; name a function f(X) -> X")
         self.estimator = estimator
-        self.params: dict[str, Any] = _jsonable(dict(params), key="model.params")
+        self.params: dict[str, Any] = _jsonable(dict(params), key="[model] params")
         self._raw_params = dict(params)
         self.preprocessing = _normalise_preprocessing(preprocessing)
         self.n_classes = int(n_classes)
@@ -262,7 +262,7 @@ class SklearnRecipe:
         logits_fn = _sklearn_logits()
         outs = [logits_fn(model, X, n_classes=self.n_classes)[:, 0, :]]
         for q in self.queries:
-            fn: Callable[[Any], Any] = import_object(q, key="game.queries")
+            fn: Callable[[Any], Any] = import_object(q, key="[game] queries")
             outs.append(logits_fn(model, fn(X), n_classes=self.n_classes)[:, 0, :])
         return np.stack(outs, axis=1)
 
@@ -273,7 +273,7 @@ class SklearnRecipe:
         if self.preprocessing == "auto":
             return [_auto_preprocessing(X)]
         return [
-            check_step_path(s["step"], s["params"], key=f"model.preprocessing[{i}].step")
+            check_step_path(s["step"], s["params"], key=f"[model] preprocessing[{i}].step")
             for i, s in enumerate(self.preprocessing)
         ]
 
@@ -362,8 +362,8 @@ def recipe_from_spec(spec: Mapping[str, Any]) -> Recipe:
 
                 import_optional("torch", "torch")
             raise ConfigError(
-                f"model.kind: 'torch' recipes are not available in this installation ({exc}); "
+                f"[model] kind: 'torch' recipes are not available in this installation ({exc}); "
                 'install them with: pip install "miaudit[torch]"'
             ) from None
         return TorchRecipe.from_spec(dict(spec))  # type: ignore[no-any-return]
-    raise ConfigError(f"model.kind: expected 'sklearn' or 'torch', got {kind!r}")
+    raise ConfigError(f"[model] kind: expected 'sklearn' or 'torch', got {kind!r}")

@@ -114,12 +114,13 @@ class TrainedModels:
         return float(max(0.0, 1.0 - self.model_seconds / (workers * self.wall_seconds)))
 
 
-def model_seeds(seed: int, n_models: int) -> list[int]:
+def model_seeds(seed: int | np.random.SeedSequence, n_models: int) -> list[int]:
     """Per-model seeds derived from ``seed`` with :meth:`numpy.random.SeedSequence.spawn`.
 
     Child ``k`` does not depend on ``n_models``, so growing K keeps the first models' seeds.
     """
-    children = np.random.SeedSequence(int(seed)).spawn(int(n_models))
+    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(int(seed))
+    children = root.spawn(int(n_models))
     return [int(c.generate_state(1, dtype=np.uint32)[0]) for c in children]
 
 

@@ -38,7 +38,8 @@ class EpsilonBound:
     """A ``confidence``-level lower bound ``value`` on the epsilon of an (eps, delta)-DP training.
 
     The test flags a member when ``score >= threshold`` (``direction == "higher"``) or
-    ``score < threshold`` (``"lower"``); it was chosen on ``n_select`` examples and certified on
+    ``score < threshold`` (``"lower"``); the threshold lies midway between two consecutive
+    selection-half scores (``inf``, serialised as null, when the test flags nothing). It was chosen on ``n_select`` examples and certified on
     ``n_certify`` others, where it made ``n_false_positives`` / ``n_false_negatives`` errors out of
     ``n_nonmembers_certify`` / ``n_members_certify``, with upper bounds ``fpr_upper``/``fnr_upper``.
     ``reason`` explains a value of 0 that comes from too little data rather than from the test.
@@ -122,8 +123,15 @@ def epsilon_from_sorted(
     fn_hi_rev = _wilson_upper(c.tp, p_s, z)
     est = np.stack([_bound(fp_hi, fn_hi, delta), _bound(fp_hi_rev, fn_hi_rev, delta)])
     d, i = np.unravel_index(int(np.argmax(est)), est.shape)
-    threshold = float(c.thresholds[i])
     direction = "higher" if d == 0 else "lower"
+    threshold = float(c.thresholds[i])
+    if 1 <= i < c.thresholds.size - 1:
+        # Put the threshold in the middle of the gap to the next lower selection score: it splits
+        # the selection half identically and generalises better to the certification half.
+        lower = float(c.thresholds[i + 1])
+        mid = threshold / 2.0 + lower / 2.0
+        if lower < mid < threshold:
+            threshold = mid
 
     # --- certification half: the chosen test, exact one-sided Clopper-Pearson bounds.
     s_c, m_c = s_desc[cert], m_desc[cert]

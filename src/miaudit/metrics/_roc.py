@@ -202,8 +202,9 @@ def tpr_at_fpr_from(c: Confusion, fpr: float, confidence: float) -> TprAtFpr:
             reason=f"needs at least {need} non-members to resolve FPR <= {fpr:g}; have {n_neg}",
         )
     fpr_curve = c.fp / n_neg
-    i = int(np.searchsorted(fpr_curve, fpr, side="right")) - 1  # last point with FPR <= target
-    k = int(c.tp[i])
+    last = int(np.searchsorted(fpr_curve, fpr, side="right")) - 1  # last point with FPR <= target
+    k = int(c.tp[last])
+    i = int(np.searchsorted(c.tp, k, side="left"))  # the same TPR at the lowest FPR
     lo, hi = clopper_pearson(k, n_pos, confidence=confidence)
     return TprAtFpr(
         fpr=fpr, tpr=k / n_pos, ci_low=lo, ci_high=hi, achieved_fpr=float(fpr_curve[i]),
@@ -275,7 +276,8 @@ def ppv(tpr: float, fpr: float, *, member_prior: float = 0.5) -> float:
 def tpr_at_fpr(is_member: Any, scores: Any, *, fpr: float, confidence: float = 0.95) -> TprAtFpr:
     """True-positive rate at a fixed false-positive rate, with a Clopper-Pearson interval.
 
-    TPR = the largest TPR over ROC points with FPR <= ``fpr`` (field notes §4; no interpolation).
+    TPR = the largest TPR over ROC points with FPR <= ``fpr`` (field notes §4; no interpolation);
+    among points with that TPR the one with the lowest FPR gives ``achieved_fpr`` and ``threshold``.
     The interval is the exact binomial interval for ``k`` members flagged out of ``n_members``.
     Conditional on the non-member scores the number of flagged members at that operating point
     is exactly binomial, so the interval covers the true TPR of the selected operating point

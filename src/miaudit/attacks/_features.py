@@ -1,0 +1,119 @@
+"""Features of a model's output vector for trained attack models, and bundle checks shared by attacks.
+
+The trained attack (Shokri et al. 2017; Salem et al. 2019, "ML-Leaks") classifies a model's output
+vector as member / non-member. :func:`attack_features` turns logits ``(..., A, C)`` into one
+row of features per example (averaged over the ``A`` queries):
+
+* the probability vector sorted in decreasing order, its first ``top_k`` entries (Salem et al. use
+  the top 3; Shokri et al. the full vector) -- label-free, so one classifier serves every class;
+* true-label features: ``p_y``, ``log p_y`` (the loss is ``-log p_y`` and is carried by it),
+  the scaled logit ``log p_y - log(1 - p_y)`` (Carlini et al. 2022), the entropy, the modified
+  entropy (Song & Mittal 2021) and the correct-prediction flag ``argmax == y`` (Yeom et al. 2018;
+  averaged over queries it is the fraction of correct queries).
+
+All features are float64 and finite for finite logits.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .. import signals
+from .._errors import InputError
+
+if TYPE_CHECKING:
+    from ..data import SignalBundle
+
+__all__ = ["attack_features", "feature_names", "check_target", "check_reference"]
+
+#: Names of the label features, in column order after the sorted probabilities.
+LABEL_FEATURES = ("p_y", "log_p_y", "scaled_logit", "entropy", "modified_entropy", "correct")
+
+
+#: Log-domain features are clipped to +-_CLIP so ``-inf`` logits stay finite.
+_CLIP = 1e4
+
+
+def _n_sorted(n_classes: int, top_k: int | None) -> int:
+    return n_classes if top_k is None else min(int(top_k), n_classes)
+
+
+def feature_names(n_classes: int, *, top_k: int | None = 10) -> list[str]:
+    """Column names of :func:`attack_features` for ``n_classes`` classes."""
+    k = _n_sorted(n_classes, top_k)
+    return [f"p_sorted_{i}" for i in range(k)] + list(LABEL_FEATURES)
+
+
+def attack_features(logits: np.ndarray, labels: np.ndarray, *, top_k: int | None = 10) -> np.ndarray:
+    """Per-example attack features, averaged over the query axis.
+
+    Parameters
+    ----------
+    logits : array (..., A, C)
+        Model logits (or log-probabilities) for ``A`` queries; the query axis is ``-2``.
+    labels : int array broadcastable to ``logits.shape[:-2]``
+        True classes in ``[0, C)``.
+    top_k : int or None
+        Number of sorted probabilities kept (``None``: all ``C``).
+
+    Returns
+    -------
+    array (..., F) float64 with ``F = min(top_k, C) + 6`` columns named by :func:`feature_names`.
+    """
+    z = np.asarray(logits)
+    if z.ndim < 2:
+        raise InputError(
+            f"logits: expected shape (..., A, C) with a query axis, got shape {z.shape}; "
+            "for one query per example pass logits[:, None, :]"
+        )
+    if top_k is not None and int(top_k) < 1:
+        raise InputError(f"top_k: expected a positive integer or None, got {top_k!r}; use e.g. top_k=10")
+    y = np.asarray(labels)[..., None]  # broadcast over the query axis
+    logp = signals.log_softmax(z)
+    p = np.exp(logp)
+    k = _n_sorted(z.shape[-1], top_k)
+    p_sorted = -np.sort(-p, axis=-1)[..., :k]
+    idx = signals._label_index(y, z.shape)
+    phi = signals._phi(logp, idx) if z.shape[-1] > 1 else np.full(z.shape[:-1], np.inf)
+    log_py = np.take_along_axis(logp, idx[..., None], axis=-1)[..., 0]
+    cols = [
+        np.exp(log_py),
+        np.maximum(log_py, -_CLIP),
+        np.clip(phi, -_CLIP, _CLIP),
+        signals.entropy(logp),
+        signals.modified_entropy(logp, idx),
+        (np.argmax(z, axis=-1) == idx).astype(np.float64),
+    ]
+    feats = np.concatenate([p_sorted, np.stack(cols, axis=-1)], axis=-1)
+    return feats.mean(axis=-2)
+
+
+def check_target(bundle: "SignalBundle", attack: str) -> None:
+    """Shapes an attack relies on: ``target_logits`` (N, A, C) and ``labels`` (N,)."""
+    z, y = bundle.target_logits, bundle.labels
+    if z.ndim != 3 or y.ndim != 1 or z.shape[0] != y.shape[0]:
+        raise InputError(
+            f"{attack}: expected target_logits of shape (N, A, C) and labels of shape (N,), got "
+            f"{z.shape} and {y.shape}; build the bundle with SignalBundle.from_arrays"
+        )
+
+
+def check_reference(bundle: "SignalBundle", attack: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(ref_logits (K, N, A, C), ref_in (K, N) bool)`` of ``bundle``, checked."""
+    check_target(bundle, attack)
+    ref, ref_in = bundle.ref_logits, bundle.ref_in
+    if ref is None or ref_in is None:
+        raise InputError(
+            f"{attack}: needs ref_logits and ref_in (outputs and training membership of reference models); "
+            "add them to the bundle or run an audit with K >= 2 reference models"
+        )
+    n, a, c = bundle.target_logits.shape
+    ref_in = np.asarray(ref_in)
+    if ref.ndim != 4 or ref.shape[1:] != (n, a, c) or ref_in.shape != ref.shape[:2]:
+        raise InputError(
+            f"{attack}: expected ref_logits of shape (K, {n}, {a}, {c}) and ref_in of shape (K, {n}), got "
+            f"{ref.shape} and {ref_in.shape}; build the bundle with SignalBundle.from_arrays"
+        )
+    return ref, ref_in.astype(bool, copy=False)

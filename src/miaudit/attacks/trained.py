@@ -1,0 +1,200 @@
+"""Trained attack models, cross-fitted on the target's own members and non-members.
+
+Shokri et al. (2017) train the attack classifier on shadow models' outputs; Salem et al. (2019,
+"ML-Leaks", adversary 1) show that a classifier over the sorted output vector works as well, and
+the simplest audit form -- the one most tutorials teach -- trains it on part of the target's own
+members/non-members and evaluates it on the rest. Features: :func:`._features.attack_features`.
+
+**Use of ``target_in``.** These are the only attacks that read ``bundle.target_in`` (their
+``requires`` contains ``"membership"``). They never score an example with a model fitted on it:
+stratified k-fold cross-fitting (``n_folds`` folds, shuffled with ``seed``) fits one classifier per
+fold on the other folds and scores the held-out fold, so *every* example gets an out-of-fold score
+and the ROC uses all ``N`` examples.
+
+**Pooling folds.** Out-of-fold scores come from ``n_folds`` different classifiers, whose raw outputs
+need not share a scale. The score is each fold model's estimate of ``log P(member | x) / P(non-member | x)``
+(``decision_function`` of a probabilistic classifier: the log-odds behind ``predict_proba``, without its
+rounding to 1.0). Both classifiers are fitted by log-loss, so these are calibrated probabilities on a
+common scale, and pooling the folds in one ROC is sound. Every fold sees the same member fraction
+(stratification), so the priors behind the log-odds agree as well.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+from sklearn.base import ClassifierMixin, clone
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
+
+from .._errors import ConfigError, InputError
+from ._base import Attack, register_attack
+from ._features import attack_features, check_target
+
+if TYPE_CHECKING:
+    from ..data import SignalBundle
+
+__all__ = ["TrainedAttack", "TrainedLR", "TrainedGB", "make_classifier", "fit_classifier", "CLASSIFIERS"]
+
+#: Classifier names accepted by the trained and shadow-model attacks.
+CLASSIFIERS = ("lr", "gb")
+
+
+def make_classifier(kind: str, *, seed: int = 0) -> ClassifierMixin:
+    """The attack classifier ``kind``: ``"lr"`` (standardised logistic regression) or ``"gb"``.
+
+    ``"gb"`` is scikit-learn's ``HistGradientBoostingClassifier`` (log-loss, at most 100 iterations of
+    15-leaf trees; :func:`fit_classifier` turns on early stopping on a seeded, stratified 10% validation
+    split when each class has at least 50 rows).
+    """
+    if kind == "lr":
+        return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
+    if kind == "gb":
+        return HistGradientBoostingClassifier(
+            max_iter=100, learning_rate=0.1, max_leaf_nodes=15, min_samples_leaf=20,
+            early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, random_state=seed,
+        )
+    raise ConfigError(f"classifier: expected one of {list(CLASSIFIERS)}, got {kind!r}; use classifier='lr' or 'gb'")
+
+
+#: Below this many rows attack classifiers fit single-threaded: OpenMP/BLAS thread start-up dominates
+#: small fits, and on a loaded machine spinning threads make them 10-50x slower.
+SINGLE_THREAD_ROWS = 100_000
+
+
+def fit_classifier(base: ClassifierMixin, x: np.ndarray, y: np.ndarray) -> Any:
+    """Fit a clone of ``base`` on ``(x, y)`` (single-threaded for small ``x``)."""
+    model = clone(base)
+    if isinstance(model, HistGradientBoostingClassifier):
+        n_pos = int(np.count_nonzero(y))
+        model.set_params(early_stopping=min(n_pos, len(y) - n_pos) >= 50)
+    if x.shape[0] >= SINGLE_THREAD_ROWS:
+        return model.fit(x, y)
+    with threadpool_limits(limits=1):
+        return model.fit(x, y)
+
+
+def log_odds(model: Any, features: np.ndarray) -> np.ndarray:
+    """Fitted binary classifier's log-odds of class ``True`` (float64, finite)."""
+    with threadpool_limits(limits=1 if features.shape[0] < SINGLE_THREAD_ROWS else None):
+        d = np.asarray(model.decision_function(features), dtype=np.float64).reshape(-1)
+    if list(model.classes_) != [False, True]:  # pragma: no cover - guarded by the callers
+        raise RuntimeError(f"attack classifier classes {model.classes_!r}")
+    return d
+
+
+def check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ConfigError(f"{name}: expected an integer >= {minimum}, got {value!r}; e.g. {name}={max(minimum, 5)}")
+    return int(value)
+
+
+def check_top_k(top_k: Any) -> int | None:
+    return None if top_k is None else check_positive_int(top_k, "top_k")
+
+
+class TrainedAttack(Attack):
+    """Cross-fitted attack classifier over :func:`attack_features` of the target's outputs.
+
+    Parameters
+    ----------
+    n_folds : int, default 5
+        Folds of the stratified cross-fitting (>= 2); each class of ``target_in`` needs that many examples.
+    seed : int, default 0
+        Seeds the fold split and the classifier.
+    top_k : int or None, default 10
+        Sorted probabilities kept as features (None: all classes).
+
+    Attributes
+    ----------
+    scores_ : ndarray (N,)
+        Out-of-fold scores of the last fitted bundle.
+    fold_ : ndarray (N,) int
+        Fold of each example (its score comes from the model fitted on the other folds).
+    models_ : list
+        The ``n_folds`` fitted classifiers.
+    """
+
+    classifier: ClassVar[str] = ""
+    requires: ClassVar[frozenset[str]] = frozenset({"membership"})
+
+    def __init__(self, *, n_folds: int = 5, seed: int = 0, top_k: int | None = 10) -> None:
+        self.n_folds = check_positive_int(n_folds, "n_folds", 2)
+        self.seed = seed
+        self.top_k = check_top_k(top_k)
+
+    def fit(self, bundle: "SignalBundle") -> "TrainedAttack":
+        """Cross-fit on ``bundle`` (reads ``target_in``) and keep the out-of-fold scores."""
+        check_target(bundle, self.name)
+        is_member = self._membership(bundle)
+        x = attack_features(bundle.target_logits, bundle.labels, top_k=self.top_k)
+        folds = StratifiedKFold(n_splits=self.n_folds, shuffle=True, random_state=self.seed)
+        scores = np.empty(len(is_member), dtype=np.float64)
+        fold = np.empty(len(is_member), dtype=np.int64)
+        models = []
+        base = make_classifier(self.classifier, seed=self.seed)
+        for i, (train, test) in enumerate(folds.split(x, is_member)):
+            model = fit_classifier(base, x[train], is_member[train])
+            scores[test] = log_odds(model, x[test])
+            fold[test] = i
+            models.append(model)
+        self.scores_, self.fold_, self.models_ = scores, fold, models
+        self._fitted_on = weakref.ref(bundle)
+        return self
+
+    def score(self, bundle: "SignalBundle") -> np.ndarray:
+        """Out-of-fold scores (N,) float64; cross-fits ``bundle`` first unless it was the one fitted."""
+        ref = getattr(self, "_fitted_on", None)
+        if ref is None or ref() is not bundle:
+            self.fit(bundle)
+        return self.scores_.copy()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(vars(self))
+        state.pop("_fitted_on", None)  # weak references do not pickle
+        return state
+
+    def _membership(self, bundle: "SignalBundle") -> np.ndarray:
+        if bundle.target_in is None:
+            raise InputError(
+                f"{self.name}: needs target_in (the target's membership) for cross-fitting; "
+                "add it to the bundle, or run attacks that do not require membership"
+            )
+        is_member = np.asarray(bundle.target_in).astype(bool).reshape(-1)
+        if is_member.shape[0] != bundle.n_examples:
+            raise InputError(
+                f"{self.name}: target_in has {is_member.shape[0]} entries, labels {bundle.n_examples}; "
+                "give one membership flag per example"
+            )
+        n_in = int(is_member.sum())
+        n_out = is_member.size - n_in
+        if min(n_in, n_out) < self.n_folds:
+            raise InputError(
+                f"{self.name}: cross-fitting with n_folds={self.n_folds} needs at least {self.n_folds} members "
+                f"and {self.n_folds} non-members, got {n_in} and {n_out}; add examples or lower n_folds"
+            )
+        return is_member
+
+
+@register_attack
+class TrainedLR(TrainedAttack):
+    """Cross-fitted logistic regression on standardised output features (Salem et al. 2019)."""
+
+    name = "trained_lr"
+    classifier = "lr"
+    description = "Logistic regression over the sorted output vector and true-label features, 5-fold cross-fitted."
+
+
+@register_attack
+class TrainedGB(TrainedAttack):
+    """Cross-fitted histogram gradient boosting on output features (Salem et al. 2019)."""
+
+    name = "trained_gb"
+    classifier = "gb"
+    description = "Gradient boosting over the sorted output vector and true-label features, 5-fold cross-fitted."

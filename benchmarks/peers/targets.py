@@ -1,0 +1,110 @@
+"""The benchmark's targets: data, pool/population draw and the training recipe (main env, miaudit).
+
+Every tool gets the same numeric feature matrix (Adult is one-hot encoded and standardised here, once,
+so that ART's shadow models, miaudit's reference models and the target all see identical inputs),
+the same member/non-member split and the same target outputs.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+DIGITS_MLP = {"hidden_layer_sizes": [128], "max_iter": 200, "alpha": 1e-4}
+ADULT_MLP = {"hidden_layer_sizes": [64], "max_iter": 60, "alpha": 1e-4}
+
+
+@dataclass
+class Target:
+    name: str
+    X: np.ndarray            # (N_total, D) float32, shuffled order is drawn per seed
+    y: np.ndarray            # (N_total,) int64
+    n_classes: int
+    recipe_kind: str         # "sklearn_mlp" | "torch_cnn"
+    params: dict[str, Any] = field(default_factory=dict)
+    n_audit: int = 0
+    n_population: int = 0
+    note: str = ""
+
+
+def load_digits_target(n_audit: int = 1400, n_population: int = 397) -> Target:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    X = (d.data / 16.0).astype(np.float32)
+    y = d.target.astype(np.int64)
+    n_audit = min(n_audit, len(y) - n_population)
+    return Target("digits-mlp", X, y, 10, "sklearn_mlp", dict(DIGITS_MLP), n_audit, n_population)
+
+
+def load_adult_target(path: str, n_audit: int = 10_000, n_population: int = 2_000) -> Target:
+    import pandas as pd
+
+    df = pd.read_csv(path, sep=r",\s*", engine="python", na_values=["?"])
+    df = df.dropna().reset_index(drop=True)
+    y = (df.pop("Salary").astype(str).str.strip().str.rstrip(".") == ">50K").to_numpy().astype(np.int64)
+    cat = [c for c in df.columns if df[c].dtype == object]
+    num = [c for c in df.columns if c not in cat]
+    Xn = df[num].to_numpy(dtype=np.float64)
+    Xn = (Xn - Xn.mean(0)) / np.maximum(Xn.std(0), 1e-12)
+    Xc = pd.get_dummies(df[cat].astype(str), dtype=np.float64).to_numpy()
+    X = np.hstack([Xn, Xc]).astype(np.float32)
+    return Target("adult-mlp", X, y, 2, "sklearn_mlp", dict(ADULT_MLP), n_audit, n_population,
+                  note=f"{len(num)} numeric (standardised) + one-hot {Xc.shape[1]} columns")
+
+
+def _read_idx(path: str) -> np.ndarray:
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    zero, dtype, ndim = data[0:2], data[2], data[3]
+    assert zero == b"\x00\x00" and dtype == 0x08
+    shape = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+def load_mnist_target(folder: str, n_audit: int = 4_000, n_population: int = 1_000) -> Target:
+    X = _read_idx(os.path.join(folder, "t10k-images-idx3-ubyte.gz")).astype(np.float32) / 255.0
+    y = _read_idx(os.path.join(folder, "t10k-labels-idx1-ubyte.gz")).astype(np.int64)
+    return Target("mnist-cnn", X.reshape(len(X), -1), y, 10, "torch_cnn", {}, n_audit, n_population,
+                  note="28x28 flattened; the CNN recipe reshapes")
+
+
+def draw(target: Target, seed: int) -> dict[str, np.ndarray]:
+    """Audit pool and population for one seed (a seeded permutation of all rows)."""
+    rng = np.random.default_rng([seed, 7001])
+    perm = rng.permutation(len(target.y))
+    audit = perm[: target.n_audit]
+    pop = perm[target.n_audit: target.n_audit + target.n_population]
+    return {"audit": audit, "population": pop}
+
+
+def make_recipe(target: Target):
+    """A miaudit recipe (Recipe protocol) for the target's model."""
+    if target.recipe_kind == "sklearn_mlp":
+        from miaudit.training import SklearnRecipe
+
+        return SklearnRecipe("sklearn.neural_network.MLPClassifier", target.params,
+                             preprocessing="none", n_classes=target.n_classes)
+    if target.recipe_kind == "torch_cnn":
+        try:
+            from miaudit.training import torch_recipe  # type: ignore[attr-defined]
+        except Exception as exc:  # noqa: BLE001
+            raise RuntimeError(f"miaudit.training.torch_recipe not importable: {type(exc).__name__}: {exc}") from exc
+        for name in ("TorchRecipe", "SmallCNNRecipe", "TorchCNNRecipe"):
+            if hasattr(torch_recipe, name):
+                cls = getattr(torch_recipe, name)
+                try:
+                    return cls.small_cnn(n_classes=target.n_classes)  # type: ignore[attr-defined]
+                except AttributeError:
+                    return cls(model="small_cnn", n_classes=target.n_classes, input_shape=[1, 28, 28])
+        raise RuntimeError("miaudit.training.torch_recipe has no recognised recipe class")
+    raise ValueError(target.recipe_kind)
+
+
+def recipe_json(target: Target) -> dict[str, Any]:
+    return {"kind": target.recipe_kind, "params": target.params, "n_classes": target.n_classes}

@@ -150,7 +150,7 @@ def build_context(result: "AuditResult") -> dict[str, Any]:
         lo, hi = (_num(ci[0]), _num(ci[1])) if ci and len(ci) == 2 else (None, None)
         tprs = []
         for f in fprs:
-            t = tpr_figure(m, f)
+            t = tpr_figure(m, f, confidence=_num(settings.get("confidence")) or 0.95)
             tprs.append(
                 {
                     "available": t.available,

@@ -79,18 +79,39 @@ class TprFigure:
     ci_high: float | None
     n_nonmembers: int | None
     reason: str | None = None
+    achieved_fpr: float | None = None
+    confidence: float = 0.95
 
     @property
     def available(self) -> bool:
         return self.tpr is not None
 
     @property
+    def chance_high(self) -> float:
+        """Upper confidence bound of the chosen threshold's true FPR, i.e. of what chance alone achieves there.
+
+        The threshold sits at an order statistic of k non-member scores (k = achieved FPR x n); its true FPR
+        is uncertain by Clopper-Pearson (for k = 1 of 1,000 it can be up to 0.56%). Comparing the TPR's lower
+        bound with this, rather than with the nominal FPR, keeps noise from passing for leakage when
+        n_nonmembers x FPR is small.
+        """
+        if not self.n_nonmembers:
+            return self.fpr
+        fpr = self.achieved_fpr if self.achieved_fpr is not None else self.fpr
+        k = min(int(math.floor(fpr * self.n_nonmembers + 1e-9)), self.n_nonmembers)
+        if k >= self.n_nonmembers:
+            return 1.0
+        from scipy.stats import beta
+
+        return max(float(beta.ppf(1 - (1 - self.confidence) / 2, k + 1, self.n_nonmembers - k)), self.fpr)
+
+    @property
     def above_chance(self) -> bool:
-        """The interval excludes chance (TPR = FPR) from above."""
-        return self.ci_low is not None and self.ci_low > self.fpr
+        """The TPR interval lies above the upper bound of the threshold's FPR (chance level, TPR = FPR)."""
+        return self.ci_low is not None and self.ci_low > self.chance_high
 
 
-def tpr_figure(m: Mapping[str, Any], fpr: float) -> TprFigure:
+def tpr_figure(m: Mapping[str, Any], fpr: float, *, confidence: float = 0.95) -> TprFigure:
     """Read TPR@``fpr`` of one attack's metrics dict (results.json schema), tolerating missing parts."""
     tpr = _num(_lookup(m.get("tpr_at_fpr"), fpr))
     ci = _lookup(m.get("tpr_at_fpr_ci"), fpr)
@@ -111,7 +132,8 @@ def tpr_figure(m: Mapping[str, Any], fpr: float) -> TprFigure:
     reason = detail.get("reason")
     return TprFigure(
         fpr=fpr, tpr=tpr, ci_low=lo, ci_high=hi, n_nonmembers=None if n_non is None else int(n_non),
-        reason=str(reason) if reason else None,
+        reason=str(reason) if reason else None, achieved_fpr=_num(detail.get("achieved_fpr")),
+        confidence=confidence,
     )  # fmt: skip
 
 
@@ -183,7 +205,9 @@ def make_verdict(
     conf = _num(settings.get("confidence")) or 0.95
     delta = _num(settings.get("delta"))
     fprs = fpr_keys(metrics, settings)
-    name = strongest_attack(metrics, fprs) if metrics else None
+    name = game.get("strongest_attack") if game.get("strongest_attack") in metrics else None
+    if name is None and metrics:
+        name = strongest_attack(metrics, fprs)
     if name is None:
         return Verdict(
             level="no_ground_truth",
@@ -202,9 +226,10 @@ def make_verdict(
     auc_hi = _num(auc_ci[1]) if auc_ci and len(auc_ci) == 2 else None
     eps = _num(m.get("epsilon_lower_bound"))
 
-    high = any(t.ci_low is not None and t.fpr <= 0.01 and t.ci_low >= 10 * t.fpr for t in figs)
+    figs = [tpr_figure(m, f, confidence=conf) for f in fprs]
+    high = any(t.above_chance and t.fpr <= 0.01 and t.ci_low >= 10 * t.fpr for t in figs)  # type: ignore[operator]
     any_sig = any(
-        any(tpr_figure(mm, f).above_chance for f in fprs)
+        any(tpr_figure(mm, f, confidence=conf).above_chance for f in fprs)
         or (_num((mm.get("auc_ci") or [None])[0]) or 0) > 0.5
         or (_num(mm.get("epsilon_lower_bound")) or 0) > 0
         for mm in metrics.values()
@@ -224,9 +249,8 @@ def make_verdict(
 
     paras: list[str] = []
     lead = f"The strongest attack at low false-positive rate is {name}."
-    parts = [f"at {fpr_label(t.fpr)} FPR it finds {describe_tpr(t)} of members" for t in low] or [
-        f"at {fpr_label(t.fpr)} FPR it finds {describe_tpr(t)} of members" for t in figs
-    ]
+    shown = [t for t in low if t.available] or [t for t in figs if t.available][:1]
+    parts = [f"at {fpr_label(t.fpr)} FPR it finds {describe_tpr(t)} of members" for t in shown]
     if parts:
         joined = "; ".join(parts)
         lead += " " + joined[0].upper() + joined[1:] + "."
@@ -239,7 +263,7 @@ def make_verdict(
         "Chance level: an attacker who guesses at random flags members and non-members at the same rate "
         "(TPR = FPR, e.g. 0.1% of members at 0.1% FPR) and has AUC 0.5. "
         f"Intervals are {conf:.0%} Clopper-Pearson intervals; a TPR interval that lies above the FPR means "
-        "the attack beats chance there."
+        "the attack beats chance there (we compare with the upper bound of the FPR actually achieved)."
     )
 
     if level == "high":

@@ -201,6 +201,11 @@ def _read_npz(p: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
             arrays[key] = _read_member(zf, info, key, _nm(p))
     if META_KEY in arrays:
         meta = _parse_meta(arrays.pop(META_KEY), _nm(p))
+    if "labels" not in arrays:
+        raise InputError(
+            f"{_nm(p)}: missing key 'labels'; a bundle needs labels (N,) and target_logits (or target_probs), "
+            f"found keys: {', '.join(sorted(arrays)) or '(none)'}"
+        )
     return arrays, meta
 
 

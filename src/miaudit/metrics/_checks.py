@@ -44,7 +44,7 @@ def check_scores(is_member: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]:
         if m.size and not np.isin(m, (0, 1)).all():
             bad = m[~np.isin(m, (0, 1))]
             problems.append(
-                f"is_member: expected booleans or 0/1, got other values such as {bad[0]!r}; "
+                f"is_member: expected booleans or 0/1, got other values such as {bad[0].item()!r}; "
                 "encode members as 1/True and non-members as 0/False"
             )
         else:

@@ -15,11 +15,13 @@ __all__ = ["clopper_pearson", "cp_upper"]
 
 
 def _check_count(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        if isinstance(value, numbers.Real) and float(value).is_integer():
-            return int(value)
+    if isinstance(value, (bool, np.bool_)):
         raise InputError(f"{name}: expected a non-negative integer count, got {value!r}")
-    return int(value)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real) and float(value).is_integer():
+        return int(value)
+    raise InputError(f"{name}: expected a non-negative integer count, got {value!r}")
 
 
 def clopper_pearson(k: int, n: int, *, confidence: float = 0.95) -> tuple[float, float]:

@@ -220,17 +220,29 @@ def moderate(s2: np.ndarray, df: np.ndarray, *, prior_df: float, prior_var: floa
 
 
 def logmeanexp(a: np.ndarray, axis: int | tuple[int, ...], where: np.ndarray | None = None) -> np.ndarray:
-    """``log(mean(exp(a)))`` along ``axis`` (over entries where ``where`` is True), stable; ``-inf`` if empty."""
+    """``log(mean(exp(a)))`` along ``axis`` (over entries where ``where`` is True), stable; ``-inf`` if empty.
+
+    The reduced axes are moved last and flattened, so every output entry is summed in the same order
+    whatever the other dimensions are (chunking over examples gives bit-identical results).
+    """
+    axes = tuple(int(x) % a.ndim for x in np.atleast_1d(axis))
+    keep = [i for i in range(a.ndim) if i not in axes]
+    out_shape = tuple(a.shape[i] for i in keep)
+
+    def flat(x: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(np.transpose(x, keep + list(axes))).reshape(out_shape + (-1,))
+
     if where is None:
-        n = np.prod([a.shape[i] for i in np.atleast_1d(axis)])
-        return special.logsumexp(a, axis=axis) - np.log(n)
-    w = np.broadcast_to(where, a.shape)
-    n = w.sum(axis=axis)
-    masked = np.where(w, a, -np.inf)
-    m = masked.max(axis=axis, keepdims=True)
+        masked = flat(a)
+        n = np.full(out_shape, masked.shape[-1])
+    else:
+        w = flat(np.broadcast_to(where, a.shape))
+        masked = np.where(w, flat(a), -np.inf)
+        n = w.sum(axis=-1)
+    m = masked.max(axis=-1, keepdims=True)
     m_safe = np.where(np.isfinite(m), m, 0.0)
     with np.errstate(divide="ignore"):
-        s = np.log(np.exp(masked - m_safe).sum(axis=axis)) + np.squeeze(m_safe, axis=axis)
+        s = np.log(np.exp(masked - m_safe).sum(axis=-1)) + m_safe[..., 0]
         return np.where(n > 0, s - np.log(np.maximum(n, 1)), -np.inf)
 
 

@@ -192,7 +192,7 @@ def _run_task(state: dict[str, Any], task: dict[str, Any]) -> list[tuple[int, st
     n, c = len(y), int(recipe.n_classes)
     indices, keys, masks, seeds = task["indices"], task["keys"], task["masks"], task["seeds"]
     out: list[tuple[int, str | None]] = []
-    if len(indices) > 1:  # a group for recipe.train_group
+    if task.get("group"):  # many models at once through recipe.train_group
         try:
             t0 = time.perf_counter()
             models = recipe.train_group(X, y, masks, list(seeds))  # type: ignore[attr-defined]
@@ -275,8 +275,8 @@ def _validate(recipe: Any, X: Any, y: Any, membership: Any, seeds: Any) -> tuple
 
 
 def _make_tasks(recipe: Any, pending: list[int], keys: list[str], membership: np.ndarray, seeds: list[int]) -> list[dict[str, Any]]:
-    group_size = int(getattr(recipe, "group_size", 1) or 1) if hasattr(recipe, "train_group") else 1
-    group_size = max(1, group_size)
+    grouped = callable(getattr(recipe, "train_group", None))
+    group_size = max(1, int(getattr(recipe, "group_size", 1) or 1)) if grouped else 1
     tasks = []
     for start in range(0, len(pending), group_size):
         idx = pending[start:start + group_size]
@@ -285,6 +285,7 @@ def _make_tasks(recipe: Any, pending: list[int], keys: list[str], membership: np
             "keys": [keys[i] for i in idx],
             "masks": membership[idx],
             "seeds": [seeds[i] for i in idx],
+            "group": grouped,
         })
     return tasks
 

@@ -1,0 +1,1 @@
+"""Tests of the optional PyTorch support (marker ``torch``)."""

@@ -83,7 +83,7 @@ def attack_features(logits: np.ndarray, labels: np.ndarray, *, top_k: int | None
         np.maximum(log_py, -_CLIP),
         np.clip(phi, -_CLIP, _CLIP),
         signals.entropy(logp),
-        signals.modified_entropy(logp, idx),
+        np.minimum(signals.modified_entropy(logp, idx), _CLIP),
         (np.argmax(z, axis=-1) == idx).astype(np.float64),
     ]
     feats = np.concatenate([p_sorted, np.stack(cols, axis=-1)], axis=-1)

@@ -117,6 +117,12 @@ def main(argv: list[str] | None = None) -> int:
     def shadow() -> dict:
         np.random.seed(args.seed)
         template = ScikitlearnClassifier(make_sklearn(recipe, args.seed))
+        # ART 1.20.1 fault: ShadowModels calls template.clone_for_refitting(), which copies
+        # nb_classes=None from an unfitted ScikitlearnClassifier and raises "nb_classes must be
+        # greater than or equal to 2". Work-around: fit the template once on one example per class
+        # (sklearn.base.clone inside clone_for_refitting drops the fitted state again).
+        one_per_class = np.array([np.flatnonzero(labels == c)[0] for c in range(n_classes)])
+        template.fit(X[one_per_class], np.eye(n_classes)[labels[one_per_class]])
         sm = ShadowModels(template, num_shadow_models=args.shadow_k, disjoint_datasets=False,
                           random_state=args.seed)
         (mx, my, mp), (nx, ny, npred) = sm.generate_shadow_dataset(X, np.eye(n_classes)[labels])

@@ -195,3 +195,39 @@ def test_int_and_float_member_flags_are_accepted():
     assert auc_score(m.astype(int), s) == ref
     assert auc_score(m.astype(float), s) == ref
     assert auc_score(list(m), list(s)) == ref
+
+
+def _target_interval_brute(m, s, f, confidence):
+    """Order-statistic ranks by direct summation of binomial probabilities, then CP at alpha / 4."""
+    from scipy import stats
+
+    q = (1 - confidence) / 4
+    n = int((~m).sum())
+    pmf = [math.comb(n, j) * f**j * (1 - f) ** (n - j) for j in range(n + 1)]
+    a = min(a for a in range(n + 2) if sum(pmf[a:]) <= q)
+    b = max(b for b in range(n + 1) if sum(pmf[:b]) <= q)
+    y = np.sort(s[~m])[::-1]
+    pos = s[m]
+    k_hi = len(pos) if a > n else int((pos >= y[a - 1]).sum())
+    k_lo = 0 if b < 1 else int((pos > y[b - 1]).sum())
+    lo = 0.0 if k_lo == 0 else stats.beta.ppf(q, k_lo, len(pos) - k_lo + 1)
+    hi = 1.0 if k_hi == len(pos) else stats.beta.ppf(1 - q, k_hi + 1, len(pos) - k_hi)
+    return lo, hi
+
+
+@pytest.mark.parametrize("seed,n_values", [(0, None), (11, 3), (12, 20)])
+@pytest.mark.parametrize("f", [0.02, 0.1, 0.3])
+def test_target_interval_matches_brute_force(seed, n_values, f):
+    m, s = _game(seed, n=300, n_values=n_values)
+    r = tpr_at_fpr(m, s, fpr=f, confidence=0.9)
+    lo, hi = _target_interval_brute(m, s, f, 0.9)
+    assert r.target_ci_low == pytest.approx(lo, abs=1e-12)
+    assert r.target_ci_high == pytest.approx(hi, abs=1e-12)
+    assert r.target_ci_low <= r.ci_low and r.ci_high <= r.target_ci_high
+
+
+def test_target_interval_with_all_scores_tied_stays_valid():
+    m = np.r_[np.ones(50, bool), np.zeros(50, bool)]
+    r = tpr_at_fpr(m, np.zeros(100), fpr=0.1)
+    # the only admissible test flags nothing: true TPR@10% is 0, which the interval must contain
+    assert r.tpr == 0.0 and r.target_ci_low == 0.0

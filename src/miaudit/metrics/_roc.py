@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import special
+from scipy import special, stats
 
 from ._checks import check_confidence, check_probability, check_scores
 from ._intervals import clopper_pearson
@@ -31,6 +31,7 @@ __all__ = [
     "advantage",
     "ppv",
     "tpr_at_fpr",
+    "target_tpr_interval",
 ]
 
 
@@ -68,6 +69,15 @@ class TprAtFpr:
     ``tpr``, ``ci_low``, ``ci_high``, ``achieved_fpr`` and ``threshold`` are None (with ``reason``
     saying why) when ``fpr * n_nonmembers < 1``: such an FPR cannot be resolved by the sample.
     ``threshold`` is ``inf`` when the best admissible point flags nothing.
+
+    Two intervals, both at ``confidence``:
+
+    * ``ci_low``/``ci_high``: Clopper-Pearson for ``n_true_positives`` out of ``n_members``. It
+      covers the true TPR *of the selected operating point* (the threshold set by these
+      non-members); it ignores that the threshold itself is estimated.
+    * ``target_ci_low``/``target_ci_high``: covers the population TPR at FPR <= ``fpr`` (the
+      figure a reader has in mind), threshold estimation included; distribution-free, see
+      :func:`target_tpr_interval`. Wider, often much wider at low FPR.
     """
 
     fpr: float
@@ -82,6 +92,8 @@ class TprAtFpr:
     n_false_positives: int | None
     confidence: float
     reason: str | None = None
+    target_ci_low: float | None = None
+    target_ci_high: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The results.json ``tpr_at_fpr_detail`` entry (JSON-safe: a non-finite threshold is null)."""
@@ -95,6 +107,8 @@ class TprAtFpr:
             "n_members": self.n_members,
             "n_nonmembers": self.n_nonmembers,
             "reason": self.reason,
+            "target_ci_low": self.target_ci_low,
+            "target_ci_high": self.target_ci_high,
         }
 
 
@@ -206,11 +220,57 @@ def tpr_at_fpr_from(c: Confusion, fpr: float, confidence: float) -> TprAtFpr:
     k = int(c.tp[last])
     i = int(np.searchsorted(c.tp, k, side="left"))  # the same TPR at the lowest FPR
     lo, hi = clopper_pearson(k, n_pos, confidence=confidence)
+    t_lo, t_hi = target_tpr_interval(c, fpr, confidence)
     return TprAtFpr(
         fpr=fpr, tpr=k / n_pos, ci_low=lo, ci_high=hi, achieved_fpr=float(fpr_curve[i]),
         threshold=float(c.thresholds[i]), n_members=n_pos, n_nonmembers=n_neg,
         n_true_positives=k, n_false_positives=int(c.fp[i]), confidence=confidence, reason=None,
+        target_ci_low=t_lo, target_ci_high=t_hi,
     )
+
+
+def _order_stat_ranks(n: int, fpr: float, q: float) -> tuple[int, int]:
+    """(a, b) for :func:`target_tpr_interval`: the smallest ``a`` with P(Bin(n, fpr) >= a) <= q and
+    the largest ``b`` with P(Bin(n, fpr) <= b - 1) <= q."""
+    a = int(stats.binom.ppf(1.0 - q, n, fpr)) + 1
+    while a > 0 and stats.binom.sf(a - 2, n, fpr) <= q:
+        a -= 1
+    while stats.binom.sf(a - 1, n, fpr) > q:
+        a += 1
+    b = int(stats.binom.ppf(q, n, fpr)) + 1
+    while b > 0 and stats.binom.cdf(b - 1, n, fpr) > q:
+        b -= 1
+    while stats.binom.cdf(b, n, fpr) <= q:
+        b += 1
+    return a, b
+
+
+def target_tpr_interval(c: Confusion, fpr: float, confidence: float) -> tuple[float, float]:
+    """Distribution-free interval for the population TPR at FPR <= ``fpr``, threshold estimation included.
+
+    Let ``y_(j)`` be the j-th largest non-member score. With probability >= 1 - alpha/4 fewer
+    than ``a`` non-members fall in the largest admissible region (its rate is <= fpr), so every
+    admissible test flags a subset of ``{score >= y_(a)}``; and with probability >= 1 - alpha/4
+    the test ``score > y_(b)`` is admissible (quantile bounds from binomial counts of order
+    statistics, e.g. David & Nagaraja, *Order Statistics*, §7.1). One-sided Clopper-Pearson bounds at
+    alpha/4 on the members flagged by these two tests finish the interval (Bonferroni: total alpha).
+    Valid for any score distribution, ties included.
+    """
+    alpha = 1.0 - confidence
+    q = alpha / 4.0
+    n_pos, n_neg = c.n_members, c.n_nonmembers
+    a, b = _order_stat_ranks(n_neg, fpr, q)
+    if a > n_neg:
+        k_hi = n_pos
+    else:
+        k_hi = int(c.tp[int(np.searchsorted(c.fp, a, side="left"))])  # members >= y_(a)
+    if b < 1:
+        k_lo = 0
+    else:
+        k_lo = int(c.tp[int(np.searchsorted(c.fp, b, side="left")) - 1])  # members > y_(b)
+    lo = 0.0 if k_lo == 0 else float(stats.beta.ppf(q, k_lo, n_pos - k_lo + 1))
+    hi = 1.0 if k_hi == n_pos else float(stats.beta.ppf(1.0 - q, k_hi + 1, n_pos - k_hi))
+    return lo, hi
 
 
 # ----------------------------------------------------------------------------- public

@@ -52,12 +52,23 @@ def test_auto_preprocessing_numeric_and_categorical():
     ct = pipe.steps[0][1]
     assert isinstance(ct, ColumnTransformer)
     assert ct.transformers[0][2] == ["job", "city"] and ct.transformers[1][2] == ["age"]
+    df.loc[3, "age"] = np.nan  # numeric gaps are imputed
+    df.loc[4, "job"] = np.nan  # categorical gaps are a category
     model = r2.train(df, yy, seed=0)
     new = pd.DataFrame({"age": [1.0], "job": pd.Categorical(["never-seen"]), "city": ["q"]})
     out = r2.predict_logits(model, new)  # unknown categories are ignored, not an error
     assert out.shape == (1, 1, 2) and np.all(np.isfinite(out))
     # numeric-only DataFrame: plain scaler
     assert isinstance(r2.build(df[["age"]], seed=0).steps[0][1], StandardScaler)
+
+
+def test_images_are_flattened():
+    X, y = digits(80)
+    r = SklearnRecipe(LR, {"max_iter": 50}, n_classes=10)
+    imgs = X.reshape(80, 8, 8)
+    out = r.predict_logits(r.train(imgs, y, seed=0), imgs)
+    flat = r.predict_logits(r.train(X, y, seed=0), X)
+    np.testing.assert_allclose(out, flat)
 
 
 def test_explicit_and_no_preprocessing():

@@ -192,8 +192,10 @@ class SklearnRecipe:
         per-model seed, so that K reference models differ in their randomness as well as their data.
     preprocessing:
         ``"auto"`` (default): ``StandardScaler`` for numeric arrays; for a DataFrame with object or
-        category columns, ``OneHotEncoder(handle_unknown="ignore")`` on those and ``StandardScaler`` on the
-        numeric ones through a ``ColumnTransformer``. ``"none"``: no preprocessing. Or a list of
+        category columns, ``OneHotEncoder(handle_unknown="ignore")`` on those (missing values are a
+        category of their own) and median imputation + ``StandardScaler`` on the numeric ones through a
+        ``ColumnTransformer``. Arrays with more than 2 dimensions (images) are flattened first, whatever
+        the preprocessing. ``"none"``: no preprocessing. Or a list of
         ``{"step": import path, "params": {...}}`` applied in order.
     n_classes:
         Number of classes C; logits always have C columns even if a model saw fewer classes.
@@ -249,7 +251,12 @@ class SklearnRecipe:
         """A fresh, unfitted ``Pipeline`` for data like ``X`` with every ``random_state`` = ``seed``."""
         from sklearn.pipeline import Pipeline
 
-        steps = [(f"pre{i}", step) for i, step in enumerate(self._preprocessing_steps(X))]
+        pre = self._preprocessing_steps(X)
+        if not hasattr(X, "iloc") and np.ndim(X) > 2:  # images etc.: sklearn estimators need 2-D input
+            from sklearn.preprocessing import FunctionTransformer
+
+            pre.insert(0, FunctionTransformer(_flatten))
+        steps = [(f"pre{i}", step) for i, step in enumerate(pre)]
         est = check_estimator_path(self.estimator, self._raw_params)
         pipe = Pipeline([*steps, ("model", est)])
         _set_random_state(pipe, int(seed))
@@ -311,14 +318,23 @@ def _auto_preprocessing(X: Any) -> Any:
             from sklearn.compose import ColumnTransformer
             from sklearn.preprocessing import OneHotEncoder
 
+            from sklearn.impute import SimpleImputer
+            from sklearn.pipeline import make_pipeline
+
             numeric = [c for c in X.columns if c not in categorical]
             return ColumnTransformer(
                 [
                     ("categorical", OneHotEncoder(handle_unknown="ignore", sparse_output=False), categorical),
-                    ("numeric", StandardScaler(), numeric),
+                    ("numeric", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
                 ]
             )
     return StandardScaler()
+
+
+def _flatten(X: Any) -> np.ndarray:
+    """(N, ...) -> (N, prod(...)), for image arrays fed to scikit-learn estimators."""
+    arr = np.asarray(X)
+    return arr.reshape(arr.shape[0], -1)
 
 
 def _sklearn_logits() -> Callable[..., np.ndarray]:

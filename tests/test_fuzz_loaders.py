@@ -1,10 +1,11 @@
-"""Fuzzing the bundle loaders (issue 4, "Robustness").
+"""Fuzzing the bundle and dataset loaders (issue 4, "Robustness").
 
 Generated malformed inputs - npz archives with random keys, dtypes (object, str, bytes, complex,
 structured), shapes and non-finite values, byte-level corruption (truncation, flipped bytes,
-garbage), CSV/TSV tables with missing columns and junk cells, corrupted parquet files and raw
-random bytes - must either load into a valid bundle or raise miaudit's ``InputError`` with a
-one-line message. Any other exception is a bug.
+garbage), CSV/TSV tables with missing columns and junk cells, corrupted parquet files, raw
+random bytes, and (for ``load_dataset``/``read_idx``) damaged IDX files and feature tables - must
+either load cleanly or raise miaudit's ``InputError`` with a one-line message. Any other
+exception is a bug.
 
 The fast variants (~300 inputs in all, derandomised) run in CI; the ``slow`` variants generate
 >= 10,000 inputs: ``python -m pytest -m slow tests/test_fuzz_loaders.py``.
@@ -321,12 +322,68 @@ def _check_raw(case: tuple[bytes, str]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# datasets: IDX files and feature tables
+# ---------------------------------------------------------------------------------------------
+
+
+@st.composite
+def idx_case(draw: st.DrawFn) -> bytes:
+    code = draw(st.sampled_from([0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E, 0x07, 0x00]))
+    dims = draw(st.lists(st.integers(0, 4), min_size=0, max_size=3))
+    dtype = {0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}.get(code, ">u1")
+    body = np.zeros(int(np.prod(dims)) if dims else 0, dtype=dtype).tobytes()
+    data = bytes([0, 0, code, len(dims)]) + b"".join(int(d).to_bytes(4, "big") for d in dims) + body
+    data = draw(_corrupt(data))
+    if draw(st.booleans()):
+        import gzip
+
+        data = gzip.compress(data)
+        data = draw(_corrupt(data))
+    return data
+
+
+def _check_idx(data: bytes) -> None:
+    from miaudit.data import read_idx
+
+    path = _new_path(".idx")
+    path.write_bytes(data)
+    try:
+        arr = read_idx(path)
+    except InputError as exc:
+        assert "\n" not in str(exc)
+        return
+    finally:
+        path.unlink(missing_ok=True)
+    assert isinstance(arr, np.ndarray) and arr.dtype.isnative
+
+
+def _check_dataset_table(case: tuple[bytes, str, dict[str, Any]]) -> None:
+    from miaudit.data import Dataset, load_dataset
+
+    data, suffix, kwargs = case
+    path = _new_path(".parquet" if suffix == ".parquet" else ".csv")
+    path.write_bytes(data)
+    spec = {"kind": "parquet" if suffix == ".parquet" else "csv", "path": str(path),
+            "label": kwargs.get("label_column", "label")}
+    try:
+        ds = load_dataset(spec)
+    except InputError as exc:
+        assert "\n" not in str(exc)
+        return
+    finally:
+        path.unlink(missing_ok=True)
+    assert isinstance(ds, Dataset) and ds.y.dtype == np.int64 and ds.n_classes >= 2
+    assert ((ds.y >= 0) & (ds.y < ds.n_classes)).all() and len(ds.X) == len(ds.y)
+
+
+# ---------------------------------------------------------------------------------------------
 # the tests: fast (CI, 300 inputs) and slow (>= 10,000 inputs)
 # ---------------------------------------------------------------------------------------------
 
-FAST = {"npz": 130, "table": 120, "raw": 50}
-SLOW = {"npz": 4500, "table": 4000, "raw": 1500}
-_CASES = {"npz": (npz_case(), _check_npz), "table": (table_case(), _check_table), "raw": (raw_case, _check_raw)}
+FAST = {"npz": 120, "table": 100, "raw": 40, "idx": 40, "dataset": 40}
+SLOW = {"npz": 4000, "table": 3500, "raw": 1500, "idx": 1000, "dataset": 1000}
+_CASES = {"npz": (npz_case(), _check_npz), "table": (table_case(), _check_table), "raw": (raw_case, _check_raw),
+          "idx": (idx_case(), _check_idx), "dataset": (table_case(), _check_dataset_table)}
 
 
 @pytest.mark.timeout(120)
@@ -346,6 +403,7 @@ def test_fuzz_loaders_slow(kind: str) -> None:
 
 def test_fuzz_budgets() -> None:
     assert sum(FAST.values()) >= 300
+    assert sum(SLOW[k] for k in ("npz", "table", "raw")) >= 9_000  # bundle loaders alone
     assert sum(SLOW.values()) >= 10_000
 
 

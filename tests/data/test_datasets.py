@@ -161,6 +161,10 @@ def test_read_idx_errors(tmp_path: Path) -> None:
     (tmp_path / "gz").write_bytes(b"\x1f\x8b garbage gzip")
     with pytest.raises(InputError, match=r"idx file 'gz': unreadable"):
         read_idx(tmp_path / "gz")
+    # a gzip header followed by an invalid deflate stream (zlib.error, found by fuzzing)
+    (tmp_path / "z").write_bytes(b"\x1f\x8b\x08\x00\x00g\xbf\nk\x02\xffc`\xe0`\x00\x00\x14U\x9d\xe9\x04\x00\x00\x00")
+    with pytest.raises(InputError, match=r"idx file 'z': unreadable \(error"):
+        read_idx(tmp_path / "z")
     with pytest.raises(InputError, match=r"does not exist"):
         read_idx(tmp_path / "missing")
     with pytest.raises(InputError, match=r"is a directory"):

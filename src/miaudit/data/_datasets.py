@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -334,8 +335,9 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
             extra = fh.read(1)
     except InputError:
         raise
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise InputError(f"idx file {p.name!r}: unreadable ({type(exc).__name__}: {exc}); re-download the file") from None
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+        raise InputError(f"idx file {p.name!r}: unreadable ({type(exc).__name__}: "
+                         f"{' '.join(str(exc).split())[:120]}); re-download the file") from None
     if len(data) != n_bytes or extra:
         raise InputError(f"idx file {p.name!r}: header announces shape {dims} ({n_bytes} bytes of data) but the file "
                          f"holds {'more' if extra else len(data)}; the file is truncated or corrupt")

@@ -83,14 +83,14 @@ def test_sections_and_numbers(plain_html: str) -> None:
     assert len(plain_html.encode()) < 2_000_000
 
 
-def test_report_without_ground_truth() -> None:
+def test_report_without_ground_truth(fast_plots: None) -> None:
     r = make_result(n=300)
     r2 = AuditResult(game=r.game, settings=r.settings, metrics={}, scores=r.scores.drop(columns="is_member"))
     h = r2.to_html()
     assert "No leakage figures" in h and 'id="roc"' not in h and "No attack could be evaluated" in h
 
 
-def test_verdict_no_leakage_on_null_game() -> None:
+def test_verdict_no_leakage_on_null_game(fast_plots: None) -> None:
     rng = np.random.default_rng(5)
     n = 2000
     is_member = rng.permutation(np.r_[np.ones(n // 2, bool), np.zeros(n // 2, bool)])
@@ -106,7 +106,7 @@ def test_verdict_no_leakage_on_null_game() -> None:
     assert 'class="verdict none_detected"' in h
 
 
-def test_dp_section_and_violation() -> None:
+def test_dp_section_and_violation(fast_plots: None) -> None:
     ok = make_result(n=1200, dp={"epsilon": 8.0, "delta": 1e-5, "noise_multiplier": 1.1}).to_html()
     assert 'id="dp"' in ok and "ε = 8" in ok and "ε ≥ 1.23" in ok and "noise_multiplier" in ok
     assert "Gaussian DP" in ok and "consistent with the guarantee" in ok
@@ -114,3 +114,5 @@ def test_dp_section_and_violation() -> None:
     assert "exceeds the accountant" in bad
     broken = make_result(n=1200, dp={"epsilon": "lots"}).to_html()
     assert "DP description is incomplete" in broken
+    none = make_result(n=1200, dp={"epsilon": float("inf"), "delta": 1e-5}).to_html()
+    assert "without differential privacy (ε = ∞)" in none

@@ -121,12 +121,12 @@ def test_save_writes_three_files_and_keeps_others(tmp_path: Path, result: AuditR
     assert back["is_member"].dtype == bool
 
 
-def test_save_creates_nested_folder(tmp_path: Path, result: AuditResult) -> None:
+def test_save_creates_nested_folder(tmp_path: Path, fast_plots: None, result: AuditResult) -> None:
     paths = result.save(tmp_path / "a" / "b")
     assert all(p.is_file() for p in paths.values())
 
 
-def test_save_is_atomic_on_failure(tmp_path: Path, result: AuditResult, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_save_is_atomic_on_failure(tmp_path: Path, fast_plots: None, result: AuditResult, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "report.html").write_text("previous")
     real_replace = os.replace
 
@@ -157,14 +157,14 @@ def test_atomic_write_roundtrip(tmp_path: Path) -> None:
     assert p.read_bytes() == b"\x00\x01" and len(list(tmp_path.iterdir())) == 1
 
 
-def test_save_parquet(tmp_path: Path, result: AuditResult) -> None:
+def test_save_parquet(tmp_path: Path, fast_plots: None, result: AuditResult) -> None:
     pytest.importorskip("pyarrow")
     paths = result.save(tmp_path, scores_format="parquet")
     assert paths["scores"].name == "scores.parquet"
     pd.testing.assert_frame_equal(pd.read_parquet(paths["scores"]), result.scores)
 
 
-def test_save_errors(tmp_path: Path, result: AuditResult) -> None:
+def test_save_errors(tmp_path: Path, fast_plots: None, result: AuditResult) -> None:
     f = tmp_path / "file"
     f.write_text("x")
     with pytest.raises(InputError, match=r"out_dir: expected a folder, got the existing file .*file"):

@@ -1,10 +1,11 @@
 """miaudit.report: the audit's outputs (results.json, scores.csv, a self-contained report.html).
 
-Public API: :class:`AuditResult`; :func:`make_verdict` (the plain-language headline); the DP theory curves
-:func:`dp_tpr_bound`, :func:`gdp_tradeoff_tpr`, :func:`gdp_mu_from_epsilon` drawn on the report's ROC.
+Public API: :class:`AuditResult` (``metrics_table()``, ``to_json()``, ``save(out_dir)``, ``to_html()``);
+:func:`make_verdict` (the plain-language headline of the report) and :func:`strongest_attack`;
+:func:`json_safe` and :func:`atomic_write` (helpers for other writers of results files).
+The DP theory curves drawn on the report's ROC come from :mod:`miaudit.metrics`.
 """
 
-from ._dp import dp_tpr_bound, gdp_delta, gdp_mu_from_epsilon, gdp_tradeoff_tpr
 from ._result import SCHEMA_VERSION, AuditResult, atomic_write, json_safe
 from ._verdict import Verdict, make_verdict, strongest_attack
 
@@ -13,10 +14,6 @@ __all__ = [
     "SCHEMA_VERSION",
     "Verdict",
     "atomic_write",
-    "dp_tpr_bound",
-    "gdp_delta",
-    "gdp_mu_from_epsilon",
-    "gdp_tradeoff_tpr",
     "json_safe",
     "make_verdict",
     "strongest_attack",

@@ -15,7 +15,7 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from ._dp import gdp_mu_from_epsilon
+from ..metrics import gdp_mu_from_epsilon
 from ._plots import DpCurves, plot_roc, plot_roc_grid, plot_score_histogram, roc_points
 from ._verdict import _num, describe_tpr, fpr_label, make_verdict, pct, tpr_figure
 
@@ -109,8 +109,14 @@ def _dp_context(result: "AuditResult") -> tuple[DpCurves | None, dict[str, Any] 
     if not isinstance(dp, Mapping):
         return None, None
     eps, delta, mu = _num(dp.get("epsilon")), _num(dp.get("delta")), _num(dp.get("mu"))
+    try:
+        non_private = float(dp.get("epsilon")) == math.inf  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        non_private = False
+    if non_private:
+        return None, {"invalid": False, "non_private": True}
     if eps is None or delta is None or eps < 0 or not (0 <= delta < 1):
-        return None, {"invalid": True, "epsilon": _cell(dp.get("epsilon")), "delta": _cell(dp.get("delta"))}
+        return None, {"invalid": True, "non_private": False, "epsilon": _cell(dp.get("epsilon")), "delta": _cell(dp.get("delta"))}
     if mu is None and delta > 0:
         mu = gdp_mu_from_epsilon(eps, delta=delta)
     best_name, best_eps = None, 0.0
@@ -120,6 +126,7 @@ def _dp_context(result: "AuditResult") -> tuple[DpCurves | None, dict[str, Any] 
             best_name, best_eps = name, e
     ctx = {
         "invalid": False,
+        "non_private": False,
         "epsilon": f"{eps:.3g}",
         "delta": f"{delta:.1e}",
         "mu": None if mu is None else f"{mu:.3g}",

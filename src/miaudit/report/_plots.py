@@ -18,7 +18,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogLocator, NullLocator
 
-from ._dp import dp_tpr_bound, gdp_tradeoff_tpr
+from ..metrics import dp_tpr_bound, gdp_tradeoff_tpr
+from ..metrics import roc_curve as _metrics_roc_curve
 
 __all__ = [
     "DpCurves",
@@ -47,24 +48,9 @@ class DpCurves:
 
 
 def roc_points(is_member: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Full ROC (every threshold kept, starting at (0, 0)); uses ``miaudit.metrics.roc_curve`` when present."""
-    is_member = np.asarray(is_member, dtype=bool)
-    scores = np.asarray(scores, dtype=np.float64)
-    try:  # the metrics layer is the single source of truth once it exists
-        from ..metrics import roc_curve as _metrics_roc  # type: ignore[attr-defined]
-
-        curve = _metrics_roc(is_member, scores)
-        return np.asarray(curve.fpr, dtype=np.float64), np.asarray(curve.tpr, dtype=np.float64)
-    except (ImportError, AttributeError):
-        pass
-    # Brute-force-free fallback: sort once, cumulative counts at every distinct threshold.
-    order = np.argsort(-scores, kind="mergesort")
-    s, m = scores[order], is_member[order]
-    last = np.r_[np.flatnonzero(np.diff(s) != 0), s.size - 1] if s.size else np.array([], dtype=int)
-    tp = np.cumsum(m)[last]
-    fp = np.cumsum(~m)[last]
-    n_pos, n_neg = max(int(m.sum()), 1), max(int((~m).sum()), 1)
-    return np.r_[0.0, fp / n_neg], np.r_[0.0, tp / n_pos]
+    """Full ROC (every threshold kept, starting at (0, 0)) from ``miaudit.metrics.roc_curve``."""
+    curve = _metrics_roc_curve(np.asarray(is_member, dtype=bool), np.asarray(scores, dtype=np.float64))
+    return np.asarray(curve.fpr, dtype=np.float64), np.asarray(curve.tpr, dtype=np.float64)
 
 
 def roc_on_grid(fpr: np.ndarray, tpr: np.ndarray, grid: np.ndarray) -> np.ndarray:

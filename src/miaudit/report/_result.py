@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import InputError
+from ..metrics import fpr_key as _fkey
 from ._verdict import fpr_keys, tpr_figure
 
 __all__ = ["AuditResult", "SCHEMA_VERSION", "json_safe", "atomic_write"]
@@ -302,11 +303,6 @@ def _f(x: Any) -> float:
         return float(x)
     except (TypeError, ValueError):
         return math.nan
-
-
-def _fkey(f: float) -> str:
-    """0.001 -> '0.001' (the results.json key form)."""
-    return repr(float(f))
 
 
 def _same(k: Any, f: float) -> bool:

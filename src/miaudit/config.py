@@ -415,8 +415,8 @@ def _parse_attacks(value: Any, problems: _Problems) -> AttacksConfig:
 
     valid = available_attacks()
     if names is not None:
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names) or not names:
-            problems.add(f"attacks: expected a non-empty list of attack names, got {names!r}; valid names: {', '.join(valid)}")
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            problems.add(f"attacks: expected a list of attack names, got {names!r}; valid names: {', '.join(valid)}")
             names = None
         else:
             for n in names:

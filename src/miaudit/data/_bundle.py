@@ -364,7 +364,7 @@ def _float_array(name: str, x: Any, *, dtype: type, ndims: tuple[int, ...], shap
                          "pass at least one example and two classes")
     with np.errstate(over="ignore", invalid="ignore"):
         out = np.ascontiguousarray(arr, dtype=dtype)
-    if not np.isfinite(out).all():
+    if not _all_finite(out):
         bad = int((~np.isfinite(out)).sum())
         where = " after conversion to float32" if np.isfinite(arr.astype(np.float64)).all() else ""
         raise InputError(
@@ -372,6 +372,15 @@ def _float_array(name: str, x: Any, *, dtype: type, ndims: tuple[int, ...], shap
             "(e.g. recompute the outputs in float64, or clip logits)"
         )
     return out
+
+
+_FINITE_CHUNK = 1 << 22  # elements per block: bounds the temporary bool array to 4 MB
+
+
+def _all_finite(a: np.ndarray) -> bool:
+    """``np.isfinite(a).all()`` in blocks, so a multi-GB reference array needs no GB-sized mask."""
+    flat = a.reshape(-1)
+    return all(bool(np.isfinite(flat[i : i + _FINITE_CHUNK]).all()) for i in range(0, flat.size, _FINITE_CHUNK))
 
 
 def _probs_to_logits(name: str, p: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ Relative paths are resolved against the config file's folder.
 from __future__ import annotations
 
 import math
+import os
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -110,7 +111,7 @@ def _resolve(base: Path | None, value: str) -> Path:
     p = Path(value).expanduser()
     if not p.is_absolute() and base is not None:
         p = base / p
-    return p
+    return Path(os.path.normpath(p))
 
 
 # ------------------------------------------------------------------------------------------------ sections

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import html as html_lib
 import re
 
@@ -116,3 +117,39 @@ def test_dp_section_and_violation(fast_plots: None) -> None:
     assert "DP description is incomplete" in broken
     none = make_result(n=1200, dp={"epsilon": float("inf"), "delta": 1e-5}).to_html()
     assert "without differential privacy (ε = ∞)" in none
+
+
+def test_report_of_real_metrics_layer_output(tmp_path) -> None:
+    """End to end with miaudit.metrics: evaluate_scores/slice_metrics/summarize_spread dicts render and save."""
+    from miaudit.metrics import evaluate_scores, slice_metrics, summarize_spread
+
+    rng = np.random.default_rng(11)
+    n = 1500
+    is_member = rng.permutation(np.r_[np.ones(n // 2, bool), np.zeros(n - n // 2, bool)])
+    target = np.arange(n) % 3
+    strong = rng.normal(size=n) + 1.2 * is_member
+    weak = rng.normal(size=n) + 0.05 * is_member
+    metrics = {}
+    for name, s in (("weak", weak), ("strong", strong)):
+        d = evaluate_scores(is_member, s).to_dict()
+        d["spread"] = summarize_spread([evaluate_scores(is_member[target == t], s[target == t]) for t in range(3)])
+        metrics[name] = d
+    scores = pd.DataFrame({"target": target, "index": np.arange(n), "label": target, "is_member": is_member,
+                           "weak": weak, "strong": strong})
+    r = AuditResult(
+        game={"source": "audit", "dataset": "synthetic", "n_targets": 3, "dp": {"epsilon": 50.0, "delta": 1e-5}},
+        settings={"delta": 1e-5, "confidence": 0.95, "member_prior": 0.5, "fprs": [0.001, 0.01, 0.1]},
+        metrics=metrics, scores=scores,
+        slices={"class": slice_metrics(is_member, strong, target)},
+    )
+    table = r.metrics_table()
+    assert table.loc["strong", "auc"] == pytest.approx(metrics["strong"]["auc"])
+    assert table.loc["strong", "n_targets"] == 3 and np.isfinite(table.loc["strong", "tpr@0.01_std"])
+    h = r.to_html()
+    assert '<tr class="strongest">' in h and "strong ★" in h and "3 targets" in h and "pop. [" in h
+    assert "Measurable membership leakage" in h or "High membership risk" in h
+    assert "n/a (needs ≥ 1,000 non-members, has 750)" in h  # 750 non-members cannot resolve 0.1%
+    paths = r.save(tmp_path)
+    back = json.loads(paths["results"].read_text())
+    assert back["attacks"]["strong"]["tpr_at_fpr"]["0.001"] is None
+    assert back["slices"]["class"][0]["group"] == 0

@@ -163,6 +163,11 @@ def build_context(result: "AuditResult") -> dict[str, Any]:
                     "available": t.available,
                     "value": pct(t.tpr) if t.available else describe_tpr(t),
                     "ci": f"[{pct(t.ci_low)}, {pct(t.ci_high)}]" if t.ci_low is not None else "",
+                    "pop_ci": (
+                        f"pop. [{pct(t.target_ci_low)}, {pct(t.target_ci_high)}]"
+                        if t.target_ci_low is not None and t.target_ci_high is not None
+                        else ""
+                    ),
                     "n": f"n={t.n_nonmembers:,}" if t.n_nonmembers is not None else "",
                     "above_chance": t.above_chance,
                     "reason": t.reason or "",

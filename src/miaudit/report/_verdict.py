@@ -81,6 +81,8 @@ class TprFigure:
     reason: str | None = None
     achieved_fpr: float | None = None
     confidence: float = 0.95
+    target_ci_low: float | None = None
+    target_ci_high: float | None = None
 
     @property
     def available(self) -> bool:
@@ -107,7 +109,14 @@ class TprFigure:
 
     @property
     def above_chance(self) -> bool:
-        """The TPR interval lies above the upper bound of the threshold's FPR (chance level, TPR = FPR)."""
+        """The attack beats chance (TPR = FPR) at this FPR, with the stated confidence.
+
+        With the metrics layer's population interval (``target_ci_low``, which covers the TPR at FPR <= f
+        including the threshold's estimation) the test is ``target_ci_low > fpr``; otherwise the
+        operating point's interval must lie above the upper bound of its achieved FPR (:attr:`chance_high`).
+        """
+        if self.target_ci_low is not None:
+            return self.target_ci_low > self.fpr
         return self.ci_low is not None and self.ci_low > self.chance_high
 
 
@@ -133,7 +142,8 @@ def tpr_figure(m: Mapping[str, Any], fpr: float, *, confidence: float = 0.95) ->
     return TprFigure(
         fpr=fpr, tpr=tpr, ci_low=lo, ci_high=hi, n_nonmembers=None if n_non is None else int(n_non),
         reason=str(reason) if reason else None, achieved_fpr=_num(detail.get("achieved_fpr")),
-        confidence=confidence,
+        confidence=confidence, target_ci_low=_num(detail.get("target_ci_low")) if tpr is not None else None,
+        target_ci_high=_num(detail.get("target_ci_high")) if tpr is not None else None,
     )  # fmt: skip
 
 
@@ -262,8 +272,9 @@ def make_verdict(
     paras.append(
         "Chance level: an attacker who guesses at random flags members and non-members at the same rate "
         "(TPR = FPR, e.g. 0.1% of members at 0.1% FPR) and has AUC 0.5. "
-        f"Intervals are {conf:.0%} Clopper-Pearson intervals; a TPR interval that lies above the FPR means "
-        "the attack beats chance there (we compare with the upper bound of the FPR actually achieved)."
+        f"Intervals are {conf:.0%} Clopper-Pearson intervals for the chosen threshold; an attack counts as "
+        "beating chance only where its interval, allowing for the uncertainty of the threshold's own FPR, lies "
+        "above the FPR."
     )
 
     if level == "high":

@@ -173,6 +173,19 @@ def test_npz_errors(tmp_path: Path) -> None:
     _zip_with(tmp_path / "s.npz", {"labels.npy": good[:-8]})
     with pytest.raises(InputError, match=r"s\.npz\['labels'\]: corrupt array: header says shape \(10,\)"):
         load_bundle(tmp_path / "s.npz")
+    # compression other than stored/deflate, and an impossible expansion ratio (decompression bomb)
+    with zipfile.ZipFile(tmp_path / "bz.npz", "w", compression=zipfile.ZIP_BZIP2) as zf:
+        zf.writestr("labels.npy", good)
+    with pytest.raises(InputError, match=r"bz\.npz\['labels'\]: unsupported zip compression \(type 12\)"):
+        load_bundle(tmp_path / "bz.npz")
+    with zipfile.ZipFile(tmp_path / "bomb.npz", "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("labels.npy", _npy_bytes(np.zeros(300_000, np.int64)))
+    from miaudit.data import _io
+
+    with pytest.MonkeyPatch.context() as mp:  # zeros deflate ~1030:1, right at the real limit: lower it
+        mp.setattr(_io, "_MAX_DEFLATE_RATIO", 100)
+        with pytest.raises(InputError, match=r"bomb\.npz\['labels'\]: corrupt archive member \(claims 2400128 bytes"):
+            load_bundle(tmp_path / "bomb.npz")
     # empty archive, duplicate members, bad dtypes, bad meta
     _zip_with(tmp_path / "e.npz", {})
     with pytest.raises(InputError, match=r"e\.npz: empty \.npz archive"):

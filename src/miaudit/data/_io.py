@@ -41,6 +41,7 @@ BUNDLE_KEYS = (
 #: Optional key holding a JSON object (a 0-d str array) with free-form metadata.
 META_KEY = "meta"
 
+_MAX_DEFLATE_RATIO = 1100
 _TABLE_SUFFIXES = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 _COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip")
 
@@ -214,6 +215,13 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, key: str, fname: st
     where = f"{fname}[{key!r}]"
     if not info.filename.endswith(".npy"):
         raise InputError(f"{where}: archive member {info.filename!r} is not a .npy array; save arrays with np.savez")
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise InputError(f"{where}: unsupported zip compression (type {info.compress_type}); save it with np.savez "
+                         "or np.savez_compressed")
+    if info.file_size > _MAX_DEFLATE_RATIO * info.compress_size + (1 << 16):
+        # deflate cannot expand more than ~1032:1: such a member is corrupt or a decompression bomb
+        raise InputError(f"{where}: corrupt archive member (claims {info.file_size} bytes from "
+                         f"{info.compress_size} compressed); re-save the bundle")
     try:
         with zf.open(info) as fh:
             version = fmt.read_magic(fh)

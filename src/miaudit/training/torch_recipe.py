@@ -6,18 +6,18 @@ JSON and enters the model-cache key, :meth:`TorchRecipe.from_spec` rebuilds it f
 ``[model]`` section (``kind = "torch"``). It follows the :class:`miaudit.training.Recipe` protocol, plus
 ``train_group`` (G models at once, :mod:`miaudit.training.stacked`) and DP-SGD (:mod:`miaudit.training.dp`).
 
-Threads: with ``num_threads=None`` the recipe uses 1 torch thread inside a worker process (a process pool
-already spreads models over the cores; more threads would oversubscribe them) and every core otherwise.
+Threads: ``num_threads=N`` sets ``torch.set_num_threads(N)`` while training and predicting. With the default
+``None`` the recipe uses 1 thread inside a worker process (a process pool already spreads models over the
+cores; more threads would oversubscribe them) and otherwise leaves torch's setting alone, which is all cores
+unless the caller limited it (``threadpoolctl.threadpool_limits(1)``, as ``train_models(jobs=1)`` does).
 Results are deterministic for a given seed and thread count; PyTorch does not promise identical rounding
-across thread counts, so set ``num_threads`` explicitly when byte-identical results across ``--jobs`` values
-matter.
+across thread counts (convolutions differ in the last bit), so the runner's one-thread-per-model policy is
+what makes results independent of ``--jobs``.
 """
 
 from __future__ import annotations
 
-import math
 import multiprocessing
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -152,13 +152,8 @@ def _standardizer(x: np.ndarray, numeric: np.ndarray) -> tuple[np.ndarray, np.nd
     return mu.astype(np.float32), sd.astype(np.float32)
 
 
-def _default_threads() -> int:
-    if multiprocessing.parent_process() is not None:
-        return 1
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
+def _in_worker_process() -> bool:
+    return multiprocessing.parent_process() is not None
 
 
 # -- the recipe -----------------------------------------------------------------------------------------
@@ -195,7 +190,8 @@ class TorchRecipe:
     group_size:
         How many models :meth:`train_group` trains at once as one stacked model (does not change the models).
     num_threads:
-        torch threads while training/predicting; ``None``: 1 in a worker process, all cores in-process.
+        torch threads while training/predicting; ``None``: 1 in a worker process, else torch's current setting
+        (all cores unless the caller limited it).
     predict_batch_size:
         Examples per forward pass in :meth:`predict_logits`.
 
@@ -364,7 +360,10 @@ class TorchRecipe:
         return cls(**d)
 
     def _threads(self) -> None:
-        torch.set_num_threads(self.num_threads or _default_threads())
+        if self.num_threads is not None:
+            torch.set_num_threads(self.num_threads)
+        elif _in_worker_process():
+            torch.set_num_threads(1)
 
     def _encode(self, X: Any) -> tuple[np.ndarray, TabularEncoding | None]:
         enc = TabularEncoding.of(X) if _is_frame(X) else None
@@ -456,8 +455,7 @@ class TorchRecipe:
     def predict_logits(self, model: Any, X: Any) -> np.ndarray:
         """Logits (N, A, C) float64 of ``model`` on ``X`` for the identity and each configured query, with the
         model's own tabular encoding and standardisation applied first."""
-        if self.num_threads is not None:
-            torch.set_num_threads(self.num_threads)
+        self._threads()
         enc = getattr(model, "miaudit_encoding_", None)
         x = _to_features(X, enc) if (enc is not None or _is_frame(X)) else X
         stdz = getattr(model, "miaudit_standardize_", None)

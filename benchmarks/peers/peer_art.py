@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
 
     b = C.load_bundle_arrays(args.bundle)
     X, y, recipe = C.load_features(args.features)
+    X = X.reshape(len(X), -1)  # images: ART sees flat rows (lookup only)
     labels = b["labels"]
     assert np.array_equal(y, labels), "features.npz and bundle.npz disagree on labels"
     probs = b["probs"].astype(np.float64)

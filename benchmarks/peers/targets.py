@@ -17,6 +17,7 @@ import numpy as np
 
 DIGITS_MLP = {"hidden_layer_sizes": [128], "max_iter": 200, "alpha": 1e-4}
 ADULT_MLP = {"hidden_layer_sizes": [64], "max_iter": 60, "alpha": 1e-4}
+MNIST_CNN = {"epochs": 15, "lr": 0.05, "batch_size": 64, "num_threads": 1}
 
 
 @dataclass
@@ -67,11 +68,11 @@ def _read_idx(path: str) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
-def load_mnist_target(folder: str, n_audit: int = 4_000, n_population: int = 1_000) -> Target:
+def load_mnist_target(folder: str, n_audit: int = 2_000, n_population: int = 500) -> Target:
     X = _read_idx(os.path.join(folder, "t10k-images-idx3-ubyte.gz")).astype(np.float32) / 255.0
     y = _read_idx(os.path.join(folder, "t10k-labels-idx1-ubyte.gz")).astype(np.int64)
-    return Target("mnist-cnn", X.reshape(len(X), -1), y, 10, "torch_cnn", {}, n_audit, n_population,
-                  note="28x28 flattened; the CNN recipe reshapes")
+    return Target("mnist-cnn", X, y, 10, "torch_cnn", dict(MNIST_CNN), n_audit, n_population,
+                  note="28x28 grey images; miaudit TorchRecipe small_cnn (SGD, 15 epochs, no augmentation)")
 
 
 def draw(target: Target, seed: int) -> dict[str, np.ndarray]:
@@ -92,17 +93,10 @@ def make_recipe(target: Target):
                              preprocessing="none", n_classes=target.n_classes)
     if target.recipe_kind == "torch_cnn":
         try:
-            from miaudit.training import torch_recipe  # type: ignore[attr-defined]
+            from miaudit.training.torch_recipe import TorchRecipe
         except Exception as exc:  # noqa: BLE001
             raise RuntimeError(f"miaudit.training.torch_recipe not importable: {type(exc).__name__}: {exc}") from exc
-        for name in ("TorchRecipe", "SmallCNNRecipe", "TorchCNNRecipe"):
-            if hasattr(torch_recipe, name):
-                cls = getattr(torch_recipe, name)
-                try:
-                    return cls.small_cnn(n_classes=target.n_classes)  # type: ignore[attr-defined]
-                except AttributeError:
-                    return cls(model="small_cnn", n_classes=target.n_classes, input_shape=[1, 28, 28])
-        raise RuntimeError("miaudit.training.torch_recipe has no recognised recipe class")
+        return TorchRecipe("small_cnn", n_classes=target.n_classes, **target.params)
     raise ValueError(target.recipe_kind)
 
 

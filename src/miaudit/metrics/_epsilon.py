@@ -26,7 +26,7 @@ from scipy import special
 from .._errors import InputError
 from ._checks import check_confidence, check_probability, check_scores
 from ._intervals import cp_upper
-from ._roc import confusion_from_sorted, sort_desc
+from ._roc import confusion_from_sorted
 
 __all__ = ["EpsilonBound", "epsilon_lower_bound"]
 

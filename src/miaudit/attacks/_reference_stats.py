@@ -17,7 +17,7 @@ wire them together. Everything accumulates in float64.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 from scipy import special
@@ -34,6 +34,8 @@ __all__ = [
     "iter_chunks",
     "auto_chunk_size",
     "group_moments",
+    "stream_moments",
+    "log_mean_prob",
     "fit_scaled_inv_chi2",
     "moderate",
     "trigamma_inverse",
@@ -49,8 +51,9 @@ PHI_MAX = 1e6
 VAR_FLOOR = 1e-12
 #: Above this many classes the generic (gather/scatter) path of :mod:`miaudit.signals` is used.
 _CLASS_LOOP_MAX = 32
-#: Elements of a float64 ``(K, n, A)`` block per chunk when ``chunk_size`` is left to us (64 MiB).
-_CHUNK_ELEMENTS = 1 << 23
+#: Elements of one model's float64 ``(n, A, C)`` block per chunk when ``chunk_size`` is left to us
+#: (1 MiB: the per-model work of a chunk stays in cache).
+_CHUNK_ELEMENTS = 1 << 17
 
 
 def ref_scaled_logit(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -76,9 +79,8 @@ def ref_scaled_logit(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     if n_classes > _CLASS_LOOP_MAX:
         phi = signals.scaled_logit(z, y[:, None])
     elif n_classes == 2:
-        is_one = (y == 1)[:, None]
-        d = np.subtract(z[..., 1], z[..., 0], dtype=np.float64)
-        phi = np.where(is_one, d, -d)
+        phi = np.subtract(z[..., 1], z[..., 0], dtype=np.float64)
+        phi *= np.where(y == 1, 1.0, -1.0)[:, None]
     else:
         masks = [(y == c)[:, None] for c in range(n_classes)]
         cols = [z[..., c].astype(np.float64) for c in range(n_classes)]
@@ -95,12 +97,13 @@ def ref_scaled_logit(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
             s += np.where(masks[c], 0.0, e)
         with np.errstate(divide="ignore", invalid="ignore"):
             phi = z_y - (np.log(s) + m_safe)
-    if np.isnan(phi).any():
+    np.clip(phi, -PHI_MAX, PHI_MAX, out=phi)
+    if np.isnan(phi.sum()):  # after clipping only NaN can make the sum NaN
         raise InputError(
             "logits: the scaled logit came out NaN (NaN or +inf logits, or +inf in two classes); "
             "replace non-finite logits before scoring"
         )
-    return np.clip(phi, -PHI_MAX, PHI_MAX)
+    return phi
 
 
 def log_py_from_phi(phi: np.ndarray) -> np.ndarray:
@@ -113,10 +116,14 @@ def loss_from_phi(phi: np.ndarray) -> np.ndarray:
     return np.logaddexp(0.0, -phi)
 
 
-def auto_chunk_size(n_models: int, n_queries: int, n_classes: int) -> int:
-    """Examples per chunk so that one float64 block of ``(K, n, A, max(C, 2))`` is about 64 MiB."""
-    per_example = max(1, n_models) * max(1, n_queries) * max(2, min(n_classes, _CLASS_LOOP_MAX))
-    return max(1, _CHUNK_ELEMENTS // per_example)
+def auto_chunk_size(n_queries: int, n_classes: int) -> int:
+    """Examples per chunk so that one model's float64 ``(n, A, max(C, 2))`` block is about 1 MiB.
+
+    Work is done one reference model at a time within a chunk, so memory per chunk is
+    ``O(n * A * C)`` whatever K is (at least 1024 examples per chunk to amortise Python overhead).
+    """
+    per_example = max(1, n_queries) * max(2, min(n_classes, _CLASS_LOOP_MAX))
+    return max(1024, _CHUNK_ELEMENTS // per_example)
 
 
 def iter_chunks(n: int, chunk_size: int) -> Iterator[slice]:
@@ -133,6 +140,45 @@ def check_chunk_size(chunk_size: int | None, *, name: str) -> None:
             f"{name}: chunk_size must be a positive integer or None (automatic), got {chunk_size!r}; "
             "use e.g. chunk_size=10000"
         )
+
+
+def stream_moments(
+    values: Iterable[np.ndarray], is_in: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`group_moments` for values delivered one reference model at a time.
+
+    ``values`` yields ``K`` arrays of shape ``(n, A)`` (model ``k``'s signal on the chunk), ``is_in`` is
+    ``(K, n)``. The sums run over models in a fixed order on per-example shifted data
+    (``x - x_0``, shifted-data algorithm: no cancellation for signals far from zero), so results do
+    not depend on how examples are chunked, and only ``O(n * A)`` memory is touched per model.
+    """
+    it = iter(values)
+    shift = np.array(next(it), dtype=np.float64)
+    s1i = np.zeros_like(shift)
+    s2i = np.zeros_like(shift)
+    s1o = np.zeros_like(shift)
+    s2o = np.zeros_like(shift)
+    # model 0 contributes x = 0 to every sum; only its count matters
+    for k, v in enumerate(it, start=1):
+        x = v - shift
+        xi = x * is_in[k][:, None]
+        xo = x - xi
+        s1i += xi
+        s1o += xo
+        xi *= x
+        xo *= x
+        s2i += xi
+        s2o += xo
+    n_in = is_in.sum(axis=0).astype(np.int64)
+    n_out = is_in.shape[0] - n_in
+    with np.errstate(invalid="ignore", divide="ignore"):
+        d_in = np.where(n_in[:, None] > 0, s1i / np.maximum(n_in, 1)[:, None], 0.0)
+        d_out = np.where(n_out[:, None] > 0, s1o / np.maximum(n_out, 1)[:, None], 0.0)
+    ss_in = np.maximum(s2i - s1i * d_in, 0.0)
+    ss_out = np.maximum(s2o - s1o * d_out, 0.0)
+    mean_in = np.where(n_in[:, None] > 0, shift + d_in, 0.0)
+    mean_out = np.where(n_out[:, None] > 0, shift + d_out, 0.0)
+    return n_in, n_out.astype(np.int64), mean_in, mean_out, ss_in, ss_out
 
 
 def group_moments(
@@ -276,9 +322,7 @@ def auc_from_scores(is_member: np.ndarray, scores: np.ndarray) -> float:
     n_neg = pos.size - n_pos
     if n_pos == 0 or n_neg == 0:
         return float("nan")
-    from scipy.stats import rankdata
-
-    ranks = rankdata(scores)
+    ranks = _average_ranks(np.asarray(scores, dtype=np.float64))
     return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
@@ -291,3 +335,49 @@ def tpr_at_fpr_fast(is_member: np.ndarray, scores: np.ndarray, fpr: float) -> fl
         return float("nan")
     thr = neg_scores[k] if k < neg_scores.size else -np.inf
     return float((scores[pos] > thr).mean())
+
+
+def _average_ranks(x: np.ndarray) -> np.ndarray:
+    """1-based ranks with ties given their average rank (as ``scipy.stats.rankdata``)."""
+    order = np.argsort(x, kind="mergesort")
+    xs = x[order]
+    starts = np.flatnonzero(np.r_[True, xs[1:] != xs[:-1]])
+    ends = np.r_[starts[1:], xs.size]
+    avg = (starts + ends + 1) / 2.0  # mean of positions start+1 .. end
+    ranks = np.empty(x.size)
+    ranks[order] = np.repeat(avg, ends - starts)
+    return ranks
+
+
+def log_mean_prob(
+    phis: Iterable[np.ndarray], masks: list[np.ndarray], *, fallback: "Callable[[np.ndarray], np.ndarray]"
+) -> list[np.ndarray]:
+    """``log`` of the mean of ``p_y = expit(phi)`` over models and queries, one result per mask.
+
+    ``phis`` yields the ``K`` models' ``(n, A)`` scaled logits; ``masks`` are ``(K, n)`` bool (which
+    models enter each mean). Sums run in the linear domain in a fixed model order (fast, chunking-
+    invariant); examples whose sum underflows (``< 1e-290``, all ``p_y`` below ~1e-290) are recomputed
+    in the log domain by ``fallback(rows) -> (K, r, A) phi``. Empty masks give ``-inf``.
+    """
+    sums = None
+    n_q = 1
+    for k, phi in enumerate(phis):
+        n_q = phi.shape[-1]
+        p = special.expit(phi).sum(axis=-1)
+        if sums is None:
+            sums = [np.zeros_like(p) for _ in masks]
+        for s, m in zip(sums, masks):
+            s += np.where(m[k], p, 0.0)
+    assert sums is not None
+    out = []
+    for s, m in zip(sums, masks):
+        cnt = m.sum(axis=0) * n_q
+        with np.errstate(divide="ignore"):
+            res = np.where(cnt > 0, np.log(s) - np.log(np.maximum(cnt, 1)), -np.inf)
+        bad = np.flatnonzero((s < 1e-290) & (cnt > 0))
+        if bad.size:
+            phi_bad = fallback(bad)
+            w = np.broadcast_to(m[:, bad, None], phi_bad.shape)
+            res[bad] = logmeanexp(log_py_from_phi(phi_bad), axis=(0, 2), where=w)
+        out.append(res)
+    return out

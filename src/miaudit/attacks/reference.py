@@ -90,15 +90,14 @@ class _ReferenceAttack(Attack):
         rs.check_chunk_size(self.chunk_size, name=self.name)
         if self.chunk_size is not None:
             return int(self.chunk_size)
-        k = bundle.n_references
-        return rs.auto_chunk_size(k, bundle.n_queries, bundle.n_classes)
+        return rs.auto_chunk_size(bundle.n_queries, bundle.n_classes)
 
-    def _ref_phi(self, bundle: "SignalBundle") -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
-        """Yield ``(slice, phi (K, n, A) float64, ref_in (K, n))`` for consecutive chunks of examples."""
+    def _chunks(self, bundle: "SignalBundle") -> Iterator["_Chunk"]:
+        """Consecutive chunks of examples: views into the reference logits, no copies."""
         ref_logits, ref_in = self._check_bundle(bundle)
         labels = np.asarray(bundle.labels)
         for sl in rs.iter_chunks(bundle.n_examples, self._chunk(bundle)):
-            yield sl, rs.ref_scaled_logit(ref_logits[:, sl], labels[sl]), ref_in[:, sl]
+            yield _Chunk(sl, ref_logits[:, sl], ref_in[:, sl], labels[sl])
 
     def _target_phi(self, bundle: "SignalBundle") -> np.ndarray:
         """Target scaled logits ``(N, A)`` float64."""
@@ -119,15 +118,35 @@ class _ReferenceAttack(Attack):
             )
 
 
+class _Chunk:
+    """A chunk of examples: ``sl`` into the bundle, reference logits ``(K, n, A, C)``, ``is_in (K, n)``."""
+
+    __slots__ = ("sl", "logits", "is_in", "labels")
+
+    def __init__(self, sl: slice, logits: np.ndarray, is_in: np.ndarray, labels: np.ndarray) -> None:
+        self.sl, self.logits, self.is_in, self.labels = sl, logits, is_in, labels
+
+    def phis(self) -> Iterator[np.ndarray]:
+        """Each reference model's scaled logits ``(n, A)`` float64, one model at a time."""
+        for k in range(self.logits.shape[0]):
+            yield rs.ref_scaled_logit(self.logits[k], self.labels)
+
+    def phi_rows(self, rows: np.ndarray) -> np.ndarray:
+        """All models' scaled logits ``(K, r, A)`` on a few rows of the chunk."""
+        return rs.ref_scaled_logit(self.logits[:, rows], self.labels[rows])
+
+
 def _moments(attack: _ReferenceAttack, bundle: "SignalBundle", transform: Any = None) -> dict[str, np.ndarray]:
     """Stream the references once: per-example IN/OUT moments of ``transform(phi)`` (default phi)."""
-    n, a = bundle.n_examples, bundle.n_queries
+    n = bundle.n_examples
+    a = bundle.n_queries if transform is None else 1
     out = {k: np.zeros((n, a)) for k in ("mean_in", "mean_out", "ss_in", "ss_out")}
     out["n_in"] = np.zeros(n, dtype=np.int64)
     out["n_out"] = np.zeros(n, dtype=np.int64)
-    for sl, phi, is_in in attack._ref_phi(bundle):
-        vals = phi if transform is None else transform(phi)
-        n_in, n_out, m_in, m_out, ss_in, ss_out = rs.group_moments(vals, is_in)
+    for ch in attack._chunks(bundle):
+        sl = ch.sl
+        vals = ch.phis() if transform is None else (transform(phi) for phi in ch.phis())
+        n_in, n_out, m_in, m_out, ss_in, ss_out = rs.stream_moments(vals, ch.is_in)
         out["n_in"][sl], out["n_out"][sl] = n_in, n_out
         out["mean_in"][sl], out["mean_out"][sl] = m_in, m_out
         out["ss_in"][sl], out["ss_out"][sl] = ss_in, ss_out
@@ -462,16 +481,18 @@ class Rmia(_ReferenceAttack):
         n_in = ref_in.sum(axis=0)
         pair_lp = {j: np.empty(n) for j in paired}
         pair_lo = {j: np.empty(n) for j in paired}
-        for sl, phi, is_in in self._ref_phi(bundle):
-            logp = rs.log_py_from_phi(phi)  # (K, n, A)
-            w_in = np.broadcast_to(is_in[..., None], logp.shape)
-            lm_in[sl] = rs.logmeanexp(logp, axis=(0, 2), where=w_in)
-            lm_out[sl] = rs.logmeanexp(logp, axis=(0, 2), where=~w_in)
+        for ch in self._chunks(bundle):
+            masks = [ch.is_in, ~ch.is_in]
             for j in paired:
-                others_out = ~is_in.copy()
+                only_j = np.zeros_like(ch.is_in)
+                only_j[j] = True
+                others_out = ~ch.is_in
                 others_out[j] = False
-                pair_lp[j][sl] = rs.logmeanexp(logp[j], axis=-1)
-                pair_lo[j][sl] = rs.logmeanexp(logp, axis=(0, 2), where=np.broadcast_to(others_out[..., None], logp.shape))
+                masks += [only_j, others_out]
+            res = rs.log_mean_prob(ch.phis(), masks, fallback=ch.phi_rows)
+            lm_in[ch.sl], lm_out[ch.sl] = res[0], res[1]
+            for t, j in enumerate(paired):
+                pair_lp[j][ch.sl], pair_lo[j][ch.sl] = res[2 + 2 * t], res[3 + 2 * t]
         has_in, has_out = n_in > 0, n_in < k
         if offline:
             self.a_ = float(self.a) if self.a is not None else self._tune(pair_lp, pair_lo, ref_in)
@@ -636,10 +657,11 @@ class AttackR(_ReferenceAttack):
         target_loss = rs.loss_from_phi(self._target_phi(bundle)).mean(axis=1)
         out = np.empty(bundle.n_examples)
         mu, sd = self.fallback_
-        for sl, phi, is_in in self._ref_phi(bundle):
-            ref_loss = rs.loss_from_phi(phi).mean(axis=-1)  # (K, n)
+        for ch in self._chunks(bundle):
+            sl = ch.sl
+            ref_loss = np.stack([rs.loss_from_phi(phi).mean(axis=-1) for phi in ch.phis()])  # (K, n)
             u = (target_loss[sl] - ref_loss) / self.h_[sl]
-            log_f = rs.logmeanexp(special.log_ndtr(u), axis=0, where=~is_in)
+            log_f = rs.logmeanexp(special.log_ndtr(u), axis=0, where=~ch.is_in)
             no_out = ~np.isfinite(log_f)
             if no_out.any():
                 log_f = np.where(no_out, special.log_ndtr((target_loss[sl] - mu) / sd), log_f)

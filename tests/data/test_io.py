@@ -353,3 +353,30 @@ def test_no_unpickling(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(InputError, match="object arrays are refused"):
         load_bundle(tmp_path / "o.npz")
     assert os.path.exists(tmp_path / "o.npz")
+
+
+def test_roundtrip_property(tmp_path_factory: pytest.TempPathFactory) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    folder = tmp_path_factory.mktemp("rt")
+
+    @settings(max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(n=st.integers(2, 7), c=st.integers(2, 4), k=st.integers(0, 3), a=st.integers(1, 3),
+           seed=st.integers(0, 2**32 - 1), probs=st.booleans())
+    def run(n: int, c: int, k: int, a: int, seed: int, probs: bool) -> None:
+        rng = np.random.default_rng(seed)
+        z = rng.normal(scale=5.0, size=(n, a, c))
+        kw: dict[str, Any] = {"labels": rng.integers(0, c, n), "target_in": np.arange(n) % 2 == 1}
+        if probs:
+            kw["target_probs"] = np.exp(z) / np.exp(z).sum(-1, keepdims=True)
+        else:
+            kw["target_logits"] = z
+        if k:
+            kw["ref_logits"] = rng.normal(size=(k, n, a, c))
+            kw["ref_in"] = rng.random((k, n)) < 0.5
+        b = SignalBundle.from_arrays(**kw)
+        b2 = load_bundle(save_bundle(b, folder / "b.npz"))
+        _assert_same(b, b2)
+
+    run()

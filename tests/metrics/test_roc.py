@@ -231,3 +231,15 @@ def test_target_interval_with_all_scores_tied_stays_valid():
     r = tpr_at_fpr(m, np.zeros(100), fpr=0.1)
     # the only admissible test flags nothing: true TPR@10% is 0, which the interval must contain
     assert r.tpr == 0.0 and r.target_ci_low == 0.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(games(max_n=60), st.sampled_from([0.05, 0.1, 0.3, 0.6]), st.sampled_from([0.8, 0.95]))
+def test_tpr_at_fpr_intervals_are_nested(game, f, confidence):
+    m, s = game
+    r = tpr_at_fpr(m, s, fpr=f, confidence=confidence)
+    if f * (~m).sum() < 1:
+        assert r.tpr is None and r.target_ci_low is None and r.reason is not None
+        return
+    assert r.achieved_fpr <= f
+    assert 0.0 <= r.target_ci_low <= r.ci_low <= r.tpr <= r.ci_high <= r.target_ci_high <= 1.0

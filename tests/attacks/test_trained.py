@@ -131,12 +131,12 @@ def test_learns_the_leak(world):
 
 
 def test_seed_changes_folds_and_score_refits_other_bundles(world):
-    a = TrainedLR(seed=0).fit(world)
-    b = TrainedLR(seed=1).fit(world)
+    a = TrainedLR(seed=0, n_folds=2).fit(world)
+    b = TrainedLR(seed=1, n_folds=2).fit(world)
     assert not np.array_equal(a.fold_, b.fold_)
-    other = make_world(1.5, seed=6, n=600, with_population=False)
-    np.testing.assert_array_equal(a.score(other), TrainedLR(seed=0).fit_score(other))
-    np.testing.assert_array_equal(a.score(world), TrainedLR(seed=0).fit_score(world))
+    other = make_world(1.5, seed=6, n=200, with_population=False)
+    np.testing.assert_array_equal(a.score(other), TrainedLR(seed=0, n_folds=2).fit_score(other))
+    np.testing.assert_array_equal(a.score(world), TrainedLR(seed=0, n_folds=2).fit_score(world))
 
 
 def test_pickles_after_fit(world):
@@ -181,6 +181,8 @@ def test_target_in_wrong_length(world):
     ({"n_folds": 1}, "n_folds: expected an integer >= 2, got 1"),
     ({"n_folds": 2.5}, "n_folds: expected an integer >= 2, got 2.5"),
     ({"top_k": 0}, "top_k: expected an integer >= 1, got 0"),
+    ({"seed": None}, "seed: expected a non-negative integer, got None"),
+    ({"seed": -1}, "seed: expected a non-negative integer, got -1"),
 ])
 def test_bad_parameters(kw, msg):
     with pytest.raises(ConfigError, match=msg):

@@ -26,7 +26,7 @@ import numpy as np
 from .._errors import ConfigError, InputError
 from ._base import Attack, register_attack
 from ._features import attack_features, check_reference, check_target
-from .trained import CLASSIFIERS, check_positive_int, check_top_k, fit_classifier, log_odds, make_classifier
+from .trained import CLASSIFIERS, check_positive_int, check_seed, check_top_k, fit_classifier, log_odds, make_classifier
 
 if TYPE_CHECKING:
     from ..data import SignalBundle
@@ -87,7 +87,7 @@ class ShokriAttack(Attack):
         self.min_rows_per_class = check_positive_int(min_rows_per_class, "min_rows_per_class")
         self.top_k = check_top_k(top_k)
         self.max_train = check_positive_int(max_train, "max_train", 2)
-        self.seed = seed
+        self.seed = check_seed(seed)
 
     def fit(self, bundle: "SignalBundle") -> "ShokriAttack":
         """Fit the attack classifier(s) on ``ref_logits`` labelled by ``ref_in``."""

@@ -95,6 +95,13 @@ def check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
+def check_seed(seed: Any) -> int:
+    """Seeds must be integers: ``None`` would make the attack non-deterministic."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise ConfigError(f"seed: expected a non-negative integer below 2**32, got {seed!r}; e.g. seed=0")
+    return int(seed)
+
+
 def check_top_k(top_k: Any) -> int | None:
     return None if top_k is None else check_positive_int(top_k, "top_k")
 
@@ -126,7 +133,7 @@ class TrainedAttack(Attack):
 
     def __init__(self, *, n_folds: int = 5, seed: int = 0, top_k: int | None = 10) -> None:
         self.n_folds = check_positive_int(n_folds, "n_folds", 2)
-        self.seed = seed
+        self.seed = check_seed(seed)
         self.top_k = check_top_k(top_k)
 
     def fit(self, bundle: "SignalBundle") -> "TrainedAttack":

@@ -181,8 +181,8 @@ def test_target_in_wrong_length(world):
     ({"n_folds": 1}, "n_folds: expected an integer >= 2, got 1"),
     ({"n_folds": 2.5}, "n_folds: expected an integer >= 2, got 2.5"),
     ({"top_k": 0}, "top_k: expected an integer >= 1, got 0"),
-    ({"seed": None}, "seed: expected a non-negative integer, got None"),
-    ({"seed": -1}, "seed: expected a non-negative integer, got -1"),
+    ({"seed": None}, r"seed: expected a non-negative integer below 2\*\*32, got None"),
+    ({"seed": -1}, r"seed: expected a non-negative integer below 2\*\*32, got -1"),
 ])
 def test_bad_parameters(kw, msg):
     with pytest.raises(ConfigError, match=msg):

@@ -13,7 +13,19 @@ import pytest
 from ._worlds import leaky_world
 
 
-def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    """Run the CLI in-process (fast) with the same exit code and output streams as a user sees."""
+    from typer.testing import CliRunner
+
+    from miaudit.cli import app
+
+    res = CliRunner().invoke(app, list(args), env={"COLUMNS": "200"})
+    if res.exception is not None and not isinstance(res.exception, SystemExit):
+        raise res.exception
+    return subprocess.CompletedProcess(args, res.exit_code, res.stdout, res.stderr)
+
+
+def run_cli_subprocess(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "miaudit", *args],
         capture_output=True,
@@ -60,16 +72,16 @@ def test_privacy_gate_exit_codes(bundle_path, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "make_input, args, message",
+    "make_input, args, message, runner",
     [
-        (lambda d: d / "missing.npz", [], "does not exist"),
-        (lambda d: d, [], "directory"),
-        (lambda d: (d / "junk.npz").write_bytes(b"not a zip file") and d / "junk.npz", [], "junk.npz"),
-        (lambda d: d / "x.npz", ["--fail-above", "tpr<0.1"], "--fail-above"),
-        (lambda d: d / "x.npz", ["--attack", "nope"], "unknown attack 'nope'"),
+        (lambda d: d / "missing.npz", [], "does not exist", run_cli_subprocess),
+        (lambda d: d, [], "directory", run_cli),
+        (lambda d: (d / "junk.npz").write_bytes(b"not a zip file") and d / "junk.npz", [], "junk.npz", run_cli_subprocess),
+        (lambda d: d / "x.npz", ["--fail-above", "tpr<0.1"], "--fail-above", run_cli),
+        (lambda d: d / "x.npz", ["--attack", "nope"], "unknown attack 'nope'", run_cli),
     ],
 )
-def test_bad_input_one_line_exit_2_and_out_untouched(tmp_path, bundle_path, make_input, args, message):
+def test_bad_input_one_line_exit_2_and_out_untouched(tmp_path, bundle_path, make_input, args, message, runner):
     work = tmp_path / "work"
     work.mkdir()
     (work / "x.npz").write_bytes(bundle_path.read_bytes())
@@ -78,7 +90,7 @@ def test_bad_input_one_line_exit_2_and_out_untouched(tmp_path, bundle_path, make
     keep = out / "results.json"
     keep.write_text('{"earlier": true}')
     target = make_input(work)
-    proc = run_cli("score", str(target), "--out", str(out), *args)
+    proc = runner("score", str(target), "--out", str(out), *args)
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
     assert message in proc.stderr

@@ -467,7 +467,18 @@ def audit_model(
         X_all = pd.concat([Xm, pd.DataFrame(Xn, columns=Xm.columns)], ignore_index=True)
     else:
         X_all = np.concatenate([Xm, np.asarray(Xn)])
-    logits = sklearn_logits(model, X_all, n_classes=n_classes)
+    if classes is not None and not np.issubdtype(np.asarray(classes).dtype, np.integer):
+        # non-integer classes_: the model's output columns follow classes_, i.e. the codes above
+        if not hasattr(model, "predict_proba"):
+            raise InputError(
+                f"model: {type(model).__name__} has string classes_ but no predict_proba; "
+                "fit it on integer labels 0..C-1 instead"
+            )
+        from .signals import probs_to_logits
+
+        logits = probs_to_logits(np.asarray(model.predict_proba(X_all), dtype=np.float64))[:, None, :]
+    else:
+        logits = sklearn_logits(model, X_all, n_classes=n_classes)
     groups = None
     if groups_members is not None or groups_nonmembers is not None:
         if groups_members is None or groups_nonmembers is None:

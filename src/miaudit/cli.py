@@ -147,7 +147,7 @@ def demo(
         for b in fail_above or []:
             parse_budget(b)
         settings = _settings(delta, member_prior, seed)
-        with rich_progress(console, "training reference models") as progress:
+        with rich_progress("training reference models", console=console) as progress:
             result = run_demo(
                 model=model,
                 seed=seed,
@@ -210,7 +210,7 @@ def audit(
             parse_budget(b)
         cfg = load_config(config)
         out_dir = out if out is not None else Path(cfg.output.dir)
-        with rich_progress(console, "training models") as progress:
+        with rich_progress("training models", console=console) as progress:
             result = run_audit(cfg, jobs=jobs, progress=progress)
         _finish(result, out_dir, fail_above, title=f"miaudit audit: {config.name}", started=started)
 
@@ -230,10 +230,14 @@ def list_attacks() -> None:
     out_console.print(table)
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)
 def _root(
+    ctx: typer.Context,
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
 ) -> None:
+    if ctx.invoked_subcommand is None and not version:
+        out_console.print(ctx.get_help())
+        raise typer.Exit(0)
     if version:
         from . import __version__
 

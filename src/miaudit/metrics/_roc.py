@@ -296,7 +296,8 @@ def auc_interval(is_member: Any, scores: Any, *, confidence: float = 0.95) -> tu
 
     Degenerate cases: fewer than two members or non-members give (0, 1); perfect separation
     (AUC 0 or 1, DeLong variance 0) gives the exact Clopper-Pearson interval from
-    ``min(n_members, n_nonmembers)`` disjoint member/non-member pairs (valid, conservative).
+    ``min(n_members, n_nonmembers)`` disjoint member/non-member pairs (valid, conservative);
+    constant scores give (0.5, 0.5), since such an attack is exactly a coin flip.
     """
     conf = check_confidence(confidence)
     c = confusion_at_thresholds(is_member, scores)

@@ -150,6 +150,48 @@ def test_group_moments_against_loops() -> None:
                 assert (m[i] == 0).all() and (ss[i] == 0).all()
 
 
+def test_stream_moments_equals_two_pass_moments() -> None:
+    rng = np.random.default_rng(1)
+    v = 50.0 + rng.normal(size=(9, 13, 3))  # far from zero: the shifted sums must not cancel
+    is_in = rng.random((9, 13)) < 0.5
+    is_in[:, 0] = True
+    is_in[:, 1] = False
+    got = rs.stream_moments(iter(v), is_in)
+    want = rs.group_moments(v, is_in)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-10)
+
+
+def test_log_mean_prob_underflow_falls_back_to_log_domain() -> None:
+    rng = np.random.default_rng(2)
+    phi = rng.normal(size=(5, 8, 2))
+    phi[:, :3] -= 900.0  # p_y = expit(phi) underflows to 0 for these rows
+    is_in = rng.random((5, 8)) < 0.5
+    is_in[0] = True
+    got_in, got_out = rs.log_mean_prob(iter(phi), [is_in, ~is_in], fallback=lambda rows: phi[:, rows])
+    logp = -np.logaddexp(0.0, -phi)
+    for i in range(8):
+        for got, grp in ((got_in, is_in[:, i]), (got_out, ~is_in[:, i])):
+            if grp.any():
+                want = special.logsumexp(logp[grp, i]) - np.log(grp.sum() * 2)
+                assert got[i] == pytest.approx(want, rel=1e-10)
+            else:
+                assert got[i] == -np.inf
+    assert np.isfinite(got_in[:3]).all() and (got_in[:3] < -800).all()
+
+
+def test_rmia_with_saturated_references_is_finite() -> None:
+    bundle, is_member, _ = gaussian_world(400, 4, seed=22)
+    ref = bundle.ref_logits.copy()
+    ref[:, :20, :, 1] -= 2000.0  # every reference gives p_y ~ exp(-2000) on the first 20 examples
+    b = SignalBundle(labels=bundle.labels, target_logits=bundle.target_logits, ref_logits=ref, ref_in=bundle.ref_in)
+    for name in ("rmia", "rmia_offline"):
+        att = get_attack(name)
+        scores = att.fit_score(b)
+        assert np.isfinite(scores).all()
+        assert (att.exposure_["log_pr_x"][:20] < -1000).all() or name == "rmia_offline"
+
+
 def test_empirical_bayes_prior_recovers_known_parameters() -> None:
     rng = np.random.default_rng(0)
     n, d0, s0sq = 40_000, 8.0, 2.0

@@ -222,7 +222,8 @@ class _Lira(_ReferenceAttack):
     with the spread of that shift added to its variance; no OUT reference: ``mu_out = mu_in - delta``
     (offline: the population mean and variance of OUT means). Fitted per-example statistics, averaged
     over queries, are exposed as ``exposure_`` (``mean_in``, ``mean_out``, ``std_in``, ``std_out``,
-    ``n_in``, ``n_out``).
+    ``n_in``, ``n_out``; the values the score used, fallbacks included, with predictive inflation;
+    offline: no ``std_in`` and ``mean_in`` is NaN where an example has no IN reference).
     """
 
     offline: ClassVar[bool] = False
@@ -329,18 +330,20 @@ class _Lira(_ReferenceAttack):
             var_in, var_out = var_in_p, var_out_p
             self.delta_ = delta
         self.mu_in_, self.mu_out_ = mu_in, mu_out
-        self.var_in_ = np.maximum(var_in, rs.VAR_FLOOR) if not self.offline else var_in
+        self.var_in_ = var_in if self.offline else np.maximum(var_in, rs.VAR_FLOOR)
         self.var_out_ = np.maximum(var_out, rs.VAR_FLOOR)
         self.n_fitted_ = bundle.n_examples
-        with np.errstate(invalid="ignore"):
-            self.exposure_ = {
-                "mean_in": mu_in.mean(axis=1),
-                "mean_out": mu_out.mean(axis=1),
-                "std_in": np.sqrt(var_in).mean(axis=1),
-                "std_out": np.sqrt(self.var_out_).mean(axis=1),
-                "n_in": n_in.astype(np.float64),
-                "n_out": n_out.astype(np.float64),
-            }
+        self.exposure_ = {
+            "mean_in": mu_in.mean(axis=1),
+            "mean_out": mu_out.mean(axis=1),
+            "std_in": np.sqrt(var_in).mean(axis=1),
+            "std_out": np.sqrt(self.var_out_).mean(axis=1),
+            "n_in": n_in.astype(np.float64),
+            "n_out": n_out.astype(np.float64),
+        }
+        if self.offline:  # IN references are not modelled offline: no std_in, mean_in only where observed
+            del self.exposure_["std_in"]
+            self.exposure_["mean_in"] = np.where(has_in, mean_in.mean(axis=1), np.nan)
         return self
 
     def score(self, bundle: "SignalBundle") -> np.ndarray:

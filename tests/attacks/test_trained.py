@@ -108,6 +108,14 @@ def test_log_odds_are_calibrated_probabilities(world):
     np.testing.assert_allclose(1.0 / (1.0 + np.exp(-attack.scores_[test])), prob, rtol=1e-10)
 
 
+@pytest.mark.parametrize("name", ["trained_lr", "trained_gb"])
+def test_pooling_folds_loses_little(name, world):
+    """Fold models share one (calibrated log-odds) scale: the pooled AUC is close to the per-fold mean."""
+    attack = get_attack(name).fit(world)
+    per_fold = [auc(world.target_in[attack.fold_ == i], attack.scores_[attack.fold_ == i]) for i in range(5)]
+    assert auc(world.target_in, attack.scores_) > np.mean(per_fold) - 0.02
+
+
 def test_no_in_sample_scores_on_pure_noise():
     """Random features: in-sample boosting would memorise labels (AUC >> 0.5); out-of-fold does not."""
     rng = np.random.default_rng(3)

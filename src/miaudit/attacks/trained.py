@@ -14,9 +14,11 @@ and the ROC uses all ``N`` examples.
 **Pooling folds.** Out-of-fold scores come from ``n_folds`` different classifiers, whose raw outputs
 need not share a scale. The score is each fold model's estimate of ``log P(member | x) / P(non-member | x)``
 (``decision_function`` of a probabilistic classifier: the log-odds behind ``predict_proba``, without its
-rounding to 1.0). Both classifiers are fitted by log-loss, so these are calibrated probabilities on a
-common scale, and pooling the folds in one ROC is sound. Every fold sees the same member fraction
-(stratification), so the priors behind the log-odds agree as well.
+rounding to 1.0). Both classifiers are fitted by minimising log-loss, so every fold model estimates the
+same calibrated quantity (approximately: a fold model fitted on less data is noisier, and boosting is
+calibrated only as far as its early stopping allows), which is what makes pooling the folds in one ROC
+sound. Every fold sees the same member fraction (stratification), so the priors behind the log-odds
+agree as well.
 """
 
 from __future__ import annotations

@@ -149,6 +149,9 @@ def test_report_of_real_metrics_layer_output(tmp_path) -> None:
     assert '<tr class="strongest">' in h and "strong ★" in h and "3 targets" in h and "pop. [" in h
     assert "Measurable membership leakage" in h or "High membership risk" in h
     assert "n/a (needs ≥ 1,000 non-members, has 750)" in h  # 750 non-members cannot resolve 0.1%
+    slices = h[h.index('id="slices"'):]
+    assert "<th>TPR @ 1% FPR</th>" in slices and "<th>AUC</th>" in slices and "_ci_low" not in slices
+    assert re.search(r"<td>0\.\d{3} \[0\.\d{3}, [01]\.\d{3}\]</td>", slices)  # AUC with its interval, one cell
     paths = r.save(tmp_path)
     back = json.loads(paths["results"].read_text())
     assert back["attacks"]["strong"]["tpr_at_fpr"]["0.001"] is None

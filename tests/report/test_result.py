@@ -196,3 +196,15 @@ def _kw(r: AuditResult, **over):
 def test_constructor_errors(result: AuditResult, over, match) -> None:
     with pytest.raises(InputError, match=match):
         AuditResult(**_kw(result, **over))
+
+
+def test_saved_files_get_ordinary_permissions(tmp_path: Path, fast_plots: None, result: AuditResult) -> None:
+    old = os.umask(0o022)
+    try:
+        paths = result.save(tmp_path)
+    finally:
+        os.umask(old)
+    assert all((p.stat().st_mode & 0o777) == 0o644 for p in paths.values())
+    paths["report"].chmod(0o600)  # an existing file keeps its mode
+    result.save(tmp_path)
+    assert paths["report"].stat().st_mode & 0o777 == 0o600

@@ -86,13 +86,41 @@ def _game_value(key: str, v: Any) -> str:
     return _cell(v)
 
 
+def _header(col: str) -> str:
+    """'tpr@0.001' -> 'TPR @ 0.1% FPR', 'auc' -> 'AUC'; other names unchanged."""
+    if col.startswith("tpr@") and _num(col[4:]) is not None:
+        return f"TPR @ {fpr_label(float(col[4:]))} FPR"
+    return {"auc": "AUC", "n_members": "members", "n_nonmembers": "non-members"}.get(col, col)
+
+
+def _metric_cell(col: str, v: Any) -> str:
+    x = _num(v) if not isinstance(v, str) else None
+    if col.startswith(("tpr@", "ppv@")) and x is not None:
+        return pct(x)
+    if col == "auc" and x is not None:
+        return f"{x:.3f}"
+    return _cell(v)
+
+
 def _frame_table(df: pd.DataFrame, *, max_rows: int = MAX_ROWS) -> dict[str, Any]:
+    """Rows of ``df`` as strings; ``X``, ``X_ci_low``, ``X_ci_high`` columns merge into one 'X [lo, hi]' cell."""
     shown = df.head(max_rows)
-    return {
-        "columns": [str(c) for c in shown.columns],
-        "rows": [[_cell(v) for v in row] for row in shown.itertuples(index=False, name=None)],
-        "n_total": int(len(df)),
-    }
+    cols = [str(c) for c in shown.columns]
+    merged = {c for c in cols if f"{c}_ci_low" in cols and f"{c}_ci_high" in cols}
+    hidden = {f"{c}_ci_low" for c in merged} | {f"{c}_ci_high" for c in merged}
+    keep = [c for c in cols if c not in hidden]
+    rows = []
+    for rec in shown.to_dict(orient="records"):
+        rec = {str(k): v for k, v in rec.items()}
+        row = []
+        for c in keep:
+            text = _metric_cell(c, rec[c])
+            if c in merged and _num(rec[c]) is not None:
+                lo, hi = _metric_cell(c, rec[f"{c}_ci_low"]), _metric_cell(c, rec[f"{c}_ci_high"])
+                text += f" [{lo}, {hi}]"
+            row.append(text)
+        rows.append(row)
+    return {"columns": [_header(c) for c in keep], "rows": rows, "n_total": int(len(df))}
 
 
 def _attack_description(name: str) -> str:

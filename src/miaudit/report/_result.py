@@ -84,6 +84,7 @@ def atomic_write(path: Path, data: bytes) -> Path:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, _file_mode(path))  # mkstemp makes 0600; outputs are ordinary files
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -96,6 +97,22 @@ def atomic_write(path: Path, data: bytes) -> Path:
             pass
         raise
     return path
+
+
+def _file_mode(path: Path) -> int:
+    """Mode of the file being replaced, else 0o666 minus the process umask (what ``open()`` would give)."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        pass
+    try:  # Linux: read the umask without changing it (os.umask is process-global and racy)
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o644
 
 
 def _check_frame(name: str, value: Any, *, allow_none: bool = False) -> None:

@@ -329,6 +329,18 @@ def make_verdict(
                 "differential-privacy guarantee. It is a lower bound, never an estimate of the true ε."
             )
 
+    others = [
+        (n, _num(mm.get("epsilon_lower_bound"))) for n, mm in metrics.items() if n != name
+    ]
+    top = max(((n, e) for n, e in others if e is not None), key=lambda ne: ne[1], default=None)
+    if top is not None and eps is not None and top[1] > eps:
+        paras.append(
+            f"The largest lower bound over all {len(metrics)} attacks is {top[1]:.3g} ({top[0]}); each bound "
+            f"holds at {conf:.0%} on its own, so with {len(metrics)} attacks tried the chance that at least one "
+            "is too high exceeds the stated level. Quote the strongest attack's bound, or re-run that attack "
+            "alone on fresh data to confirm a larger one."
+        )
+
     dp = game.get("dp") if isinstance(game.get("dp"), Mapping) else None
     if dp is not None and _num(dp.get("epsilon")) is not None:
         acc = _num(dp.get("epsilon"))

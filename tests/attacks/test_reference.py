@@ -597,3 +597,18 @@ def test_population_shape_error() -> None:
                        ref_population_logits=b.ref_population_logits[:, :5])
     with pytest.raises(InputError, match=r"population arrays: expected population_logits \(M, A, C\)"):
         get_attack("rmia").fit(bad)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_identical_outputs_everywhere_are_finite_without_warnings(name: str) -> None:
+    import warnings
+
+    n = 40
+    b = SignalBundle(labels=np.zeros(n, dtype=np.int64), target_logits=np.zeros((n, 1, 3)),
+                     ref_logits=np.zeros((4, n, 1, 3), dtype=np.float32),
+                     ref_in=np.random.default_rng(0).random((4, n)) < 0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scores = get_attack(name).fit_score(b)
+    assert np.isfinite(scores).all()
+    assert np.ptp(scores) < 1e-6  # nothing to tell apart

@@ -93,7 +93,8 @@ def main() -> None:
     gb = args.k * args.n * args.queries * args.classes * 4 / 1e9
     print(f"scoring throughput: N={args.n} K={args.k} A={args.queries} C={args.classes} "
           f"(ref_logits float32 {gb:.2f} GB), chunk_size={args.chunk_size or 'auto'}")
-    print(f"{'attack':<14} {'wall s':>7} {'traced peak GiB':>16} {'maxrss before GiB':>18} {'maxrss GiB':>11} {'ok':>3}")
+    print(f"{'attack':<14} {'wall s':>7} {'traced peak GiB':>16} {'maxrss before GiB':>18} "
+          f"{'maxrss GiB':>11} {'ok':>3}")
     for name in args.attacks:
         dt, peak, rss0, rss, ok = run(args, name, traced=not args.no_trace)
         print(f"{name:<14} {dt:7.1f} {peak:16.2f} {rss0:18.2f} {rss:11.2f} {'yes' if ok else 'NO':>3}")

@@ -57,7 +57,9 @@ def balanced_membership(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
     return ranks < k // 2
 
 
-def make_world(n: int, k: int, *, rho: float, noise_spread: float = 0.5, seed: int = 0) -> tuple[SignalBundle, np.ndarray, np.ndarray]:
+def make_world(
+    n: int, k: int, *, rho: float, noise_spread: float = 0.25, seed: int = 0
+) -> tuple[SignalBundle, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     mu = rng.normal(0.0, 2.0, n)
     sigma = np.exp(rng.normal(0.0, noise_spread, n))

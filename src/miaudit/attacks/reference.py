@@ -325,8 +325,10 @@ class _Lira(_ReferenceAttack):
             else:
                 var_in_p, var_out_p = var_in.copy(), var_out.copy()
             # a missing group borrows the other group's mean: add its uncertainty and the shift's spread
-            var_in_p = np.where(has_in[:, None], var_in_p, var_in * (1.0 + 1.0 / np.maximum(n_out, 1))[:, None] + delta_var)
-            var_out_p = np.where(has_out[:, None], var_out_p, var_out * (1.0 + 1.0 / np.maximum(n_in, 1))[:, None] + delta_var)
+            borrow_in = var_in * (1.0 + 1.0 / np.maximum(n_out, 1))[:, None] + delta_var
+            borrow_out = var_out * (1.0 + 1.0 / np.maximum(n_in, 1))[:, None] + delta_var
+            var_in_p = np.where(has_in[:, None], var_in_p, borrow_in)
+            var_out_p = np.where(has_out[:, None], var_out_p, borrow_out)
             var_in, var_out = var_in_p, var_out_p
             self.delta_ = delta
         self.mu_in_, self.mu_out_ = mu_in, mu_out
@@ -575,7 +577,8 @@ class Rmia(_ReferenceAttack):
         labels = np.asarray(bundle.labels)
         lpt = np.empty(bundle.n_examples)
         for sl in rs.iter_chunks(bundle.n_examples, self._chunk(bundle)):
-            lpt[sl] = rs.logmeanexp(rs.log_py_from_phi(rs.ref_scaled_logit(bundle.target_logits[sl], labels[sl])), axis=-1)
+            phi_t = rs.ref_scaled_logit(bundle.target_logits[sl], labels[sl])
+            lpt[sl] = rs.logmeanexp(rs.log_py_from_phi(phi_t), axis=-1)
         log_r_x = lpt - self.log_pr_x_
         if self.log_pr_z_ is not None:
             pl = np.asarray(bundle.population_logits)

@@ -77,7 +77,8 @@ def test_to_dict_follows_the_results_schema_and_is_json_safe():
     assert set(det) == {"tpr", "ci_low", "ci_high", "achieved_fpr", "threshold", "n_members", "n_nonmembers",
                         "reason", "target_ci_low", "target_ci_high"}
     assert det["target_ci_low"] <= det["ci_low"] <= det["tpr"] <= det["ci_high"] <= det["target_ci_high"]
-    assert back["tpr_at_fpr_ci"]["0.1"] == [det["ci_low"], det["ci_high"]]
+    assert back["tpr_at_fpr_ci"]["0.1"] == [det["target_ci_low"], det["target_ci_high"]]
+    assert det["target_ci_low"] <= det["ci_low"] <= det["tpr"] <= det["ci_high"] <= det["target_ci_high"]
     assert det["n_nonmembers"] == 750 and det["reason"] is None
     assert back["epsilon_detail"]["method"] == "split_half_clopper_pearson"
     for v in (d["auc"], *d["auc_ci"], d["balanced_accuracy"], d["advantage"], d["epsilon_lower_bound"]):

@@ -81,8 +81,12 @@ class AttackMetrics:
             "balanced_accuracy": _num(self.balanced_accuracy),
             "advantage": _num(self.advantage),
             "tpr_at_fpr": {k: _num(t.tpr) for k, t in zip(keys, self.tpr_at_fpr)},
+            # Headline interval: covers the population TPR at the target FPR, the estimation of the
+            # threshold from the non-members included (issue 4: intervals must cover the true
+            # value). The narrower interval of the chosen operating point alone stays in
+            # tpr_at_fpr_detail (ci_low / ci_high).
             "tpr_at_fpr_ci": {
-                k: (None if t.tpr is None else [_num(t.ci_low), _num(t.ci_high)])
+                k: (None if t.tpr is None else [_num(t.target_ci_low), _num(t.target_ci_high)])
                 for k, t in zip(keys, self.tpr_at_fpr)
             },
             "tpr_at_fpr_detail": {k: t.to_dict() for k, t in zip(keys, self.tpr_at_fpr)},

@@ -94,15 +94,20 @@ def test_images_cnn_with_queries_and_augmentation():
     X = rng.random((40, 12, 12)).astype(np.float32)
     y = rng.integers(0, 3, 40)
     r = TorchRecipe("small_cnn", {"width": 2}, n_classes=3, epochs=1, batch_size=16, augmentation="shift",
-                    queries=["hflip", "shift:1,0"], num_threads=1)
+                    queries=["hflip", "shift:1,0"], num_threads=1, stack=True)
+    assert r.stackable and not TorchRecipe("small_cnn", n_classes=3).stackable  # auto: CNNs not stacked on CPU
     m = r.train(X, y, seed=0)
     assert r.n_queries == 3
     out = r.predict_logits(m, X)
     assert out.shape == (40, 3, 3)
     assert not np.allclose(out[:, 0], out[:, 1])
     models = r.train_group(X, y, np.stack([np.arange(40) < 20, np.arange(40) >= 10]), [0, 1])
+    assert models[0].training_info_["mode"] == "stacked"
     one = r.train(X[:20], y[:20], seed=0)
     np.testing.assert_allclose(r.predict_logits(models[0], X), r.predict_logits(one, X), rtol=1e-4, atol=1e-5)
+    auto = TorchRecipe("small_cnn", {"width": 2}, n_classes=3, epochs=1, batch_size=16, num_threads=1)
+    assert auto.group_size == 1
+    assert auto.train_group(X, y, np.ones((1, 40), bool), [0])[0].training_info_["mode"] == "one_by_one"
 
 
 def test_spec_round_trip_pickle_and_dispatch():
@@ -140,6 +145,8 @@ def test_constructor_errors():
         TorchRecipe(n_classes=2, optimizer="lbfgs")
     with pytest.raises(ConfigError, match="train_fn and dp: give one"):
         TorchRecipe(n_classes=2, train_fn="tests.torch.test_recipe.user_train", dp={"epsilon": 1.0})
+    with pytest.raises(ConfigError, match="stack: expected 'auto', true or false"):
+        TorchRecipe(n_classes=2, stack="yes")
     with pytest.raises(ConfigError, match="num_threads: expected an int >= 1"):
         TorchRecipe(n_classes=2, num_threads=0)
     with pytest.raises(InputError, match="unknown query 'blur'"):

@@ -326,23 +326,33 @@ def train_stacked(
     g_count, t_max = len(seeds), max(n_steps)
     names = [n for n, _ in models[0].named_parameters()]
     params, _ = func.stack_module_state(models)
-    params = {n: params[n].detach().clone().requires_grad_(True) for n in names}
-    base = copy.deepcopy(models[0]).to("meta")
-    base.train()
+    mlp_layers = _sequential_linear_layers(models[0])
+    if mlp_layers is not None:
+        # Built-in MLP: batched matrix products on weights stored transposed, (G, in, out), so every bmm
+        # reads contiguous operands; element-wise optimiser steps do not care about the layout.
+        params = {n: (params[n].transpose(1, 2) if params[n].dim() == 3 else params[n].unsqueeze(1))
+                  .contiguous().detach().requires_grad_(True) for n in names}
+        forward_all = _mlp_forward(mlp_layers)
+    else:
+        params = {n: params[n].detach().clone().requires_grad_(True) for n in names}
+        base = copy.deepcopy(models[0]).to("meta")
+        base.train()
+
+        def forward(p: dict[str, Any], xb: Any) -> Any:
+            return func.functional_call(base, p, (xb,))
+
+        forward_all = torch.vmap(forward, in_dims=(0, 0), randomness="different")
     mu, sd = standardize if standardize is not None else (None, None)
-
-    def forward(p: dict[str, Any], xb: Any) -> Any:
-        return func.functional_call(base, p, (xb,))
-
-    vforward = torch.vmap(forward, in_dims=(0, 0), randomness="different")
     state: dict[str, dict[str, Any]] = {n: {} for n in names}
     ls = float(settings.label_smoothing)
     last = torch.full((g_count,), float("nan"))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(dropout_seed(seeds[0]))
         for t in range(t_max):
+            lr_list = [lr_at(settings, t, n) if t < n else 0.0 for n in n_steps]
             active = torch.tensor([t < n for n in n_steps])
-            lrs = torch.tensor([lr_at(settings, t, n) if t < n else 0.0 for n in n_steps], dtype=torch.float32)
+            lrs = torch.tensor(lr_list, dtype=torch.float32)
+            uniform_lr = lr_list[0] if all(t < n for n in n_steps) and len(set(lr_list)) == 1 else None
             idx, w = pack["idx"][:, t], pack["weight"][:, t]
             xb = X[idx]  # (G, B, ...)
             if mu is not None:
@@ -352,7 +362,7 @@ def train_stacked(
                 f = None if pack["flip"] is None else pack["flip"][:, t].reshape(-1)
                 s = None if pack["shifts"] is None else pack["shifts"][:, t].reshape(-1, 2)
                 xb = augment_batch(flat, f, s, max_shift=settings.max_shift).reshape(xb.shape)
-            logits = vforward(params, xb)  # (G, B, C)
+            logits = forward_all(params, xb)  # (G, B, C)
             losses = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y[idx].reshape(-1), reduction="none",
                                      label_smoothing=ls).reshape(w.shape)
             per_model = (losses * w).sum(dim=1)
@@ -360,10 +370,12 @@ def train_stacked(
             with torch.no_grad():
                 last = torch.where(active, per_model.detach(), last)
                 for n, grad in zip(names, grads):
-                    _step(params[n], grad, state[n], settings, t, lrs, active)
+                    _step(params[n], grad, state[n], settings, t, lrs, active, uniform_lr)
     if not bool(torch.isfinite(last).all()):
         bad = int(torch.nonzero(~torch.isfinite(last))[0, 0])
         raise TrainingError(f"model seed {seeds[bad]}: the training loss became {float(last[bad])}; lower lr")
+    if mlp_layers is not None:
+        params = {n: (params[n].transpose(1, 2) if "weight" in n else params[n].squeeze(1)) for n in names}
     for g, model in enumerate(models):
         model.load_state_dict({n: params[n][g].detach().clone() for n in names})
         model.eval()
@@ -372,13 +384,17 @@ def train_stacked(
     return models
 
 
-def _step(p: Any, grad: Any, st: dict[str, Any], s: TrainSettings, t: int, lrs: Any, active: Any) -> None:
+def _step(p: Any, grad: Any, st: dict[str, Any], s: TrainSettings, t: int, lrs: Any, active: Any,
+          uniform_lr: float | None) -> None:
     """One vectorised optimiser step on stacked parameter ``p`` (G, ...), in place, following
     ``torch.optim.SGD`` / ``torch.optim.Adam`` (single-tensor code path); inactive models are left untouched."""
-    keep = _bcast(active, p)
     g = grad
     if s.weight_decay != 0:
         g = g.add(p, alpha=float(s.weight_decay))
+    if uniform_lr is not None:  # every model active with the same learning rate: plain in-place updates
+        _step_uniform(p, g, st, s, t, uniform_lr)
+        return
+    keep = _bcast(active, p)
     if s.optimizer == "sgd":
         if s.momentum != 0:
             if "buf" not in st:
@@ -397,3 +413,53 @@ def _step(p: Any, grad: Any, st: dict[str, Any], s: TrainSettings, t: int, lrs: 
     bc1, bc2 = 1 - b1**step, 1 - b2**step
     denom = st["v"].sqrt() / math.sqrt(bc2) + ADAM_EPS
     p.copy_(torch.where(keep, p - _bcast(lrs / bc1, p) * st["m"] / denom, p))
+
+
+def _step_uniform(p: Any, g: Any, st: dict[str, Any], s: TrainSettings, t: int, lr: float) -> None:
+    """The same update as :func:`_step` when all models step with one learning rate (in place, fewer passes)."""
+    if s.optimizer == "sgd":
+        if s.momentum != 0:
+            if "buf" not in st:
+                st["buf"] = g.clone()
+            else:
+                st["buf"].mul_(float(s.momentum)).add_(g)
+            g = st["buf"]
+        p.add_(g, alpha=-lr)
+        return
+    b1, b2 = ADAM_BETAS
+    if "m" not in st:
+        st["m"], st["v"] = torch.zeros_like(p), torch.zeros_like(p)
+    step = t + 1
+    st["m"].lerp_(g, 1 - b1)
+    st["v"].mul_(b2).addcmul_(g, g, value=1 - b2)
+    bc1, bc2 = 1 - b1**step, 1 - b2**step
+    denom = (st["v"].sqrt() / math.sqrt(bc2)).add_(ADAM_EPS)
+    p.addcdiv_(st["m"], denom, value=-lr / bc1)
+
+
+def _sequential_linear_layers(model: Any) -> list[Any] | None:
+    """The layers of a built-in :class:`~miaudit.models._nets.MLP` (Linear / ReLU / Dropout), else None."""
+    from ..models._nets import MLP
+
+    if type(model) is not MLP:
+        return None
+    layers = list(model.net)
+    ok = (torch.nn.Linear, torch.nn.ReLU, torch.nn.Dropout)
+    return layers if all(isinstance(m, ok) for m in layers) else None
+
+
+def _mlp_forward(layers: list[Any]) -> Callable[[dict[str, Any], Any], Any]:
+    """Forward of G stacked MLPs: ``h <- b + h @ W^T`` as one ``baddbmm`` per layer on (G, B, width)."""
+
+    def forward(p: dict[str, Any], xb: Any) -> Any:
+        h = xb.reshape(xb.shape[0], xb.shape[1], -1)
+        for i, layer in enumerate(layers):
+            if isinstance(layer, torch.nn.Linear):
+                h = torch.baddbmm(p[f"net.{i}.bias"], h, p[f"net.{i}.weight"])
+            elif isinstance(layer, torch.nn.ReLU):
+                h = torch.relu(h)
+            else:
+                h = F.dropout(h, layer.p, training=True)
+        return h
+
+    return forward

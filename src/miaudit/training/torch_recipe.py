@@ -38,7 +38,7 @@ __all__ = ["TorchRecipe", "TabularEncoding", "RECIPE_KEYS"]
 RECIPE_KEYS = (
     "model", "model_kwargs", "n_classes", "optimizer", "lr", "momentum", "weight_decay", "epochs",
     "batch_size", "schedule", "augmentation", "max_shift", "label_smoothing", "queries", "train_fn", "dp",
-    "group_size", "num_threads", "predict_batch_size",
+    "group_size", "stack", "num_threads", "predict_batch_size",
 )
 _SPEC_ONLY = ("kind", "torch_version")
 
@@ -189,6 +189,9 @@ class TorchRecipe:
         or ``{"noise_multiplier", "max_grad_norm", "delta"}``.
     group_size:
         How many models :meth:`train_group` trains at once as one stacked model (does not change the models).
+    stack:
+        ``"auto"`` (default), ``True`` or ``False``: whether :meth:`train_group` stacks models (see
+        :attr:`stackable`); it never changes the models, only the speed.
     num_threads:
         torch threads while training/predicting; ``None``: 1 in a worker process, else torch's current setting
         (all cores unless the caller limited it).
@@ -222,6 +225,7 @@ class TorchRecipe:
         train_fn: str | None = None,
         dp: Mapping[str, Any] | None = None,
         group_size: int = 16,
+        stack: str | bool = "auto",
         num_threads: int | None = None,
         predict_batch_size: int = 1024,
     ) -> None:
@@ -240,6 +244,8 @@ class TorchRecipe:
         if num_threads is not None and (isinstance(num_threads, bool) or not isinstance(num_threads, int)
                                         or num_threads < 1):
             problems.append(f"num_threads: expected an int >= 1 or none, got {num_threads!r}")
+        if stack not in ("auto", True, False):
+            problems.append(f"stack: expected 'auto', true or false, got {stack!r}")
         if train_fn is not None and dp is not None:
             problems.append("train_fn and dp: give one; DP-SGD uses miaudit's own training loop")
         if problems:
@@ -256,6 +262,7 @@ class TorchRecipe:
         self._query_fns = [parse_query(q) for q in self.queries]
         self.train_fn = train_fn
         self.dp = check_dp(dp)
+        self.stack = stack
         self.group_size = int(group_size) if self.stackable else 1
         self.num_threads = num_threads
         self.predict_batch_size = int(predict_batch_size)
@@ -292,8 +299,16 @@ class TorchRecipe:
 
     @property
     def stackable(self) -> bool:
-        """True when :meth:`train_group` trains models as one stacked model (no DP, no user train_fn)."""
-        return self.dp is None and self.train_fn is None
+        """True when :meth:`train_group` trains models as one stacked model.
+
+        Never with DP-SGD or a user ``train_fn``. ``stack="auto"``: yes for MLPs and for imported modules
+        without convolutions; no for ``small_cnn``, because on a CPU a grouped convolution over G models is
+        slower than G ordinary ones (measured in ``benchmarks/bench_stacked_training.py``), so CNN reference
+        models go to parallel processes instead. ``stack=True`` forces stacking (e.g. on a GPU).
+        """
+        if self.dp is not None or self.train_fn is not None or self.stack is False:
+            return False
+        return self.stack is True or self.model != "small_cnn"
 
     @property
     def n_queries(self) -> int:
@@ -324,8 +339,8 @@ class TorchRecipe:
 
     # -- protocol ---------------------------------------------------------------------------------------
     def spec(self) -> dict[str, Any]:
-        """JSON description (cache key). ``group_size``, ``num_threads`` and ``predict_batch_size`` are left
-        out: they do not change the models (up to rounding across thread counts)."""
+        """JSON description (cache key). ``group_size``, ``stack``, ``num_threads`` and ``predict_batch_size``
+        are left out: they do not change the models (up to rounding)."""
         s = self.settings
         queries = [q if isinstance(q, str) else f"{getattr(q, '__module__', '?')}.{getattr(q, '__qualname__', repr(q))}"
                    for q in self.queries]
@@ -431,7 +446,8 @@ class TorchRecipe:
             raise InputError(f"masks: expected a bool array of shape ({len(seeds)}, {x.shape[0]}) (models x examples), "
                              f"got {masks.dtype} of shape {masks.shape}; pass one membership row per seed")
         make = self.factory(x)
-        if not self.stackable or not is_stackable(_build(make, 0)):
+        probe = _build(make, 0) if self.stackable else None
+        if probe is None or not is_stackable(probe) or (self.stack == "auto" and _has_conv(probe)):
             return [self.train(_rows(X, m), yy[m], seed=s) for m, s in zip(masks, seeds)]
         self._threads()
         xt, yt = torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(yy)
@@ -497,6 +513,10 @@ class TorchRecipe:
         self._factory_obj = self._resolve_factory()
         self._train_fn_obj = self._resolve_train_fn()
         self._query_fns = [parse_query(q) for q in self.queries]
+
+
+def _has_conv(module: Any) -> bool:
+    return any(isinstance(m, torch.nn.modules.conv._ConvNd) for m in module.modules())
 
 
 def _rows(X: Any, mask: np.ndarray) -> Any:

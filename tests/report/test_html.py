@@ -151,7 +151,7 @@ def test_report_of_real_metrics_layer_output(tmp_path) -> None:
     assert "n/a (needs ≥ 1,000 non-members, has 750)" in h  # 750 non-members cannot resolve 0.1%
     slices = h[h.index('id="slices"'):]
     assert "<th>TPR @ 1% FPR</th>" in slices and "<th>AUC</th>" in slices and "_ci_low" not in slices
-    assert re.search(r"<td>0\.\d{3} \[0\.\d{3}, [01]\.\d{3}\]</td>", slices)  # AUC with its interval, one cell
+    assert re.search(r'<td>0\.\d{3}<span class="ci">\[0\.\d{3}, [01]\.\d{3}\]</span></td>', slices)  # AUC + CI
     paths = r.save(tmp_path)
     back = json.loads(paths["results"].read_text())
     assert back["attacks"]["strong"]["tpr_at_fpr"]["0.001"] is None

@@ -103,7 +103,7 @@ def _metric_cell(col: str, v: Any) -> str:
 
 
 def _frame_table(df: pd.DataFrame, *, max_rows: int = MAX_ROWS) -> dict[str, Any]:
-    """Rows of ``df`` as strings; ``X``, ``X_ci_low``, ``X_ci_high`` columns merge into one 'X [lo, hi]' cell."""
+    """Rows of ``df`` as (value, interval) string pairs; ``X``, ``X_ci_low``, ``X_ci_high`` merge into one cell."""
     shown = df.head(max_rows)
     cols = [str(c) for c in shown.columns]
     merged = {c for c in cols if f"{c}_ci_low" in cols and f"{c}_ci_high" in cols}
@@ -114,11 +114,11 @@ def _frame_table(df: pd.DataFrame, *, max_rows: int = MAX_ROWS) -> dict[str, Any
         rec = {str(k): v for k, v in rec.items()}
         row = []
         for c in keep:
-            text = _metric_cell(c, rec[c])
+            ci = ""
             if c in merged and _num(rec[c]) is not None:
                 lo, hi = _metric_cell(c, rec[f"{c}_ci_low"]), _metric_cell(c, rec[f"{c}_ci_high"])
-                text += f" [{lo}, {hi}]"
-            row.append(text)
+                ci = f"[{lo}, {hi}]"
+            row.append((_metric_cell(c, rec[c]), ci))
         rows.append(row)
     return {"columns": [_header(c) for c in keep], "rows": rows, "n_total": int(len(df))}
 

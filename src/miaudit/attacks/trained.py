@@ -65,30 +65,31 @@ def make_classifier(kind: str, *, seed: int = 0) -> ClassifierMixin:
     raise ConfigError(f"classifier: expected one of {list(CLASSIFIERS)}, got {kind!r}; use classifier='lr' or 'gb'")
 
 
-#: Below this many rows attack classifiers fit single-threaded: OpenMP/BLAS thread start-up dominates
-#: small fits, and on a loaded machine spinning threads make them 10-50x slower.
-SINGLE_THREAD_ROWS = 100_000
+#: Threads used by the attack classifiers (OpenMP/BLAS). One: parallelism in miaudit comes from processes
+#: (training, targets), and on shared or oversubscribed cores multi-threaded boosting spins: measured under
+#: load, shokri with classifier="gb" on 200,000 rows took 96 s wall with 2 threads and 10 s with one.
+ATTACK_THREADS = 1
 
 
 def fit_classifier(base: ClassifierMixin, x: np.ndarray, y: np.ndarray) -> Any:
-    """Fit a clone of ``base`` on ``(x, y)`` (single-threaded for small ``x``)."""
+    """Fit a clone of ``base`` on ``(x, y)`` with :data:`ATTACK_THREADS` threads.
+
+    Boosting uses early stopping (seeded stratified 10% validation split) when each class has >= 50 rows.
+    """
     model = clone(base)
     if isinstance(model, HistGradientBoostingClassifier):
         n_pos = int(np.count_nonzero(y))
         model.set_params(early_stopping=min(n_pos, len(y) - n_pos) >= 50)
-    if x.shape[0] >= SINGLE_THREAD_ROWS:
-        return model.fit(x, y)
-    with threadpool_limits(limits=1):
+    with threadpool_limits(limits=ATTACK_THREADS):
         return model.fit(x, y)
 
 
 def log_odds(model: Any, features: np.ndarray) -> np.ndarray:
     """Fitted binary classifier's log-odds of class ``True`` (float64, finite)."""
-    with threadpool_limits(limits=1 if features.shape[0] < SINGLE_THREAD_ROWS else None):
-        d = np.asarray(model.decision_function(features), dtype=np.float64).reshape(-1)
     if list(model.classes_) != [False, True]:  # pragma: no cover - guarded by the callers
         raise RuntimeError(f"attack classifier classes {model.classes_!r}")
-    return d
+    with threadpool_limits(limits=ATTACK_THREADS):
+        return np.asarray(model.decision_function(features), dtype=np.float64).reshape(-1)
 
 
 def check_positive_int(value: Any, name: str, minimum: int = 1) -> int:

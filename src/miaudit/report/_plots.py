@@ -162,27 +162,39 @@ def plot_roc_grid(
     n = max(len(curves), 1)
     ncols = min(ncols or (4 if n > 6 else 3), n)
     nrows = math.ceil(n / ncols)
-    fig = Figure(figsize=(2.6 * ncols, 2.3 * nrows))
+    height = 2.0 * nrows + 0.5
+    fig = Figure(figsize=(2.3 * ncols + 0.6, height))
+    axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False)
     grid = _fpr_grid(n_nonmembers)
     for i, (name, (fpr, tpr)) in enumerate(curves.items()):
-        ax = fig.add_subplot(nrows, ncols, i + 1)
+        ax = axes[i // ncols][i % ncols]
         _style_loglog(ax, n_members, n_nonmembers, small=True)
+        ax.set_xlabel("")
+        ax.set_ylabel("")
         if dp is not None:
             _draw_dp(ax, dp, grid)
         color = _PALETTE[i % len(_PALETTE)]
         ax.plot(grid, roc_on_grid(fpr, tpr, grid), drawstyle="steps-post", color=color, lw=1.4)
+        y_floor = ax.get_ylim()[0]
         for f, t, lo, hi in (points or {}).get(name, ()):
             if t is None or not np.isfinite(t):
                 continue
-            y = max(t, ax.get_ylim()[0])
+            y = max(t, y_floor)
             ax.errorbar(
-                [f], [y], yerr=[[max(y - max(lo, ax.get_ylim()[0]), 0)], [max(hi - y, 0)]], fmt="o", ms=3,
+                [f], [y], yerr=[[max(y - max(lo, y_floor), 0)], [max(hi - y, 0)]], fmt="o", ms=3,
                 color="black", lw=0.9, capsize=2, zorder=5,
             )  # fmt: skip
         ax.set_title(name, fontsize=8)
+    for j in range(len(curves), nrows * ncols):  # empty cells of the last row
+        axes[j // ncols][j % ncols].set_visible(False)
+    for j in range(nrows * ncols):  # tick labels on the outer cells only (shared axes)
+        ax = axes[j // ncols][j % ncols]
+        ax.tick_params(labelleft=j % ncols == 0, labelbottom=j + ncols >= len(curves) or j // ncols == nrows - 1)
+    fig.supxlabel("false positive rate", fontsize=8)
+    fig.supylabel("true positive rate", fontsize=8)
     fig.subplots_adjust(
-        left=0.36 / ncols + 0.02, right=0.98, bottom=0.45 / (2.35 * nrows) * 1.2, top=1 - 0.3 / (2.35 * nrows),
-        wspace=0.45, hspace=0.55,
+        left=0.5 / (2.3 * ncols + 0.6) + 0.04, right=0.98, bottom=0.5 / height + 0.02, top=1 - 0.25 / height,
+        wspace=0.12, hspace=0.3,
     )  # fmt: skip
     return figure_to_data_uri(fig)
 

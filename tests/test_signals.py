@@ -234,3 +234,16 @@ def test_logits_bad_dtype_and_shape():
         sig.scaled_logit(np.zeros((4, 1)), np.zeros(4, dtype=int))
     with pytest.raises(InputError, match=r"C >= 2 classes"):
         sig.hinge(np.zeros((4, 1)), np.zeros(4, dtype=int))
+
+
+def test_minus_inf_logit_of_another_class():
+    """log 0 for a class other than y is a valid logit: everything stays finite and exact."""
+    z = np.array([[0.0, -np.inf, 1.0]])
+    y = np.array([0])
+    p = np.array([1.0, 0.0, np.e]) / (1.0 + np.e)
+    assert sig.loss(z, y)[0] == pytest.approx(-np.log(p[0]))
+    assert sig.scaled_logit(z, y)[0] == pytest.approx(-1.0)
+    assert sig.entropy(z)[0] == pytest.approx(-(p[[0, 2]] * np.log(p[[0, 2]])).sum())
+    mentr = -(1 - p[0]) * np.log(p[0]) - p[2] * np.log(1 - p[2])
+    assert sig.modified_entropy(z, y)[0] == pytest.approx(mentr)
+    np.testing.assert_allclose(np.exp(sig.log_softmax(z)), p[None])

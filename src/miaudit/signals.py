@@ -14,7 +14,8 @@ Numerics. Everything is computed in float64 from the logits, never from rounded 
   not swallowed by the rounding of ``log(1 + 1e-14)``);
 * the scaled logit is ``z_y - logsumexp_{i != y} z_i`` (exact, no normalisation needed), and
   ``loss = softplus(-phi)``, ``log(1 - p_y) = -softplus(phi)`` follow from it without cancellation;
-* logits of magnitude ``1e4`` (or ``-inf`` entries, e.g. ``log 0``) give finite results.
+* logits of magnitude ``1e4`` give finite results, and so do ``-inf`` entries (``log 0``) of classes
+  other than the true one (a true-class ``-inf`` has infinite loss, as it should).
 
 Signals by themselves are only ranked within one model: ``confidence`` saturates at ``1.0`` in float64
 for very confident predictions (ties), whereas ``loss`` and ``scaled_logit`` keep the order.

@@ -152,11 +152,13 @@ _MINIMAL = {
     "target only": ("target_in", "ref_logits", "ref_in", "population_logits", "population_labels", "ref_population_logits"),
     "membership only": ("ref_logits", "ref_in", "population_logits", "population_labels", "ref_population_logits"),
     "references, no population": ("target_in", "population_logits", "population_labels", "ref_population_logits"),
+    "population, no references": ("target_in", "ref_logits", "ref_in", "ref_population_logits"),
 }
 _PROVIDES = {
     "target only": set(),
     "membership only": {"membership"},
     "references, no population": {"reference", "population"},  # population falls back to references
+    "population, no references": {"population"},
 }
 
 

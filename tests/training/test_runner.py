@@ -72,9 +72,12 @@ def test_jobs_1_and_2_give_identical_logits_and_pool_pins_threads(data, tmp_path
     a = train_models(lr_recipe(), X, y, m, seeds=seeds, run_dir=tmp_path / "a", jobs=1)
     log = tmp_path / "pids.txt"
     recipe = PidRecipe(LR, {"max_iter": 200}, n_classes=10, log_path=str(log))
-    b = train_models(recipe, X, y, m, seeds=seeds, run_dir=tmp_path / "b", jobs=2)
+    b = train_models(recipe, X, y, m, seeds=seeds, run_dir=tmp_path / "b", jobs=2, local_worker=False)
     assert np.array_equal(a.logits, b.logits)
     assert a.keys == b.keys
+    # default: this process trains too while the worker starts; same models
+    c = train_models(lr_recipe(), X, y, m, seeds=seeds, run_dir=tmp_path / "c", jobs=2)
+    assert np.array_equal(a.logits, c.logits) and c.n_trained == K
     rows = [line.split() for line in log.read_text().splitlines()]
     assert len(rows) == K
     assert all(int(pid) != os.getpid() for pid, _, _ in rows)  # trained in worker processes
@@ -171,7 +174,7 @@ def test_crash_in_a_worker_process(data, tmp_path):
     seeds = model_seeds(0, K)
     bad = FailOnSeed(LR, {"max_iter": 200}, n_classes=10, fail_seed=seeds[0])
     with pytest.raises(TrainingError, match=r"model 0 .*boom.*3 of 4 models are finished and cached"):
-        train_models(bad, X, y, m, seeds=seeds, run_dir=tmp_path, jobs=2)
+        train_models(bad, X, y, m, seeds=seeds, run_dir=tmp_path, jobs=2, local_worker=False)
     assert len(list((tmp_path / "models").glob("*.npz"))) == 3
 
 

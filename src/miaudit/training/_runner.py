@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import queue
+import threading
 import sys
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -313,6 +316,7 @@ def train_models(
     progress: ProgressCallback | None = None,
     executor: str = "process",
     mp_context: str | None = None,
+    local_worker: bool = True,
 ) -> TrainedModels:
     """Train model k of ``recipe`` on ``X[membership[k]]`` with ``seeds[k]``; return all models' logits on X.
 
@@ -339,6 +343,10 @@ def train_models(
         ``"process"`` (default) or ``"ray"`` (needs ``pip install "miaudit[ray]"``).
     mp_context:
         ``"forkserver"`` (default on POSIX) or ``"spawn"``.
+    local_worker:
+        With ``jobs > 1``, this process trains models too (in a thread) while ``jobs - 1`` worker
+        processes start, which hides their start-up time. ``False``: train only in ``jobs`` worker
+        processes, isolating hard crashes (segfault, out-of-memory kill) of the recipe from this process.
 
     Raises
     ------
@@ -395,7 +403,7 @@ def train_models(
         elif n_workers == 1:
             results_iter = _run_inline(state, tasks)
         else:
-            results_iter = _run_pool(state, tasks, n_workers, _mp_context(mp_context))
+            results_iter = _run_pool(state, tasks, n_workers, _mp_context(mp_context), local_worker)
         for outcomes in results_iter:
             for i, err in outcomes:
                 if err is None:
@@ -461,28 +469,140 @@ def _run_inline(state: dict[str, Any], tasks: list[dict[str, Any]]):  # type: ig
         yield outcomes
 
 
-def _run_pool(state: dict[str, Any], tasks: list[dict[str, Any]], n_workers: int, ctx: Any):  # type: ignore[no-untyped-def]
-    pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx, initializer=_init_worker, initargs=(state,))
-    futures: dict[Future[Any], dict[str, Any]] = {}
+def _run_pool(state: dict[str, Any], tasks: list[dict[str, Any]], n_workers: int, ctx: Any,
+              local_worker: bool = True):  # type: ignore[no-untyped-def]
+    """Yield each task's outcomes as it finishes, from ``n_workers`` concurrent trainers.
+
+    With ``local_worker``, one trainer is a thread of this process (BLAS pinned to one thread) and
+    ``n_workers - 1`` are worker processes: this process starts training at once while the workers
+    start up (seconds on a loaded machine), which keeps the time outside training small. Tasks are
+    handed out one at a time from a shared queue, so fast trainers take more of them.
+    """
+    n_procs = n_workers - 1 if local_worker else n_workers
+    queue_lock = threading.Lock()
+    todo = deque(tasks)
+    results: queue.Queue[tuple[str, dict[str, Any] | None, Any]] = queue.Queue()
+    stop = threading.Event()
+
+    def next_task() -> dict[str, Any] | None:
+        with queue_lock:
+            return todo.popleft() if todo else None
+
+    def local() -> None:
+        from threadpoolctl import threadpool_limits
+
+        try:
+            with threadpool_limits(limits=1):
+                while not stop.is_set():
+                    task = next_task()
+                    if task is None:
+                        break
+                    try:
+                        outcomes = _run_task(state, task)
+                    except BaseException as exc:  # noqa: BLE001 - reported per model
+                        outcomes = [(i, _one_line(exc)) for i in task["indices"]]
+                    results.put(("local", task, outcomes))
+        finally:
+            results.put(("local-done", None, None))
+
+    # Worker processes are started by a helper thread: starting them can block for seconds (the
+    # forkserver imports numpy and scikit-learn before it forks anything), while the local trainer
+    # already works and this thread collects results. Workers announce themselves with a probe before
+    # they get a model, so no model waits on a process that is still starting.
+    pool_box: dict[str, ProcessPoolExecutor] = {}
+    pool_lock = threading.Lock()
+
+    def start_pool() -> None:
+        try:
+            new_pool = ProcessPoolExecutor(max_workers=n_procs, mp_context=ctx, initializer=_init_worker,
+                                           initargs=(state,))
+            with pool_lock:
+                if stop.is_set():
+                    new_pool.shutdown(wait=False, cancel_futures=True)
+                    return
+                pool_box["pool"] = new_pool
+            for _ in range(n_procs):
+                if stop.is_set():
+                    break
+                new_pool.submit(_ready).add_done_callback(lambda f: results.put(("probe", None, f)))
+            with pool_lock:
+                pool_box["started"] = new_pool
+                if stop.is_set():  # the run ended while the workers were starting: we shut down
+                    new_pool.shutdown(wait=False, cancel_futures=True)
+        except Exception as exc:  # noqa: BLE001 - no workers: the local trainer (if any) does it all
+            results.put(("pool-failed", None, exc))
+
+    def submit() -> bool:
+        task = next_task()
+        pool = pool_box.get("pool")
+        if task is None or pool is None:
+            return False
+        try:
+            fut = pool.submit(_worker_task, task)
+        except (BrokenProcessPool, RuntimeError):  # the pool died: the local trainer takes over
+            with queue_lock:
+                todo.appendleft(task)
+            return False
+        fut.add_done_callback(lambda f, t=task: results.put(("pool", t, f)))
+        return True
+
+    local_alive = local_worker
+    if local_worker:
+        threading.Thread(target=local, name="miaudit-local-trainer", daemon=True).start()
+    starter = threading.Thread(target=start_pool, name="miaudit-pool-starter", daemon=True)
+    starter.start()
+    probes = n_procs
+    in_flight = 0
     try:
-        for task in tasks:
-            futures[pool.submit(_worker_task, task)] = task
-        remaining = set(futures)
-        while remaining:
-            finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                task = futures[fut]
+        while in_flight or local_alive or (probes and todo):
+            kind, task, payload = results.get()
+            if kind == "local-done":
+                local_alive = False
+            elif kind == "local":
+                yield payload
+            elif kind == "pool-failed":
+                probes = 0
+            elif kind == "probe":
+                probes -= 1
+                if not payload.cancelled() and payload.exception() is None and submit():
+                    in_flight += 1
+            else:
+                in_flight -= 1
+                assert task is not None
                 try:
-                    outcomes = fut.result()
+                    outcomes = payload.result()
                 except BrokenProcessPool:
                     outcomes = [(i, "the worker process died (killed, or out of memory)") for i in task["indices"]]
                 except Exception as exc:  # noqa: BLE001 - e.g. an unpicklable result
                     outcomes = [(i, _one_line(exc)) for i in task["indices"]]
                 yield outcomes
+                if submit():
+                    in_flight += 1
+        while todo:  # only when every worker process died and there is no local trainer
+            t = todo.popleft()
+            yield [(i, "not trained: the worker processes died") for i in t["indices"]]
     except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
+        _stop_pool(stop, pool_lock, pool_box, wait=False)
         raise
-    pool.shutdown(wait=True)
+    # If the run was shorter than the workers' start-up, wait for the starter (not for the workers):
+    # a process started after this one exits would fail noisily. Workers still starting are shut
+    # down in the background and joined at interpreter exit.
+    stop.set()
+    starter.join()
+    _stop_pool(stop, pool_lock, pool_box, wait=probes == 0)
+
+
+def _stop_pool(stop: threading.Event, lock: threading.Lock, box: dict[str, ProcessPoolExecutor], *, wait: bool) -> None:
+    """Shut the pool down, unless its starter thread still holds it (then the starter does it)."""
+    with lock:
+        stop.set()
+        pool = box.get("started")
+    if pool is not None:
+        pool.shutdown(wait=wait, cancel_futures=True)
+
+
+def _ready() -> bool:
+    return True
 
 
 def _run_ray(state: dict[str, Any], tasks: list[dict[str, Any]], n_workers: int):  # type: ignore[no-untyped-def]

@@ -94,3 +94,17 @@ def test_strongest_attack_ranks_low_fpr_first() -> None:
     assert strongest_attack(metrics, [0.001, 0.01]) == "a"
     assert strongest_attack({"z": md(0.1, 0.1, 0.7), "y": md(0.1, 0.1, 0.7)}, [0.001, 0.01]) == "y"
     assert strongest_attack({}, [0.01]) is None
+
+
+def test_dp_violations_flag_figures_above_the_guarantee() -> None:
+    from miaudit.report._verdict import dp_violations
+
+    # 20% TPR at 1% FPR with a tight interval; (eps=1, delta=1e-5) allows at most e * FPR_upper ~ 4%
+    m = {"tpr_at_fpr": {"0.01": 0.2}, "tpr_at_fpr_ci": {"0.01": [0.17, 0.23]}, "n_nonmembers": 2000,
+         "tpr_at_fpr_detail": {"0.01": {"achieved_fpr": 0.01, "n_nonmembers": 2000}}}
+    out = dp_violations({"lira": m}, [0.01], epsilon=1.0, delta=1e-5)
+    assert len(out) == 1 and out[0].startswith("lira at 1% FPR: TPR is at least 17%")
+    assert dp_violations({"lira": m}, [0.01], epsilon=4.0, delta=1e-5) == []  # e^4 * 1.3% > 23%
+    # the population interval, when present, is what counts
+    m["tpr_at_fpr_detail"]["0.01"]["target_ci_low"] = 0.02
+    assert dp_violations({"lira": m}, [0.01], epsilon=1.0, delta=1e-5) == []

@@ -113,6 +113,7 @@ def test_dp_section_and_violation(fast_plots: None) -> None:
     assert "Gaussian DP" in ok and "consistent with the guarantee" in ok
     bad = make_result(n=1200, dp={"epsilon": 0.5, "delta": 1e-5}).to_html()
     assert "exceeds the accountant" in bad
+    assert "Above the DP bound: lira_online at 10% FPR" in bad  # the strong attack's ROC beats theory's ceiling
     broken = make_result(n=1200, dp={"epsilon": "lots"}).to_html()
     assert "DP description is incomplete" in broken
     none = make_result(n=1200, dp={"epsilon": float("inf"), "delta": 1e-5}).to_html()

@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..metrics import gdp_mu_from_epsilon
 from ._plots import DpCurves, plot_roc, plot_roc_grid, plot_score_histogram, roc_points
-from ._verdict import _num, describe_tpr, fpr_label, make_verdict, pct, tpr_figure
+from ._verdict import _num, describe_tpr, dp_violations, fpr_label, make_verdict, pct, tpr_figure
 
 if TYPE_CHECKING:
     from ._result import AuditResult
@@ -161,6 +161,10 @@ def _dp_context(result: "AuditResult") -> tuple[DpCurves | None, dict[str, Any] 
         "empirical": f"{best_eps:.3g}",
         "empirical_attack": best_name,
         "violated": best_eps > eps,
+        "roc_violations": dp_violations(
+            result.metrics, result.fprs, epsilon=eps, delta=delta,
+            confidence=_num(result.settings.get("confidence")) or 0.95,
+        ),
         "extra": [(str(k), _cell(v)) for k, v in dp.items() if k not in ("epsilon", "delta", "mu")],
         "fraction": None if eps == 0 else f"{100 * best_eps / eps:.0f}%",
     }

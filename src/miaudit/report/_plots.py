@@ -193,7 +193,7 @@ def plot_roc_grid(
     fig.supxlabel("false positive rate", fontsize=8)
     fig.supylabel("true positive rate", fontsize=8)
     fig.subplots_adjust(
-        left=0.5 / (2.3 * ncols + 0.6) + 0.04, right=0.98, bottom=0.5 / height + 0.02, top=1 - 0.25 / height,
+        left=0.5 / (2.3 * ncols + 0.6) + 0.04, right=1 - 0.25 / (2.3 * ncols + 0.6), bottom=0.5 / height + 0.02, top=1 - 0.25 / height,
         wspace=0.12, hspace=0.3,
     )  # fmt: skip
     return figure_to_data_uri(fig)

@@ -16,6 +16,7 @@ __all__ = [
     "TprFigure",
     "Verdict",
     "describe_tpr",
+    "dp_violations",
     "fpr_keys",
     "fpr_label",
     "make_verdict",
@@ -188,6 +189,39 @@ def describe_tpr(t: TprFigure) -> str:
     return f"{pct(t.tpr)}{ci}{n}"
 
 
+def dp_violations(
+    metrics: Mapping[str, Mapping[str, Any]], fprs: Sequence[float], *, epsilon: float, delta: float,
+    confidence: float = 0.95,
+) -> list[str]:
+    """TPR figures that contradict an (epsilon, delta)-DP guarantee with confidence (one sentence each).
+
+    DP bounds every test by ``TPR <= b(FPR) = min(1, e^eps FPR + delta, 1 - e^-eps (1 - delta - FPR))``
+    (Kairouz et al. 2015), increasing in FPR. With the population interval the check is
+    ``target_ci_low > b(fpr)``; otherwise the operating point's ``ci_low`` is compared with ``b`` at the upper
+    confidence bound of its FPR (:attr:`TprFigure.chance_high`). Either way a hit means the training or the
+    audit is wrong (at the stated confidence, per figure).
+    """
+    from ..metrics import dp_tpr_bound
+
+    out = []
+    for name, m in metrics.items():
+        for f in fprs:
+            t = tpr_figure(m, f, confidence=confidence)
+            if t.target_ci_low is not None:
+                lo, at = t.target_ci_low, f
+            elif t.ci_low is not None:
+                lo, at = t.ci_low, t.chance_high
+            else:
+                continue
+            bound = float(dp_tpr_bound(at, epsilon=epsilon, delta=delta))
+            if lo > bound:
+                out.append(
+                    f"{name} at {fpr_label(f)} FPR: TPR is at least {pct(lo)}, but (ε = {epsilon:.3g}, "
+                    f"δ = {delta:g})-DP allows at most {pct(bound)}"
+                )
+    return out
+
+
 @dataclass(frozen=True)
 class Verdict:
     """The report's headline: a level, a one-line title and short paragraphs (plain text, escaped later)."""
@@ -345,7 +379,19 @@ def make_verdict(
     if dp is not None and _num(dp.get("epsilon")) is not None:
         acc = _num(dp.get("epsilon"))
         best_eps = max((_num(mm.get("epsilon_lower_bound")) or 0.0) for mm in metrics.values())
-        if best_eps > acc:  # type: ignore[operator]
+        d_acc = _num(dp.get("delta"))
+        violations = (
+            dp_violations(metrics, fprs, epsilon=acc, delta=d_acc, confidence=conf)  # type: ignore[arg-type]
+            if d_acc is not None and 0 <= d_acc < 1
+            else []
+        )
+        if violations:
+            paras.append(
+                f"Warning: the measured ROC exceeds what the accountant's ε = {acc:.3g} allows ("
+                + "; ".join(violations[:3])
+                + "). That is impossible for a correct DP training and audit: one of them has a bug."
+            )
+        elif best_eps > acc:  # type: ignore[operator]
             paras.append(
                 f"Warning: the empirical lower bound {best_eps:.3g} exceeds the accountant's ε = {acc:.3g}. "
                 "That is impossible for a correct DP training and audit: one of them has a bug."

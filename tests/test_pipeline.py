@@ -266,3 +266,10 @@ def test_unreadable_index_file(tmp_path):
                                     "nonmembers": str(tmp_path / "nonmembers.txt")})
     with pytest.raises(ConfigError, match=r"\[target\] members: cannot read indices from 'm.csv'"):
         run_audit(cfg, jobs=1)
+
+
+def test_data_loader_errors_are_config_errors(tmp_path):
+    path = _csv(tmp_path)
+    cfg = _config(tmp_path, data={"kind": "csv", "path": str(path), "label": "no_such_column"})
+    with pytest.raises(ConfigError, match=r"data.label: column 'no_such_column' not found"):
+        prepare_audit(cfg)

@@ -56,7 +56,7 @@ class PreparedAudit:
     X: Any  # pool features (ndarray or DataFrame)
     y: np.ndarray  # (N,) int64
     groups: np.ndarray | None
-    membership: np.ndarray  # (K, N) bool
+    membership: np.ndarray  # (K, N) bool; (0, N) with a [target] (drawn later over its members/non-members)
     seeds: list[int]
     recipe: Recipe
     targets: list[int]
@@ -96,8 +96,8 @@ def prepare_audit(config: AuditConfig | str | Path) -> PreparedAudit:
         ds = load_dataset(cfg.data.spec())
     except ConfigError:
         raise
-    except InputError as exc:
-        raise ConfigError(f"[data]: {exc}") from None
+    except InputError as exc:  # the loader's messages name the data.* key already
+        raise ConfigError(str(exc)) from None
     X_all, groups_all = ds.X, None
     if cfg.data.group:
         X_all, groups_all = _split_group(ds, cfg.data.group)
@@ -122,11 +122,14 @@ def prepare_audit(config: AuditConfig | str | Path) -> PreparedAudit:
     except ConfigError:
         raise
     except InputError as exc:
-        raise ConfigError(f"[model]: {exc}") from None
+        raise ConfigError(str(exc)) from None
     X = _take(X_all, pool_index)
     y = np.asarray(ds.y, dtype=np.int64)[pool_index]
     groups = None if groups_all is None else np.asarray(groups_all)[pool_index]
-    membership = balanced_membership(len(pool_index), K, seed=member_ss)
+    if cfg.target is None:
+        membership = balanced_membership(len(pool_index), K, seed=member_ss)
+    else:  # drawn over the target's members and non-members by run_audit_with_target
+        membership = np.zeros((0, len(pool_index)), dtype=bool)
     return PreparedAudit(config=cfg, dataset_name=ds.name, n_classes=n_classes, pool_index=pool_index, X=X, y=y,
                          groups=groups, membership=membership, seeds=seeds, recipe=recipe,
                          targets=list(range(game.effective_n_targets)))

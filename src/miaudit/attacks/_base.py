@@ -115,9 +115,4 @@ def missing_requirements(name: str, bundle: "SignalBundle") -> str | None:
 
 def _load_builtin() -> None:
     # Importing the modules registers the built-in attacks.
-    from . import population, trained  # noqa: F401
-
-    try:
-        from . import reference, shokri  # noqa: F401
-    except ImportError:  # pragma: no cover - while under construction
-        pass
+    from . import population, reference, shokri, trained  # noqa: F401

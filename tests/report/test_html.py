@@ -157,3 +157,9 @@ def test_report_of_real_metrics_layer_output(tmp_path) -> None:
     back = json.loads(paths["results"].read_text())
     assert back["attacks"]["strong"]["tpr_at_fpr"]["0.001"] is None
     assert back["slices"]["class"][0]["group"] == 0
+
+
+def test_report_is_deterministic() -> None:
+    a = make_result(n=400, attacks=("x",), strength=(1.0,)).to_html()
+    b = make_result(n=400, attacks=("x",), strength=(1.0,)).to_html()
+    assert a == b  # PNGs without metadata, fixed timestamp: byte-identical

@@ -52,9 +52,10 @@ def main() -> None:
     rows, reference = [], None
     for jobs in args.jobs:
         with tempfile.TemporaryDirectory() as tmp:
-            t0 = time.perf_counter()
+            t0, t0_wall = time.perf_counter(), time.time()
             out = train_models(recipe, X, y, membership, seeds=seeds, run_dir=tmp, jobs=jobs)
             wall = time.perf_counter() - t0
+            timeline = _timeline(Path(tmp), t0_wall, out.keys)
             t1 = time.perf_counter()
             cached = train_models(recipe, X, y, membership, seeds=seeds, run_dir=tmp, jobs=jobs)
             cached_wall = time.perf_counter() - t1
@@ -72,6 +73,10 @@ def main() -> None:
             "outside_fraction": out.overhead_fraction,
             "cached_rerun_s": cached_wall,
             "identical_to_first": bool(np.array_equal(reference, out.logits)),
+            "first_model_start_s": timeline["first_start"],
+            "trainers": timeline["trainers"],
+            "idle_before_first_model_s": timeline["idle_before"],
+            "idle_after_last_model_s": timeline["idle_after"],
             "mean_train_acc": float(out.train_accuracy.mean()),
             "mean_test_acc": float(out.test_accuracy.mean()),
         })
@@ -86,9 +91,27 @@ def main() -> None:
     for r in rows:
         print(f"| {r['jobs']} | {r['wall_s']:.1f} | {base / r['wall_s']:.2f}x | {r['model_s']:.1f} | "
               f"{r['outside_fraction']:.1%} | {r['cached_rerun_s']:.2f} | {'yes' if r['identical_to_first'] else 'NO'} |")
+    print()
+    for r in rows:
+        print(f"jobs={r['jobs']}: {r['trainers']} trainers; idle before their first model (start-up) "
+              f"{', '.join(f'{v:.1f}' for v in r['idle_before_first_model_s'])} s; idle after their last model "
+              f"(tail) {', '.join(f'{v:.1f}' for v in r['idle_after_last_model_s'])} s")
     print(f"\nmean train accuracy {rows[0]['mean_train_acc']:.3f}, test accuracy {rows[0]['mean_test_acc']:.3f}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
+
+
+def _timeline(run_dir: Path, t0: float, keys: tuple[str, ...]) -> dict:
+    """Per trainer (pid, thread): idle time before its first model and after its last, from file metadata."""
+    spans: dict[tuple[int, int], list[tuple[float, float]]] = {}
+    end = time.time()
+    for key in set(keys):
+        with np.load(run_dir / "models" / f"{key}.npz", allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+        spans.setdefault((meta["pid"], meta["thread"]), []).append((meta["started"], meta["finished"]))
+    before = [min(s for s, _ in v) - t0 for v in spans.values()]
+    after = [end - max(f for _, f in v) for v in spans.values()]
+    return {"trainers": len(spans), "first_start": min(before), "idle_before": before, "idle_after": after}
 
 
 if __name__ == "__main__":

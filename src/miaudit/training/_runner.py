@@ -188,6 +188,12 @@ def _check_logits(logits: Any, n_examples: int, n_classes: int) -> np.ndarray:
     return arr
 
 
+def _meta(seed: int, state: dict[str, Any], started: float, *, group: int = 1) -> dict[str, Any]:
+    """Provenance stored with a model file (not part of its key): seed, recipe, who trained it, when."""
+    return {"seed": int(seed), "recipe": state["spec"], "pid": os.getpid(), "thread": threading.get_ident(),
+            "group": group, "started": started, "finished": time.time()}
+
+
 def _run_task(state: dict[str, Any], task: dict[str, Any]) -> list[tuple[int, str | None]]:
     """Train the models of one task, write their files, return (index, error or None) per model."""
     recipe: Recipe = state["recipe"]
@@ -197,6 +203,7 @@ def _run_task(state: dict[str, Any], task: dict[str, Any]) -> list[tuple[int, st
     out: list[tuple[int, str | None]] = []
     if task.get("group"):  # many models at once through recipe.train_group
         try:
+            started = time.time()
             t0 = time.perf_counter()
             models = recipe.train_group(X, y, masks, list(seeds))  # type: ignore[attr-defined]
             fit_each = (time.perf_counter() - t0) / len(indices)
@@ -210,20 +217,22 @@ def _run_task(state: dict[str, Any], task: dict[str, Any]) -> list[tuple[int, st
                 logits = _check_logits(recipe.predict_logits(model, X), n, c)
                 t2 = time.perf_counter()
                 write_model_file(model_path(run_dir, key), logits=logits, fit_seconds=fit_each,
-                                 predict_seconds=t2 - t1, meta={"seed": int(seed), "recipe": state["spec"]})
+                                 predict_seconds=t2 - t1,
+                                 meta=_meta(seed, state, started, group=len(indices)))
                 out.append((i, None))
             except Exception as exc:  # noqa: BLE001
                 out.append((i, _one_line(exc)))
         return out
     for i, key, mask, seed in zip(indices, keys, masks, seeds):
         try:
+            started = time.time()
             t0 = time.perf_counter()
             model = recipe.train(_take(X, mask), y[mask], seed=int(seed))
             t1 = time.perf_counter()
             logits = _check_logits(recipe.predict_logits(model, X), n, c)
             t2 = time.perf_counter()
             write_model_file(model_path(run_dir, key), logits=logits, fit_seconds=t1 - t0,
-                             predict_seconds=t2 - t1, meta={"seed": int(seed), "recipe": state["spec"]})
+                             predict_seconds=t2 - t1, meta=_meta(seed, state, started))
             out.append((i, None))
         except Exception as exc:  # noqa: BLE001 - reported per model, the others go on
             out.append((i, _one_line(exc)))
@@ -491,7 +500,11 @@ def _run_pool(state: dict[str, Any], tasks: list[dict[str, Any]], n_workers: int
     def local() -> None:
         from threadpoolctl import threadpool_limits
 
+        torch = sys.modules.get("torch")  # the local trainer runs under a worker's conditions: one thread
+        torch_threads = torch.get_num_threads() if torch is not None else None
         try:
+            if torch is not None:
+                torch.set_num_threads(1)
             with threadpool_limits(limits=1):
                 while not stop.is_set():
                     task = next_task()
@@ -503,6 +516,8 @@ def _run_pool(state: dict[str, Any], tasks: list[dict[str, Any]], n_workers: int
                         outcomes = [(i, _one_line(exc)) for i in task["indices"]]
                     results.put(("local", task, outcomes))
         finally:
+            if torch is not None and torch_threads is not None:
+                torch.set_num_threads(torch_threads)
             results.put(("local-done", None, None))
 
     # Worker processes are started by a helper thread: starting them can block for seconds (the

@@ -297,11 +297,7 @@ def _read_table(p: Path, kind: str) -> Any:
 
     try:
         if kind == "parquet":
-            try:
-                pq = import_optional("pyarrow.parquet", "parquet")
-            except MissingDependencyError:
-                raise
-            return pq.read_table(p).to_pandas()
+            return import_optional("pyarrow.parquet", "parquet").read_table(p).to_pandas()
         sep = "\t" if ".tsv" in [s.lower() for s in p.suffixes] else ","
         return pd.read_csv(p, sep=sep, skipinitialspace=True, low_memory=False)
     except MissingDependencyError:
@@ -319,8 +315,6 @@ def _bundle_from_table(
     df: Any, *, label_column: str, member_column: str | None, group_column: str | None,
     prefix: str | None, outputs: str | None, source: str,
 ) -> SignalBundle:
-    import pandas as pd
-
     columns = [str(c) for c in df.columns]
     df = df.set_axis(columns, axis=1)
     if len(set(columns)) != len(columns):
@@ -375,7 +369,6 @@ def _bundle_from_table(
         if groups.dtype.kind == "O":
             groups = groups.astype(str)
     key = "target_probs" if outputs == "probs" else "target_logits"
-    del pd
     return SignalBundle.from_arrays(
         labels=labels, target_in=target_in, groups=groups, meta={"source": source}, **{key: values}
     )

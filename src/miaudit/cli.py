@@ -215,6 +215,71 @@ def audit(
         _finish(result, out_dir, fail_above, title=f"miaudit audit: {config.name}", started=started)
 
 
+@app.command()
+def levers(
+    config: Annotated[Path, typer.Argument(help="Levers config: an audit config plus a [levers] section (docs/levers.md).")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Override the config's output directory.")] = None,
+    jobs: Annotated[Optional[int], typer.Option(help="Parallel training processes (default: all cores).")] = None,
+    budget: Annotated[
+        Optional[str],
+        typer.Option(help="Privacy budget METRIC=VALUE, e.g. tpr@0.001=0.005: the report names the settings that meet it."),
+    ] = None,
+) -> None:
+    """Sweep training-set size, capacity, regularisation or DP-SGD and show how each moves the risk."""
+    started = time.perf_counter()
+    with _errors():
+        from .levers import run_levers
+
+        def on_point(info: dict) -> None:
+            row = info["row"]
+            levers_txt = ", ".join(f"{k[6:]}={v}" for k, v in row.items() if k.startswith("lever:"))
+            risk = row.get("tpr@0.01")
+            console.print(
+                f"[{info['index']}/{info['total']}] {levers_txt} (seed {row.get('seed')}): "
+                f"test acc {_fmt(row.get('test_accuracy'))}, TPR@1% {_fmt(risk)}, AUC {_fmt(row.get('auc'))}",
+                highlight=False,
+            )
+
+        with rich_progress_ctx() as progress:
+            result = run_levers(config, jobs=jobs, progress=progress, budget=budget, out_dir=out, on_point=on_point)
+        out_dir = Path(result.meta["out_dir"])
+        paths = result.save(out_dir)
+        summary = result.summary()
+        table = Table(title=f"miaudit levers: {config.name}", title_justify="left")
+        show = [c for c in summary.columns if c.startswith("lever:")] + [
+            c for c in ("test_accuracy", "generalisation_gap", "auc", "tpr@0.001", "tpr@0.01",
+                        "epsilon_lower_bound", "accountant_epsilon", "pareto") if c in summary.columns
+        ]
+        for c in show:
+            table.add_column(c.removeprefix("lever:"), justify="right")
+        for _, row in summary[show].iterrows():
+            table.add_row(*[_fmt(v) if isinstance(v, float) else str(v) for v in row])
+        out_console.print(table)
+        recs = result.recommendations()
+        if budget:
+            if len(recs):
+                first = recs.iloc[0]
+                txt = ", ".join(f"{c[6:]}={first[c]}" for c in recs.columns if c.startswith("lever:") and pd_notna(first[c]))
+                out_console.print(f"[green]best setting within {budget}:[/] {txt} (test acc {_fmt(first['test_accuracy'])})")
+            else:
+                out_console.print(f"[red]no setting meets {budget}[/]")
+        out_console.print(f"report: {paths['levers.html']}  ({time.perf_counter() - started:.1f} s)")
+
+
+def pd_notna(v: Any) -> bool:
+    import pandas as pd
+
+    return bool(pd.notna(v))
+
+
+@contextlib.contextmanager
+def rich_progress_ctx() -> Iterator[Any]:
+    from .training import rich_progress
+
+    with rich_progress("training models", console=console, transient=True) as progress:
+        yield progress
+
+
 @app.command("attacks")
 def list_attacks() -> None:
     """List the registered attacks and what each needs."""

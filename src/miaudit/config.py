@@ -38,6 +38,7 @@ __all__ = [
     "OutputConfig",
     "TargetConfig",
     "load_config",
+    "read_config_file",
 ]
 
 SECTIONS = ("data", "model", "game", "attacks", "metrics", "output", "target")
@@ -497,6 +498,19 @@ def load_config(path: str | Path) -> AuditConfig:
     or any invalid content (all problems in one message).
     """
     p = Path(path).expanduser()
+    d = read_config_file(p)
+    try:
+        return AuditConfig.from_dict(d, base_dir=p.resolve().parent, source=p)
+    except ConfigError:
+        raise
+    except InputError as exc:  # pragma: no cover - defensive: present every input problem as a config problem
+        raise ConfigError(f"config {p}: {exc}") from None
+
+
+def read_config_file(path: str | Path) -> Any:
+    """The parsed, not yet validated content of a TOML/YAML/JSON config file (used by levers configs,
+    which add a ``[levers]`` section to an audit config). Syntax errors raise :class:`ConfigError`."""
+    p = Path(path).expanduser()
     if not p.exists():
         raise ConfigError(f"config: {str(p)!r} does not exist; pass the path of a .toml or .yaml audit config")
     if p.is_dir():
@@ -537,9 +551,4 @@ def load_config(path: str | Path) -> AuditConfig:
             raise ConfigError(f"config: {p.name!r} is not valid JSON (line {exc.lineno}: {exc.msg}); fix the syntax") from None
     else:
         raise ConfigError(f"config: expected a .toml, .yaml or .yml file, got {p.name!r}; rename it or convert it")
-    try:
-        return AuditConfig.from_dict(d, base_dir=p.resolve().parent, source=p)
-    except ConfigError:
-        raise
-    except InputError as exc:  # pragma: no cover - defensive: present every input problem as a config problem
-        raise ConfigError(f"config {p}: {exc}") from None
+    return d

@@ -9,6 +9,14 @@ The DP theory curves drawn on the report's ROC come from :mod:`miaudit.metrics`.
 from ._result import SCHEMA_VERSION, AuditResult, atomic_write, json_safe
 from ._verdict import Verdict, make_verdict, strongest_attack
 
+
+def render_levers_html(result: object) -> str:
+    """``levers.html`` for a :class:`miaudit.levers.LeverResult` (imports matplotlib lazily)."""
+    from ._levers import render_levers_html as render
+
+    return render(result)  # type: ignore[arg-type]
+
+
 __all__ = [
     "AuditResult",
     "SCHEMA_VERSION",
@@ -16,5 +24,6 @@ __all__ = [
     "atomic_write",
     "json_safe",
     "make_verdict",
+    "render_levers_html",
     "strongest_attack",
 ]

@@ -34,6 +34,11 @@ def test_dp_target_epsilon_reached_and_recorded():
     assert math.isfinite(info["epsilon"]) and 1.9 <= info["epsilon"] <= 2.0 + 1e-6
     assert info["delta"] == 1e-4 and info["max_grad_norm"] == 1.0 and info["noise_multiplier"] > 0.3
     assert r.spec()["dp"]["epsilon"] == 2.0
+    # the guarantee computed without training matches the run's accountant exactly
+    g = r.dp_guarantee(200)
+    assert g["epsilon"] == pytest.approx(info["epsilon"], rel=1e-9)
+    assert g["noise_multiplier"] == pytest.approx(info["noise_multiplier"]) and g["steps"] == info["steps"]
+    assert TorchRecipe("mlp", n_classes=2).dp_guarantee(200) is None
     # the plain module comes back: no Opacus wrapper, hooks or per-sample gradients, and it pickles
     assert type(m).__name__ == "MLP" and not any(hasattr(p, "grad_sample") for p in m.parameters())
     assert not any(mod._forward_hooks for mod in m.modules())
@@ -55,6 +60,7 @@ def test_dp_noise_multiplier_gives_accountant_epsilon():
     e_small = dp_info(small.train(X, y, seed=1))["epsilon"]
     e_big = dp_info(big.train(X, y, seed=1))["epsilon"]
     assert 0 < e_small < e_big < 50  # more noise, less epsilon
+    assert big.dp_guarantee(200)["epsilon"] == pytest.approx(e_big, rel=1e-9)
 
 
 def test_check_dp_errors():

@@ -26,7 +26,7 @@ from .stacked import TrainSettings, _build, _prepare, augment_batch, dropout_see
 torch = import_optional("torch", "torch")
 F = torch.nn.functional
 
-__all__ = ["DP_KEYS", "ACCOUNTANTS", "check_dp", "train_dp", "dp_info"]
+__all__ = ["DP_KEYS", "ACCOUNTANTS", "check_dp", "train_dp", "dp_info", "privacy_guarantee"]
 
 #: Accepted keys of a recipe's ``dp`` table.
 DP_KEYS = ("epsilon", "delta", "noise_multiplier", "max_grad_norm", "accountant")
@@ -177,6 +177,38 @@ def _strip_opacus(pmodel: Any) -> Any:
                 delattr(p, attr)
         p.grad = None
     return module
+
+
+def privacy_guarantee(n_train: int, *, settings: TrainSettings, dp: Mapping[str, Any]) -> dict[str, Any]:
+    """The accountant's guarantee of :func:`train_dp` on ``n_train`` examples, computed without training.
+
+    Same calibration as ``PrivacyEngine.make_private_with_epsilon`` (``get_noise_multiplier``) and the same
+    accounting as a run: Poisson sampling rate ``q = 1 / ceil(n / batch_size)`` for ``epochs / q`` steps.
+    Returns ``{"epsilon", "delta", "noise_multiplier", "max_grad_norm", "accountant", "sample_rate",
+    "steps"}`` -- what the pipeline puts in ``game["dp"]`` when models are trained in other processes.
+    """
+    import_optional("opacus", "dp")
+    from opacus.accountants import create_accountant
+    from opacus.accountants.utils import get_noise_multiplier
+
+    cfg = check_dp(dp)
+    assert cfg is not None
+    n_batches = max(1, math.ceil(int(n_train) / min(int(settings.batch_size), int(n_train))))
+    q = 1.0 / n_batches
+    steps = int(settings.epochs) * n_batches
+    with warnings.catch_warnings():  # "optimal order is the largest alpha": the bound stays valid (conservative)
+        warnings.filterwarnings("ignore", module=r"opacus.*")
+        if "epsilon" in cfg:
+            sigma = float(get_noise_multiplier(target_epsilon=cfg["epsilon"], target_delta=cfg["delta"],
+                                               sample_rate=q, epochs=int(settings.epochs),
+                                               accountant=cfg["accountant"]))
+        else:
+            sigma = float(cfg["noise_multiplier"])
+        acc = create_accountant(cfg["accountant"])
+        acc.history = [(sigma, q, steps)]
+        epsilon = float(acc.get_epsilon(delta=cfg["delta"]))
+    return {"epsilon": epsilon, "delta": cfg["delta"], "noise_multiplier": sigma,
+            "max_grad_norm": cfg["max_grad_norm"], "accountant": cfg["accountant"], "sample_rate": q, "steps": steps}
 
 
 def dp_info(model: Any) -> dict[str, Any] | None:

@@ -29,7 +29,7 @@ from .._errors import ConfigError, InputError, TrainingError, import_optional
 torch = import_optional("torch", "torch")
 
 from ..models.torch import parse_query, torch_logits  # noqa: E402
-from .dp import check_dp, dp_info, train_dp  # noqa: E402
+from .dp import check_dp, dp_info, privacy_guarantee, train_dp  # noqa: E402
 from .stacked import TrainSettings, _build, is_stackable, train_one, train_stacked  # noqa: E402
 
 __all__ = ["TorchRecipe", "TabularEncoding", "RECIPE_KEYS"]
@@ -492,6 +492,13 @@ class TorchRecipe:
     def dp_info(model: Any) -> dict[str, Any] | None:
         """Accountant epsilon, delta, noise multiplier and clipping norm of a DP-SGD model, else ``None``."""
         return dp_info(model)
+
+    def dp_guarantee(self, n_train: int) -> dict[str, Any] | None:
+        """The accountant's (epsilon, delta) guarantee of a model trained on ``n_train`` examples by this recipe,
+        computed without training (``None`` without DP): the pipeline's ``game["dp"]``."""
+        if self.dp is None:
+            return None
+        return privacy_guarantee(n_train, settings=self.settings, dp=self.dp)
 
     def __repr__(self) -> str:
         return f"TorchRecipe(model={self.model!r}, n_classes={self.n_classes}, {self.settings}, dp={self.dp})"

@@ -66,6 +66,12 @@ def run_demo(
             f"--references {n_references}: expected 0 or an even number >= 2 "
             "(every example must be IN for exactly half of the reference models)"
         )
+    if n_references and run_dir is None:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="miaudit-demo-") as tmp:
+            return run_demo(model=model, seed=seed, n_references=n_references, jobs=jobs, run_dir=tmp,
+                            attacks=attacks, settings=settings, progress=progress)
     recipe = demo_recipe(model)
     data = load_dataset({"kind": "digits"})
     X, y = data.X, data.y
@@ -85,7 +91,7 @@ def run_demo(
             y,
             ref_in,
             seeds=ref_seeds,
-            run_dir=Path(run_dir) if run_dir is not None else None,
+            run_dir=Path(run_dir),
             jobs=jobs,
             progress=progress,
         )

@@ -145,3 +145,13 @@ def test_recipe_from_spec_errors():
         recipe_from_spec({"kind": "jax"})
     with pytest.raises(ConfigError, match=r"recipe spec: .*unexpected keyword.*expected keys estimator"):
         recipe_from_spec({"kind": "sklearn", "estimator": LR, "n_classes": 2, "bogus": 1})
+
+
+def test_preload_modules_are_importable():
+    import importlib
+
+    r = SklearnRecipe(MLP, {}, [{"step": "sklearn.decomposition.PCA"}], n_classes=10)
+    mods = r.preload_modules()
+    assert "sklearn.neural_network" in mods and "sklearn.decomposition" in mods
+    for m in mods:
+        importlib.import_module(m)

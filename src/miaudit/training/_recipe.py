@@ -247,6 +247,14 @@ class SklearnRecipe:
     def n_queries(self) -> int:
         return 1 + len(self.queries)
 
+    def preload_modules(self) -> list[str]:
+        """Modules worker processes need (imported once by the forkserver, not by every worker)."""
+        mods = ["sklearn.pipeline", "sklearn.preprocessing", "sklearn.compose", "sklearn.impute",
+                self.estimator.rpartition(".")[0], "miaudit.models"]
+        if isinstance(self.preprocessing, list):
+            mods += [s["step"].rpartition(".")[0] for s in self.preprocessing]
+        return mods
+
     def build(self, X: Any, *, seed: int) -> Any:
         """A fresh, unfitted ``Pipeline`` for data like ``X`` with every ``random_state`` = ``seed``."""
         from sklearn.pipeline import Pipeline

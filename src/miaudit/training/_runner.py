@@ -302,15 +302,29 @@ def _make_tasks(recipe: Any, pending: list[int], keys: list[str], membership: np
     return tasks
 
 
-def _mp_context(name: str | None) -> Any:
+def _mp_context(name: str | None, preload: Sequence[str] = ()) -> Any:
+    """The multiprocessing context; a forkserver imports ``preload`` once, so forked workers need not.
+
+    Preloading only takes effect before this process's forkserver starts (its first pool); later pools
+    reuse the running server and start in milliseconds.
+    """
     if name is None:
         name = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
     if name not in ("spawn", "forkserver"):
         raise ConfigError(f"mp_context: expected 'spawn' or 'forkserver', got {name!r}; 'fork' is unsafe with threads")
     ctx = mp.get_context(name)
     if name == "forkserver":
-        ctx.set_forkserver_preload(["miaudit.training._runner", "sklearn.base"])
+        ctx.set_forkserver_preload(list(dict.fromkeys(["miaudit.training._runner", "sklearn.base", *preload])))
     return ctx
+
+
+def _preload(recipe: Any) -> list[str]:
+    fn = getattr(recipe, "preload_modules", None)
+    try:
+        mods = list(fn()) if callable(fn) else []
+    except Exception:  # noqa: BLE001 - an optimisation only
+        mods = []
+    return [m for m in mods if isinstance(m, str)]
 
 
 def train_models(
@@ -412,7 +426,8 @@ def train_models(
         elif n_workers == 1:
             results_iter = _run_inline(state, tasks)
         else:
-            results_iter = _run_pool(state, tasks, n_workers, _mp_context(mp_context), local_worker)
+            results_iter = _run_pool(state, tasks, n_workers, _mp_context(mp_context, _preload(recipe)),
+                                     local_worker)
         for outcomes in results_iter:
             for i, err in outcomes:
                 if err is None:

@@ -104,3 +104,20 @@ class PidRecipe(SklearnRecipe):
         with open(self.log_path, "a") as fh:
             fh.write(f"{os.getpid()} {os.environ.get('OMP_NUM_THREADS')} {max(limits.values(), default=1)}\n")
         return super().train(X, y, seed=seed)
+
+
+class VaryingQueriesRecipe(SklearnRecipe):
+    """Gives model with seed ``odd_seed`` two queries and the others one (a broken recipe)."""
+
+    def __init__(self, *a: Any, odd_seed: int, **kw: Any) -> None:
+        super().__init__(*a, **kw)
+        self.odd_seed = odd_seed
+
+    def train(self, X: Any, y: np.ndarray, *, seed: int) -> Any:
+        model = super().train(X, y, seed=seed)
+        model.miaudit_seed_ = seed
+        return model
+
+    def predict_logits(self, model: Any, X: Any) -> np.ndarray:
+        out = super().predict_logits(model, X)
+        return np.concatenate([out, out], axis=1) if model.miaudit_seed_ == self.odd_seed else out

@@ -33,6 +33,7 @@ from ._helpers import (
     FailOnSeed,
     GroupRecipe,
     PidRecipe,
+    VaryingQueriesRecipe,
     balanced,
     digits,
     lr_recipe,
@@ -183,6 +184,14 @@ def test_bad_logits_shape_is_a_training_error(data, tmp_path):
     recipe = BadShapeRecipe(LR, {"max_iter": 50}, n_classes=10)
     with pytest.raises(TrainingError, match=r"model 0 .*predict_logits returned shape \(3, 1, 10\), expected \(200, A, 10\)"):
         train_models(recipe, X, y, m, seeds=model_seeds(0, K), run_dir=tmp_path, jobs=1)
+
+
+def test_models_with_different_query_counts_are_a_training_error(data, tmp_path):
+    X, y, m = data
+    seeds = model_seeds(0, K)
+    recipe = VaryingQueriesRecipe(LR, {"max_iter": 50}, n_classes=10, odd_seed=seeds[2])
+    with pytest.raises(TrainingError, match=r"model 2: logits of shape \(200, 2, 10\), model 0 gave \(200, 1, 10\)"):
+        train_models(recipe, X, y, m, seeds=seeds, run_dir=tmp_path, jobs=1)
 
 
 def test_train_group_is_used_and_gives_the_same_models(data, tmp_path):

@@ -396,11 +396,10 @@ def train_models(
     keys = [model_key(spec, fp, membership[k], seeds_list[k]) for k in range(K)]
     C = int(recipe.n_classes)
 
-    loaded: dict[str, dict[str, Any]] = {}
+    loaded: set[str] = set()  # keys whose file is complete and of the right shape
     for key in dict.fromkeys(keys):
-        res = read_model_file(model_path(run_dir, key), n_examples=N, n_classes=C)
-        if res is not None:
-            loaded[key] = res
+        if read_model_file(model_path(run_dir, key), n_examples=N, n_classes=C) is not None:
+            loaded.add(key)
     first_of_key: dict[str, int] = {}
     for k, key in enumerate(keys):
         first_of_key.setdefault(key, k)
@@ -446,20 +445,22 @@ def train_models(
             f"{n_ok} of {K} models are finished and cached in {models_dir}; fix the recipe and re-run to train only the missing ones"
         )
 
-    logits_list, fit_s, pred_s = [], np.zeros(K), np.zeros(K)
+    logits: np.ndarray | None = None  # filled in place: peak memory one (K, N, A, C) float32 array
+    fit_s, pred_s = np.zeros(K), np.zeros(K)
     for k, key in enumerate(keys):
-        res = loaded.get(key)
-        if res is None:
-            res = read_model_file(model_path(run_dir, key), n_examples=N, n_classes=C)
-            if res is None:  # pragma: no cover - deleted under our feet
-                raise TrainingError(f"model {k}: its file {model_path(run_dir, key)} vanished or is unreadable; re-run")
-            loaded[key] = res
-        logits_list.append(res["logits"])
+        res = read_model_file(model_path(run_dir, key), n_examples=N, n_classes=C)
+        if res is None:  # pragma: no cover - deleted under our feet
+            raise TrainingError(f"model {k}: its file {model_path(run_dir, key)} vanished or is unreadable; re-run")
+        if logits is None:
+            logits = np.empty((K, *res["logits"].shape), dtype=np.float32)
+        elif res["logits"].shape != logits.shape[1:]:
+            raise TrainingError(
+                f"model {k}: logits of shape {res['logits'].shape}, model 0 gave {logits.shape[1:]}; the recipe "
+                "must give every model the same number of queries"
+            )
+        logits[k] = res["logits"]
         fit_s[k], pred_s[k] = res["fit_seconds"], res["predict_seconds"]
-    shapes = {a.shape for a in logits_list}
-    if len(shapes) != 1:
-        raise TrainingError(f"models returned logits of different shapes {sorted(shapes)}; the recipe must give the same number of queries to every model")
-    logits = np.stack(logits_list).astype(np.float32, copy=False)
+    assert logits is not None
     pred = logits[:, :, 0, :].argmax(axis=2)
     correct = pred == y[None, :]
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -267,6 +267,35 @@ def run_miaudit(gdir: Path, info: dict, k: int, seed: int) -> dict:
     return res
 
 
+def run_miaudit_pipeline(target: T.Target, gdir: Path, k: int, seed: int, args: argparse.Namespace) -> dict:
+    """miaudit through its public entry point run_audit_with_target: trains its OWN K reference models
+    (its balanced design, its seeds) and queries the target itself; the wall time is the whole call."""
+    out = gdir / f"miaudit_pipeline_k{k}.json"
+    if out.exists():
+        return json.loads(out.read_text())
+    from miaudit.pipeline import run_audit_with_target
+
+    with np.load(gdir / "bundle.npz", allow_pickle=False) as z:
+        m = z["target_in"].astype(bool)
+        stored = z["target_logits"]
+    recipe = T.make_recipe(target)
+    idx = T.draw(target, seed)
+    Xa, ya = target.X[idx["audit"]], target.y[idx["audit"]]
+    model = recipe.train(Xa[m], ya[m], seed=10_000 + seed)  # the same target (same data, same seed)
+    again = np.asarray(recipe.predict_logits(model, Xa), dtype=np.float64)[:, 0, :]
+    same = bool(np.allclose(again, stored, atol=1e-6))
+    t0 = time.perf_counter()
+    result = run_audit_with_target(recipe, model, Xa[m], ya[m], Xa[~m], ya[~m], n_references=k, seed=seed,
+                                   run_dir=gdir / f"pipeline_k{k}", jobs=args.jobs)
+    wall = time.perf_counter() - t0
+    attacks = {name: {"scores": None, "metrics": slim({**d, "source": "miaudit"}), "wall_s": wall, "error": None}
+               for name, d in result.metrics.items()}
+    res = {"peer": f"miaudit pipeline K={k}", "attacks": attacks, "skipped": dict(result.skipped),
+           "wall_s": wall, "target_outputs_identical_to_bundle": same}
+    out.write_text(json.dumps(res, default=C._jsonable))
+    return res
+
+
 def peer_rows(res: dict, is_member: np.ndarray, seed: int) -> dict:
     rows = {}
     for name, a in (res.get("attacks") or {}).items():
@@ -429,6 +458,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(HERE / "RESULTS.md"))
     ap.add_argument("--quick", action="store_true", help="small pools (a smoke run)")
     ap.add_argument("--no-miaudit", action="store_true")
+    ap.add_argument("--miaudit-pipeline", action="store_true",
+                    help="also run miaudit through miaudit.pipeline.run_audit_with_target (trains its own references)")
     ap.add_argument("--rerun-peers", action="store_true")
     ap.add_argument("--peer-timeout", type=int, default=3600)
     ap.add_argument("--table-only", action="store_true")
@@ -473,6 +504,21 @@ def main(argv: list[str] | None = None) -> int:
                     per_tool.setdefault(label, {}).setdefault(att, []).append(row)
                     m = row.get("metrics") or {}
                     log(f"  {label} {att}: auc {m.get('auc')} err {row.get('error')}")
+            if args.miaudit_pipeline and not args.no_miaudit:
+                for k in args.k:
+                    label = f"miaudit run_audit_with_target K={k}"
+                    try:
+                        if args.table_only and not (gdir / f"miaudit_pipeline_k{k}.json").exists():
+                            continue
+                        res = run_miaudit_pipeline(target, gdir, k, seed, args)
+                    except Exception as exc:  # noqa: BLE001
+                        per_tool.setdefault(label, {}).setdefault("__error__", []).append(
+                            {"error": f"{type(exc).__name__}: {exc}"})
+                        log(f"  {label} failed: {exc}")
+                        continue
+                    for att, row in res["attacks"].items():
+                        per_tool.setdefault(label, {}).setdefault(att, []).append(
+                            {"metrics": row["metrics"], "wall_s": row["wall_s"], "error": None, "reported": {}})
             if not args.no_miaudit:
                 for k in args.k:
                     try:

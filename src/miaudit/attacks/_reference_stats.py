@@ -6,7 +6,9 @@ wire them together. Everything accumulates in float64.
 * :func:`ref_scaled_logit` -- the scaled logit of :func:`miaudit.signals.scaled_logit` on a
   ``(K, n, A, C)`` block, with a class loop instead of ``take_along_axis``/``put_along_axis``
   (several times faster for the small C of tabular and image classifiers; identical results).
-* :func:`group_moments` -- per-example IN/OUT counts, means and within-group sums of squares.
+* :func:`stream_moments` -- per-example IN/OUT counts, means and within-group sums of squares,
+  accumulated one reference model at a time (:func:`group_moments` is the two-pass reference).
+* :func:`log_mean_prob` -- ``log`` of mean ``p_y`` over groups of models (RMIA), underflow-safe.
 * :func:`fit_scaled_inv_chi2` / :func:`moderate` -- the empirical-Bayes variance moderation of
   Smyth (2004, "Linear models and empirical Bayes methods for assessing differential expression in
   microarray experiments", Stat. Appl. Genet. Mol. Biol. 3(1), §6.2), used by LiRA's ``"shrunk"``
@@ -33,6 +35,7 @@ __all__ = [
     "loss_from_phi",
     "iter_chunks",
     "auto_chunk_size",
+    "check_chunk_size",
     "group_moments",
     "stream_moments",
     "log_mean_prob",
@@ -133,6 +136,7 @@ def iter_chunks(n: int, chunk_size: int) -> Iterator[slice]:
 
 
 def check_chunk_size(chunk_size: int | None, *, name: str) -> None:
+    """Raise :class:`ConfigError` unless ``chunk_size`` is None or a positive integer."""
     if chunk_size is not None and (
         isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1
     ):

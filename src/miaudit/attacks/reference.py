@@ -7,10 +7,12 @@ read. Counts of IN and OUT references may differ per example and may be small or
 each target is scored with the other ``K - 1`` models, so ``K = 4`` leaves 1 or 2 IN references): every
 estimator below has a documented fallback and every score is finite.
 
-Work is streamed over chunks of ``chunk_size`` examples (``None``: about 64 MiB of float64 per chunk),
-vectorised over models and queries, with float64 accumulation; ``fit`` keeps only per-example
-statistics of size ``O(N * A)``. Chunking does not change any result (global statistics are computed
-from the full per-example arrays after the pass).
+Work is streamed over chunks of ``chunk_size`` examples (``None``: about 1 MiB of float64 per model and
+chunk); within a chunk the reference models are visited one at a time (vectorised over examples and
+queries, float64 accumulation in a fixed order), so no ``(K, n, A)`` float64 block is built and the
+reference logits are never copied. ``fit`` keeps only per-example statistics of size ``O(N * A)``.
+Chunking does not change any result, bit for bit (global statistics are computed from the full
+per-example arrays after the pass).
 
 Registered names: ``lira_online``, ``lira_offline``, ``rmia``, ``rmia_offline``, ``attack_r``,
 ``calibrated_loss``.

@@ -273,3 +273,28 @@ def test_data_loader_errors_are_config_errors(tmp_path):
     cfg = _config(tmp_path, data={"kind": "csv", "path": str(path), "label": "no_such_column"})
     with pytest.raises(ConfigError, match=r"data.label: column 'no_such_column' not found"):
         prepare_audit(cfg)
+
+
+@pytest.mark.torch
+@pytest.mark.slow
+def test_torch_recipe_through_the_config(tmp_path):
+    pytest.importorskip("torch")
+    cfg = AuditConfig.from_dict({
+        "data": {"kind": "digits", "max_examples": 120},
+        "model": {"kind": "torch", "model": "mlp", "epochs": 2, "batch_size": 32},
+        "game": {"n_references": 2, "n_targets": 1, "seed": 0},
+        "attacks": ["loss"],
+        "output": {"dir": str(tmp_path / "out")},
+    })
+    result = run_audit(cfg, jobs=1)
+    assert result.game["model"]["kind"] == "torch" and result.game["n_models"] == 2
+    assert len(list(cfg.output.run_dir.glob("models/*.npz"))) == 2
+
+
+@pytest.mark.torch
+def test_torch_config_is_checked_before_training():
+    pytest.importorskip("torch")
+    with pytest.raises(ConfigError, match=r"\[model\] n_classes: not a config key"):
+        AuditConfig.from_dict({"data": {"kind": "digits"}, "model": {"kind": "torch", "n_classes": 3}})
+    with pytest.raises(ConfigError, match=r"unknown key 'modle' for kind = 'torch'"):
+        AuditConfig.from_dict({"data": {"kind": "digits"}, "model": {"kind": "torch", "modle": "mlp"}})

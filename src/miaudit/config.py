@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._errors import ConfigError, InputError
+from ._errors import ConfigError, InputError, MissingDependencyError
 
 __all__ = [
     "AuditConfig",
@@ -379,7 +379,18 @@ def _parse_model(table: Any, game: GameConfig, problems: _Problems) -> ModelConf
     kind = table.get("kind", "sklearn")
     if kind == "torch":
         options = {k: v for k, v in table.items() if k != "kind"}
-        return ModelConfig(kind="torch", estimator="", params={}, preprocessing="auto", options=options)
+        if "n_classes" in options:
+            problems.add("[model] n_classes: not a config key; the number of classes comes from the data")
+        if "queries" in options and game.queries:
+            problems.add("[model] queries and [game] queries are both set; set the queries in one place")
+        cfg = ModelConfig(kind="torch", estimator="", params={}, preprocessing="auto", options=options)
+        try:  # check the torch keys now (number of classes is a placeholder until the data is loaded)
+            cfg.build(n_classes=2, queries=game.queries)
+        except InputError as exc:
+            problems.add(str(exc))
+        except MissingDependencyError as exc:
+            problems.add(f"[model] kind: {exc}")
+        return cfg
     if kind != "sklearn":
         problems.add(f"[model] kind: expected 'sklearn' or 'torch', got {kind!r}")
         return ModelConfig()

@@ -178,6 +178,11 @@ def run_audit(config: AuditConfig | str | Path, *, jobs: int | None = None,
         "test_accuracy": test_acc,
         "generalisation_gap": train_acc - test_acc,
     }
+    dp_guarantee = getattr(prepared.recipe, "dp_guarantee", None)
+    if callable(dp_guarantee):  # DP-SGD recipes: the accountant's (epsilon, delta), computed without training
+        guarantee = dp_guarantee(int(prepared.membership.sum(axis=1).max()))
+        if guarantee is not None:
+            game["dp"] = guarantee
     return evaluate_game(
         prepared.y, trained.logits, prepared.membership, targets=prepared.targets,
         attacks=list(cfg.attacks.names) if cfg.attacks.names else None,

@@ -74,6 +74,7 @@ def main() -> None:
             "cached_rerun_s": cached_wall,
             "identical_to_first": bool(np.array_equal(reference, out.logits)),
             "first_model_start_s": timeline["first_start"],
+            "model_cpu_s": timeline["model_cpu_s"],
             "trainers": timeline["trainers"],
             "idle_before_first_model_s": timeline["idle_before"],
             "idle_after_last_model_s": timeline["idle_after"],
@@ -86,11 +87,14 @@ def main() -> None:
     print(f"K = {args.k} MLP({args.hidden}) models on digits (N = {len(y)}, {int(membership[0].sum())} "
           f"training examples each, max_iter = {args.max_iter}); {os.cpu_count()} cores")
     print()
-    print("| jobs | wall (s) | speed-up vs first | sum train+predict (s) | outside training | cached re-run (s) | logits identical |")
-    print("|---:|---:|---:|---:|---:|---:|:---:|")
+    print("| jobs | wall (s) | speed-up vs first | sum train+predict wall (s) | ... CPU (s) | outside training | "
+          "cached re-run (s) | logits identical |")
+    print("|---:|---:|---:|---:|---:|---:|---:|:---:|")
     for r in rows:
-        print(f"| {r['jobs']} | {r['wall_s']:.1f} | {base / r['wall_s']:.2f}x | {r['model_s']:.1f} | "
+        print(f"| {r['jobs']} | {r['wall_s']:.1f} | {base / r['wall_s']:.2f}x | {r['model_s']:.1f} | {r['model_cpu_s']:.1f} | "
               f"{r['outside_fraction']:.1%} | {r['cached_rerun_s']:.2f} | {'yes' if r['identical_to_first'] else 'NO'} |")
+    if hasattr(os, "getloadavg"):
+        print(f"\nload average at the end: {', '.join(f'{v:.1f}' for v in os.getloadavg())} (1, 5, 15 min)")
     print()
     for r in rows:
         print(f"jobs={r['jobs']}: {r['trainers']} trainers; idle before their first model (start-up) "
@@ -105,13 +109,16 @@ def _timeline(run_dir: Path, t0: float, keys: tuple[str, ...]) -> dict:
     """Per trainer (pid, thread): idle time before its first model and after its last, from file metadata."""
     spans: dict[tuple[int, int], list[tuple[float, float]]] = {}
     end = time.time()
+    cpu = 0.0
     for key in set(keys):
         with np.load(run_dir / "models" / f"{key}.npz", allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
         spans.setdefault((meta["pid"], meta["thread"]), []).append((meta["started"], meta["finished"]))
+        cpu += meta["cpu_seconds"]
     before = [min(s for s, _ in v) - t0 for v in spans.values()]
     after = [end - max(f for _, f in v) for v in spans.values()]
-    return {"trainers": len(spans), "first_start": min(before), "idle_before": before, "idle_after": after}
+    return {"trainers": len(spans), "first_start": min(before), "idle_before": before, "idle_after": after,
+            "model_cpu_s": cpu}
 
 
 if __name__ == "__main__":

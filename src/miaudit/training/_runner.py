@@ -188,10 +188,12 @@ def _check_logits(logits: Any, n_examples: int, n_classes: int) -> np.ndarray:
     return arr
 
 
-def _meta(seed: int, state: dict[str, Any], started: float, *, group: int = 1) -> dict[str, Any]:
-    """Provenance stored with a model file (not part of its key): seed, recipe, who trained it, when."""
+def _meta(seed: int, state: dict[str, Any], started: float, cpu0: float, *, group: int = 1) -> dict[str, Any]:
+    """Provenance stored with a model file (not part of its key): seed, recipe, who trained it, when, and
+    the CPU seconds its thread spent (train + predict; BLAS is pinned to that thread)."""
     return {"seed": int(seed), "recipe": state["spec"], "pid": os.getpid(), "thread": threading.get_ident(),
-            "group": group, "started": started, "finished": time.time()}
+            "group": group, "started": started, "finished": time.time(), "cpu_seconds": time.thread_time() - cpu0,
+            "process_cpu_seconds": time.process_time()}
 
 
 def _run_task(state: dict[str, Any], task: dict[str, Any]) -> list[tuple[int, str | None]]:
@@ -203,7 +205,7 @@ def _run_task(state: dict[str, Any], task: dict[str, Any]) -> list[tuple[int, st
     out: list[tuple[int, str | None]] = []
     if task.get("group"):  # many models at once through recipe.train_group
         try:
-            started = time.time()
+            started, cpu0 = time.time(), time.thread_time()
             t0 = time.perf_counter()
             models = recipe.train_group(X, y, masks, list(seeds))  # type: ignore[attr-defined]
             fit_each = (time.perf_counter() - t0) / len(indices)
@@ -218,21 +220,21 @@ def _run_task(state: dict[str, Any], task: dict[str, Any]) -> list[tuple[int, st
                 t2 = time.perf_counter()
                 write_model_file(model_path(run_dir, key), logits=logits, fit_seconds=fit_each,
                                  predict_seconds=t2 - t1,
-                                 meta=_meta(seed, state, started, group=len(indices)))
+                                 meta=_meta(seed, state, started, cpu0, group=len(indices)))
                 out.append((i, None))
             except Exception as exc:  # noqa: BLE001
                 out.append((i, _one_line(exc)))
         return out
     for i, key, mask, seed in zip(indices, keys, masks, seeds):
         try:
-            started = time.time()
+            started, cpu0 = time.time(), time.thread_time()
             t0 = time.perf_counter()
             model = recipe.train(_take(X, mask), y[mask], seed=int(seed))
             t1 = time.perf_counter()
             logits = _check_logits(recipe.predict_logits(model, X), n, c)
             t2 = time.perf_counter()
             write_model_file(model_path(run_dir, key), logits=logits, fit_seconds=t1 - t0,
-                             predict_seconds=t2 - t1, meta=_meta(seed, state, started))
+                             predict_seconds=t2 - t1, meta=_meta(seed, state, started, cpu0))
             out.append((i, None))
         except Exception as exc:  # noqa: BLE001 - reported per model, the others go on
             out.append((i, _one_line(exc)))

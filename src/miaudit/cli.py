@@ -51,10 +51,10 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except InputError as exc:
-        console.print(f"[bold red]error:[/] {_one_line(exc)}", highlight=False, markup=True)
+        console.print(f"[bold red]error:[/] {_one_line(exc)}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     except MiauditError as exc:
-        console.print(f"[bold red]error:[/] {_one_line(exc)}", highlight=False)
+        console.print(f"[bold red]error:[/] {_one_line(exc)}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         console.print("[bold red]interrupted[/]; finished reference models are kept in the cache")
@@ -114,7 +114,7 @@ def _finish(result: Any, out: Path, fail_above: list[str] | None, *, title: str,
         violations = check_budget(result, budgets)
         if violations:
             for v in violations:
-                console.print(f"[bold red]privacy budget exceeded:[/] {v}", highlight=False)
+                console.print(f"[bold red]privacy budget exceeded:[/] {v}", highlight=False, soft_wrap=True)
             raise typer.Exit(1)
         out_console.print("[green]privacy budget met[/]")
 
@@ -314,7 +314,7 @@ def main() -> None:  # console script entry point
     try:
         app()
     except MiauditError as exc:  # pragma: no cover - commands already handle these
-        console.print(f"[bold red]error:[/] {_one_line(exc)}")
+        console.print(f"[bold red]error:[/] {_one_line(exc)}", soft_wrap=True)
         sys.exit(2 if isinstance(exc, InputError) else 1)
 
 

@@ -30,6 +30,8 @@ def main() -> None:
     ap.add_argument("--hidden", type=int, default=64)
     ap.add_argument("--max-iter", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--mp-context", nargs="+", default=["forkserver"],
+                    help="start methods for jobs > 1 (forkserver = default of train_models; fork = opt-in)")
     ap.add_argument("--json", type=Path, default=None, help="also write the rows as JSON here")
     args = ap.parse_args()
 
@@ -50,20 +52,22 @@ def main() -> None:
     recipe = SklearnRecipe("sklearn.neural_network.MLPClassifier",
                            {"hidden_layer_sizes": [args.hidden], "max_iter": args.max_iter}, n_classes=10)
     rows, reference = [], None
-    for jobs in args.jobs:
+    settings = [(j, None) for j in args.jobs if j == 1] + [(j, c) for j in args.jobs if j > 1 for c in args.mp_context]
+    for jobs, ctx in settings:
         with tempfile.TemporaryDirectory() as tmp:
             t0, t0_wall = time.perf_counter(), time.time()
-            out = train_models(recipe, X, y, membership, seeds=seeds, run_dir=tmp, jobs=jobs)
+            out = train_models(recipe, X, y, membership, seeds=seeds, run_dir=tmp, jobs=jobs, mp_context=ctx)
             wall = time.perf_counter() - t0
             timeline = _timeline(Path(tmp), t0_wall, out.keys)
             t1 = time.perf_counter()
-            cached = train_models(recipe, X, y, membership, seeds=seeds, run_dir=tmp, jobs=jobs)
+            cached = train_models(recipe, X, y, membership, seeds=seeds, run_dir=tmp, jobs=jobs, mp_context=ctx)
             cached_wall = time.perf_counter() - t1
             assert cached.n_trained == 0
         if reference is None:
             reference = out.logits
         rows.append({
             "jobs": jobs,
+            "mp_context": ctx or "-",
             "workers": out.jobs,
             "n_models": args.k,
             "wall_s": wall,
@@ -81,23 +85,23 @@ def main() -> None:
             "mean_train_acc": float(out.train_accuracy.mean()),
             "mean_test_acc": float(out.test_accuracy.mean()),
         })
-        print(f"jobs={jobs}: wall {wall:.1f} s, outside training {out.overhead_fraction:.1%}", flush=True)
+        print(f"jobs={jobs} ({ctx or 'in process'}): wall {wall:.1f} s, outside training {out.overhead_fraction:.1%}", flush=True)
     base = rows[0]["wall_s"]
     print()
     print(f"K = {args.k} MLP({args.hidden}) models on digits (N = {len(y)}, {int(membership[0].sum())} "
           f"training examples each, max_iter = {args.max_iter}); {os.cpu_count()} cores")
     print()
-    print("| jobs | wall (s) | speed-up vs first | sum train+predict wall (s) | ... CPU (s) | outside training | "
+    print("| jobs | start method | wall (s) | speed-up vs first | sum train+predict wall (s) | ... CPU (s) | outside training | "
           "cached re-run (s) | logits identical |")
-    print("|---:|---:|---:|---:|---:|---:|---:|:---:|")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|:---:|")
     for r in rows:
-        print(f"| {r['jobs']} | {r['wall_s']:.1f} | {base / r['wall_s']:.2f}x | {r['model_s']:.1f} | {r['model_cpu_s']:.1f} | "
+        print(f"| {r['jobs']} | {r['mp_context']} | {r['wall_s']:.1f} | {base / r['wall_s']:.2f}x | {r['model_s']:.1f} | {r['model_cpu_s']:.1f} | "
               f"{r['outside_fraction']:.1%} | {r['cached_rerun_s']:.2f} | {'yes' if r['identical_to_first'] else 'NO'} |")
     if hasattr(os, "getloadavg"):
         print(f"\nload average at the end: {', '.join(f'{v:.1f}' for v in os.getloadavg())} (1, 5, 15 min)")
     print()
     for r in rows:
-        print(f"jobs={r['jobs']}: {r['trainers']} trainers; idle before their first model (start-up) "
+        print(f"jobs={r['jobs']} ({r['mp_context']}): {r['trainers']} trainers; idle before their first model (start-up) "
               f"{', '.join(f'{v:.1f}' for v in r['idle_before_first_model_s'])} s; idle after their last model "
               f"(tail) {', '.join(f'{v:.1f}' for v in r['idle_after_last_model_s'])} s")
     print(f"\nmean train accuracy {rows[0]['mean_train_acc']:.3f}, test accuracy {rows[0]['mean_test_acc']:.3f}")

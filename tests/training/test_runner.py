@@ -158,6 +158,17 @@ def test_dataframe_fingerprint_sees_values_and_columns():
     assert fp != data_fingerprint(df2, y)
 
 
+def test_fork_context_gives_the_same_models(data, tmp_path):
+    X, y, m = data
+    seeds = model_seeds(4, K)
+    a = train_models(lr_recipe(), X, y, m, seeds=seeds, run_dir=tmp_path / "a", jobs=1)
+    log = tmp_path / "pids.txt"
+    b = train_models(PidRecipe(LR, {"max_iter": 200}, n_classes=10, log_path=str(log)), X, y, m, seeds=seeds,
+                     run_dir=tmp_path / "b", jobs=2, mp_context="fork", local_worker=False)
+    assert np.array_equal(a.logits, b.logits)
+    assert all(int(line.split()[0]) != os.getpid() for line in log.read_text().splitlines())
+
+
 def test_crash_names_the_model_and_keeps_the_others(data, tmp_path):
     X, y, m = data
     seeds = model_seeds(0, K)
@@ -326,7 +337,7 @@ def test_model_seeds_are_deterministic_and_prefix_stable():
         ({"executor": "dask"}, r"executor: expected 'process' or 'ray', got 'dask'"),
         ({"recipe": object()}, r"recipe: expected an object with spec\(\), train\(\), predict_logits\(\) and n_classes"),
         ({"X": 5}, r"X: expected an array or DataFrame of examples, got int"),
-        ({"mp_context": "fork", "jobs": 2}, r"mp_context: expected 'spawn' or 'forkserver', got 'fork'"),
+        ({"mp_context": "vfork", "jobs": 2}, r"mp_context: expected 'forkserver', 'spawn' or 'fork', got 'vfork'"),
     ],
 )
 def test_bad_input(data, tmp_path, kwargs, match):

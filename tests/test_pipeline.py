@@ -298,3 +298,13 @@ def test_torch_config_is_checked_before_training():
         AuditConfig.from_dict({"data": {"kind": "digits"}, "model": {"kind": "torch", "n_classes": 3}})
     with pytest.raises(ConfigError, match=r"unknown key 'modle' for kind = 'torch'"):
         AuditConfig.from_dict({"data": {"kind": "digits"}, "model": {"kind": "torch", "modle": "mlp"}})
+
+
+def test_results_do_not_depend_on_jobs(tmp_path):
+    a = run_audit(_config(tmp_path / "a"), jobs=1)
+    b = run_audit(_config(tmp_path / "b"), jobs=2, mp_context="fork")
+    ja, jb = a.to_json(), b.to_json()
+    for j in (ja, jb):
+        j.pop("created", None)
+    assert ja == jb
+    pd.testing.assert_frame_equal(a.scores, b.scores)

@@ -29,7 +29,15 @@ from .config import AuditConfig, TargetConfig, load_config
 from .training import Recipe, TrainedModels, model_seeds, train_models
 from .training._runner import ProgressCallback
 
-__all__ = ["PreparedAudit", "prepare_audit", "run_audit", "run_audit_with_target", "load_target_model", "game_seeds"]
+__all__ = [
+    "PreparedAudit",
+    "prepare_audit",
+    "train_prepared",
+    "run_audit",
+    "run_audit_with_target",
+    "load_target_model",
+    "game_seeds",
+]
 
 log = logging.getLogger("miaudit")
 
@@ -136,10 +144,11 @@ def prepare_audit(config: AuditConfig | str | Path) -> PreparedAudit:
 
 
 def train_prepared(prepared: PreparedAudit, *, jobs: int | None = None, progress: ProgressCallback | None = None,
-                   executor: str = "process") -> TrainedModels:
-    """Train (or load from the cache) the K models of a prepared audit."""
+                   executor: str = "process", mp_context: str | None = None) -> TrainedModels:
+    """Train (or load from the cache) the K models of a prepared audit (see :func:`train_models`)."""
     return train_models(prepared.recipe, prepared.X, prepared.y, prepared.membership, seeds=prepared.seeds,
-                        run_dir=prepared.config.output.run_dir, jobs=jobs, progress=progress, executor=executor)
+                        run_dir=prepared.config.output.run_dir, jobs=jobs, progress=progress, executor=executor,
+                        mp_context=mp_context)
 
 
 def _log_training(trained: TrainedModels) -> None:
@@ -148,20 +157,23 @@ def _log_training(trained: TrainedModels) -> None:
 
 
 def run_audit(config: AuditConfig | str | Path, *, jobs: int | None = None,
-              progress: ProgressCallback | None = None, executor: str = "process") -> Any:
+              progress: ProgressCallback | None = None, executor: str = "process",
+              mp_context: str | None = None) -> Any:
     """Run the audit a config describes and return its :class:`~miaudit.report.AuditResult`.
 
     ``config`` is an :class:`~miaudit.config.AuditConfig` or the path of a TOML/YAML file. Every config
     problem raises :class:`~miaudit.ConfigError` before any training. Use ``result.save(config.output.dir)``
-    to write results.json, scores.csv and report.html.
+    to write results.json, scores.csv and report.html. ``jobs``, ``progress``, ``executor`` and
+    ``mp_context`` go to :func:`miaudit.training.train_models`; they never change the result.
     """
     from .api import evaluate_game
 
     prepared = prepare_audit(config)
     cfg = prepared.config
     if cfg.target is not None:
-        return _run_config_with_target(prepared, cfg.target, jobs=jobs, progress=progress, executor=executor)
-    trained = train_prepared(prepared, jobs=jobs, progress=progress, executor=executor)
+        return _run_config_with_target(prepared, cfg.target, jobs=jobs, progress=progress, executor=executor,
+                                       mp_context=mp_context)
+    trained = train_prepared(prepared, jobs=jobs, progress=progress, executor=executor, mp_context=mp_context)
     _log_training(trained)
     train_acc = float(np.nanmean(trained.train_accuracy))
     test_acc = float(np.nanmean(trained.test_accuracy))
@@ -223,6 +235,7 @@ def run_audit_with_target(
     groups: Any = None,
     game: Mapping[str, Any] | None = None,
     executor: str = "process",
+    mp_context: str | None = None,
 ) -> Any:
     """Audit a user's trained ``target_model``: train K reference models with ``recipe`` on the pool
     members ∪ non-members (balanced design), query the target with ``recipe.predict_logits``, and run
@@ -257,7 +270,7 @@ def run_audit_with_target(
     _, member_ss, seeds = game_seeds(seed, K)
     membership = balanced_membership(len(y), K, seed=member_ss)
     trained = train_models(recipe, X, y, membership, seeds=seeds, run_dir=run_dir, jobs=jobs, progress=progress,
-                           executor=executor)
+                           executor=executor, mp_context=mp_context)
     _log_training(trained)
     target_logits = np.asarray(recipe.predict_logits(target_model, X), dtype=np.float64)
     bundle = SignalBundle.from_arrays(labels=y, target_logits=target_logits, target_in=is_member,
@@ -341,7 +354,7 @@ def load_target_model(target: TargetConfig) -> Any:
 
 
 def _run_config_with_target(prepared: PreparedAudit, target: TargetConfig, *, jobs: int | None,
-                            progress: ProgressCallback | None, executor: str) -> Any:
+                            progress: ProgressCallback | None, executor: str, mp_context: str | None) -> Any:
     cfg = prepared.config
     n = len(prepared.y)
     members = _read_indices(target.members, "members", n)
@@ -363,5 +376,5 @@ def _run_config_with_target(prepared: PreparedAudit, target: TargetConfig, *, jo
         attack_params={k: dict(v) for k, v in cfg.attacks.params.items()} or None,
         groups=groups, game={"dataset": prepared.dataset_name, "model": cfg.model.describe(),
                              "target_path": str(target.model)},
-        executor=executor,
+        executor=executor, mp_context=mp_context,
     )

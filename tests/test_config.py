@@ -99,9 +99,14 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path):
     assert c.output.dir == tmp_path / "o" and c.output.run_dir == Path("/tmp/x")
 
 
+@pytest.mark.torch
 def test_torch_kind_is_passed_through():
-    c = AuditConfig.from_dict(_base(model={"kind": "torch", "architecture": "mlp", "epochs": 3}))
-    assert c.model.kind == "torch" and dict(c.model.options) == {"architecture": "mlp", "epochs": 3}
+    pytest.importorskip("torch")
+    c = AuditConfig.from_dict(_base(model={"kind": "torch", "model": "mlp", "epochs": 3}))
+    assert c.model.kind == "torch" and dict(c.model.options) == {"model": "mlp", "epochs": 3}
+    with pytest.raises(ConfigError, match=r"\[model\] queries and \[game\] queries are both set"):
+        AuditConfig.from_dict(_base(model={"kind": "torch", "queries": ["hflip"]},
+                                    game={"n_references": 4, "queries": ["numpy.fliplr"]}))
 
 
 def test_examples_digits_loads():

@@ -650,22 +650,21 @@ def _ready() -> bool:
     return True
 
 
+def _ray_entry(state: dict[str, Any], task: dict[str, Any]) -> list[tuple[int, str | None]]:
+    """One task on a ray worker: pin threads, train, write the model files (same as a process worker)."""
+    _init_worker(state)
+    return _worker_task(task)
+
+
 def _run_ray(state: dict[str, Any], tasks: list[dict[str, Any]], n_workers: int):  # type: ignore[no-untyped-def]
     from .._errors import import_optional
 
     ray = import_optional("ray", "ray")
     if not ray.is_initialized():
         ray.init(num_cpus=n_workers, include_dashboard=False, log_to_driver=False)
-    state_ref = ray.put(state)
-
-    @ray.remote(num_cpus=1)
-    def _ray_task(st: dict[str, Any], task: dict[str, Any]) -> list[tuple[int, str | None]]:
-        if _STATE.get("_ray_state_id") != id(st):
-            _init_worker(st)
-            _STATE["_ray_state_id"] = id(st)
-        return _worker_task(task)
-
-    refs = {_ray_task.remote(state_ref, task): task for task in tasks}
+    state_ref = ray.put(state)  # stored once; numpy arrays are read zero-copy by every task
+    remote = ray.remote(num_cpus=1)(_ray_entry)
+    refs = {remote.remote(state_ref, task): task for task in tasks}
     remaining = list(refs)
     while remaining:
         ready, remaining = ray.wait(remaining, num_returns=1)

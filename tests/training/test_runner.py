@@ -346,3 +346,63 @@ def test_bad_input(data, tmp_path, kwargs, match):
     args.update(kwargs)
     with pytest.raises(InputError, match=match):
         train_models(args.pop("recipe"), args.pop("X"), args.pop("y"), args.pop("membership"), **args)
+
+
+class _FakeRef:
+    def __init__(self, fn, args):
+        try:
+            self.value, self.error = fn(*args), None
+        except Exception as exc:  # noqa: BLE001
+            self.value, self.error = None, exc
+
+
+class _FakeRay:
+    """Just enough of ray's API, run eagerly in this process, to test the ray executor's plumbing."""
+
+    def __init__(self):
+        self.initialized = False
+        self.puts = 0
+
+    def is_initialized(self):
+        return self.initialized
+
+    def init(self, **kw):
+        self.initialized = True
+
+    def put(self, obj):
+        self.puts += 1
+        return obj
+
+    def remote(self, **kw):
+        def wrap(fn):
+            class Remote:
+                @staticmethod
+                def remote(*args):
+                    return _FakeRef(fn, args)
+
+            return Remote
+
+        return wrap
+
+    def wait(self, refs, num_returns=1):
+        return refs[:num_returns], refs[num_returns:]
+
+    def get(self, ref):
+        if ref.error is not None:
+            raise ref.error
+        return ref.value
+
+
+def test_ray_executor_plumbing_with_a_fake_ray(data, tmp_path, monkeypatch):
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS"):
+        monkeypatch.setenv(var, os.environ.get(var, ""))
+    fake = _FakeRay()
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    X, y, m = data
+    seeds = model_seeds(0, K)
+    a = train_models(lr_recipe(), X, y, m, seeds=seeds, run_dir=tmp_path / "a", jobs=1)
+    b = train_models(lr_recipe(), X, y, m, seeds=seeds, run_dir=tmp_path / "b", jobs=2, executor="ray")
+    assert fake.initialized and fake.puts == 1 and np.array_equal(a.logits, b.logits)
+    bad = FailOnSeed(LR, {"max_iter": 200}, n_classes=10, fail_seed=seeds[1])
+    with pytest.raises(TrainingError, match=r"model 1 .*boom"):
+        train_models(bad, X, y, m, seeds=seeds, run_dir=tmp_path / "c", jobs=2, executor="ray")

@@ -49,7 +49,7 @@ def load_adult_target(path: str, n_audit: int = 10_000, n_population: int = 2_00
     df = pd.read_csv(path, sep=r",\s*", engine="python", na_values=["?"])
     df = df.dropna().reset_index(drop=True)
     y = (df.pop("Salary").astype(str).str.strip().str.rstrip(".") == ">50K").to_numpy().astype(np.int64)
-    cat = [c for c in df.columns if df[c].dtype == object]
+    cat = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
     num = [c for c in df.columns if c not in cat]
     Xn = df[num].to_numpy(dtype=np.float64)
     Xn = (Xn - Xn.mean(0)) / np.maximum(Xn.std(0), 1e-12)

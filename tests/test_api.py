@@ -138,3 +138,15 @@ def test_settings_validation():
         AuditSettings(member_prior=1.5)
     with pytest.raises(InputError, match="unknown key"):
         AuditSettings.coerce({"dlta": 1e-5})
+
+
+def test_exposures_show_feature_values_only_when_asked(digits_split):
+    clf, Xm, ym, Xn, yn = digits_split
+    plain = audit_model(clf, Xm, ym, Xn, yn, attacks=["loss"])
+    assert not any(c.startswith("feature:") for c in plain.exposures.columns)
+    shown = audit_model(clf, Xm, ym, Xn, yn, attacks=["loss"], show_features=True)
+    cols = [c for c in shown.exposures.columns if c.startswith("feature:")]
+    assert len(cols) == 50  # 64 pixels, capped
+    first = shown.exposures.iloc[0]
+    X_all = np.concatenate([Xm, Xn])
+    assert np.allclose(first[cols].to_numpy(float), X_all[int(first["index"])][:50])

@@ -42,6 +42,8 @@ __all__ = [
 
 #: Attacks run by default when none are named (every registered attack that can run).
 DEFAULT_TOP_EXPOSED = 20
+#: At most this many feature columns are shown for exposed records (when asked for).
+MAX_FEATURE_COLUMNS = 50
 
 
 @dataclass(frozen=True)
@@ -178,7 +180,10 @@ def _exposures(
     top: int,
     index: np.ndarray | None = None,
     target: np.ndarray | None = None,
+    features: Any | None = None,
 ) -> pd.DataFrame:
+    """The ``top`` highest-scoring records of ``attack`` with their per-example statistics; feature
+    values (first :data:`MAX_FEATURE_COLUMNS` columns) only when ``features`` is given."""
     order = np.argsort(-scores, kind="stable")[:top]
     df = pd.DataFrame(
         {
@@ -195,6 +200,15 @@ def _exposures(
     for key, values in (exposure or {}).items():
         if values.shape == scores.shape:
             df[key] = values[order]
+    if features is not None:
+        rows = df["index"].to_numpy()
+        if isinstance(features, pd.DataFrame):
+            feats = features.iloc[rows].reset_index(drop=True)
+        else:
+            arr = np.asarray(features)[rows].reshape(len(rows), -1)
+            feats = pd.DataFrame(arr, columns=[f"x{j}" for j in range(arr.shape[1])])
+        feats = feats.iloc[:, :MAX_FEATURE_COLUMNS]
+        df = pd.concat([df, feats.add_prefix("feature:")], axis=1)
     return df
 
 
@@ -206,8 +220,13 @@ def evaluate_bundle(
     game: Mapping[str, Any] | None = None,
     attack_params: Mapping[str, Mapping[str, Any]] | None = None,
     top_exposed: int = DEFAULT_TOP_EXPOSED,
+    features: Any | None = None,
 ) -> AuditResult:
-    """Run the attacks on one target's outputs and measure them (when ``target_in`` is known)."""
+    """Run the attacks on one target's outputs and measure them (when ``target_in`` is known).
+
+    The exposure table lists records by index only; pass ``features`` (the N examples' feature
+    rows) to show their values too.
+    """
     settings = AuditSettings.coerce(settings)
     run = run_attacks(bundle, attacks, seed=settings.seed, params=attack_params)
     labels = bundle.labels
@@ -239,7 +258,8 @@ def evaluate_bundle(
     exposures = None
     if best is not None:
         exposures = _exposures(
-            run.scores[best], labels, is_member, best, run.exposure.get(best), top_exposed
+            run.scores[best], labels, is_member, best, run.exposure.get(best), top_exposed,
+            features=features,
         )
     game_d = {
         "source": "bundle",
@@ -287,6 +307,7 @@ def evaluate_game(
     groups: np.ndarray | None = None,
     attack_params: Mapping[str, Mapping[str, Any]] | None = None,
     top_exposed: int = DEFAULT_TOP_EXPOSED,
+    features: Any | None = None,
 ) -> AuditResult:
     """Evaluate K models of one recipe, each in turn the target against the other K - 1.
 
@@ -365,7 +386,7 @@ def evaluate_game(
                 parts.append(
                     _exposures(
                         run.scores[best], labels, membership[t], best, run.exposure.get(best),
-                        top_exposed, target=np.full(len(labels), t),
+                        top_exposed, target=np.full(len(labels), t), features=features,
                     )
                 )
         exposures = (
@@ -427,8 +448,12 @@ def audit_model(
     groups_nonmembers: Sequence[Any] | None = None,
     n_classes: int | None = None,
     game: Mapping[str, Any] | None = None,
+    show_features: bool = False,
 ) -> AuditResult:
     """Audit a fitted scikit-learn classifier against its members and held-out non-members.
+
+    The most exposed records are listed by index (members first, then non-members) and only show
+    their feature values with ``show_features=True``.
 
     Runs every attack that needs no reference models (population thresholds and cross-fitted
     trained attacks). For reference-model attacks (LiRA, RMIA, ...) use
@@ -490,7 +515,9 @@ def audit_model(
     )
     game_d = {"source": "model", "model": _describe(model)}
     game_d.update(dict(game or {}))
-    return evaluate_bundle(bundle, attacks=attacks, settings=settings, game=game_d)
+    return evaluate_bundle(
+        bundle, attacks=attacks, settings=settings, game=game_d, features=X_all if show_features else None
+    )
 
 
 def _describe(model: Any) -> str:

@@ -80,7 +80,7 @@ def _is_int(v: Any) -> bool:
 
 
 def _is_number(v: Any) -> bool:
-    return (isinstance(v, (int, float)) and not isinstance(v, bool)) and math.isfinite(v)
+    return (isinstance(v, (int, float)) and not isinstance(v, bool)) and (isinstance(v, int) or math.isfinite(v))
 
 
 class _Section:
@@ -108,8 +108,25 @@ class _Section:
         return value
 
 
+def _expand(value: str | Path) -> Path:
+    """``Path(value).expanduser()``, or the path as written when the home folder is unknown (``~nobody/x``)."""
+    try:
+        return Path(value).expanduser()
+    except RuntimeError:
+        return Path(value)
+
+
+def _unusable(p: Path) -> str | None:
+    """Why the operating system refuses the path ``p`` (e.g. a name too long), or None."""
+    try:
+        p.exists()
+    except (OSError, ValueError) as exc:
+        return getattr(exc, "strerror", None) or str(exc)
+    return None
+
+
 def _resolve(base: Path | None, value: str) -> Path:
-    p = Path(value).expanduser()
+    p = _expand(value)
     if not p.is_absolute() and base is not None:
         p = base / p
     return Path(os.path.normpath(p))
@@ -307,7 +324,7 @@ def _parse_data(table: Any, base: Path | None, problems: _Problems) -> DataConfi
         problems.add("missing section [data]; add e.g. [data] kind = \"digits\"")
         return DataConfig()
     kind = table.get("kind") if isinstance(table, Mapping) else None
-    if kinds is not None and kind in kinds:
+    if kinds is not None and isinstance(kind, str) and kind in kinds:
         valid = ("kind", *[k for k in common if k != "kind"], *kinds[kind], *_DATA_OWN_KEYS)
     else:
         valid = (*_DATA_KEYS_FALLBACK, *_DATA_OWN_KEYS)
@@ -326,7 +343,9 @@ def _parse_data(table: Any, base: Path | None, problems: _Problems) -> DataConfi
                 problems.add(f"[data] {key}: expected a path string, got {_type_name(value)} {value!r}")
                 continue
             p = _resolve(base, value)
-            if not p.exists():
+            if why := _unusable(p):
+                problems.add(f"[data] {key}: the path cannot be used ({why}); use a shorter, valid path")
+            elif not p.exists():
                 problems.add(f"[data] {key}: {str(p)!r} does not exist; check the path "
                              "(relative paths are relative to the config file)")
             value = str(p)
@@ -461,7 +480,9 @@ def _parse_output(table: Any, base: Path | None, problems: _Problems) -> OutputC
     run = sec.get("run_dir", None, lambda v: isinstance(v, str) and v != "", "a folder path")
     run_p = _resolve(base, run) if run is not None else out_p / "cache"
     for name, p in (("dir", out_p), ("run_dir", run_p)):
-        if p.exists() and not p.is_dir():
+        if why := _unusable(p):
+            problems.add(f"[output] {name}: the path cannot be used ({why}); choose another folder")
+        elif p.exists() and not p.is_dir():
             problems.add(f"[output] {name}: {str(p)!r} exists and is not a folder; choose another path")
     return OutputConfig(dir=out_p, run_dir=run_p)
 
@@ -478,7 +499,9 @@ def _parse_target(table: Any, base: Path | None, problems: _Problems) -> TargetC
                 problems.add(f"[target] {key}: missing; add {key} = \"<file>\"")
             continue
         p = _resolve(base, v)
-        if not p.is_file():
+        if why := _unusable(p):
+            problems.add(f"[target] {key}: the path cannot be used ({why}); use a shorter, valid path")
+        elif not p.is_file():
             problems.add(f"[target] {key}: {str(p)!r} {'is a folder' if p.is_dir() else 'does not exist'}; "
                          "check the path (relative paths are relative to the config file)")
         paths[key] = p
@@ -508,12 +531,14 @@ def load_config(path: str | Path) -> AuditConfig:
     Raises :class:`~miaudit.ConfigError` for a missing/unreadable file, a syntax error (with its line),
     or any invalid content (all problems in one message).
     """
-    p = Path(path).expanduser()
+    p = _expand(path)
     d = read_config_file(p)
     try:
         return AuditConfig.from_dict(d, base_dir=p.resolve().parent, source=p)
     except ConfigError:
         raise
+    except RecursionError:
+        raise ConfigError(f"config: {p.name!r} nests lists or tables too deeply; flatten it") from None
     except InputError as exc:  # pragma: no cover - defensive: present every input problem as a config problem
         raise ConfigError(f"config {p}: {exc}") from None
 
@@ -521,7 +546,9 @@ def load_config(path: str | Path) -> AuditConfig:
 def read_config_file(path: str | Path) -> Any:
     """The parsed, not yet validated content of a TOML/YAML/JSON config file (used by levers configs,
     which add a ``[levers]`` section to an audit config). Syntax errors raise :class:`ConfigError`."""
-    p = Path(path).expanduser()
+    p = _expand(path)
+    if why := _unusable(p):
+        raise ConfigError(f"config: the path cannot be used ({why}); pass the path of a .toml or .yaml audit config")
     if not p.exists():
         raise ConfigError(f"config: {str(p)!r} does not exist; pass the path of a .toml or .yaml audit config")
     if p.is_dir():
@@ -541,6 +568,8 @@ def read_config_file(path: str | Path) -> Any:
             d = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config: {p.name!r} is not valid TOML ({exc}); fix the syntax") from None
+        except RecursionError:
+            raise ConfigError(f"config: {p.name!r} nests lists or tables too deeply; flatten it") from None
     elif suffix in (".yaml", ".yml"):
         import yaml
 
@@ -551,6 +580,8 @@ def read_config_file(path: str | Path) -> Any:
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
             problem = getattr(exc, "problem", None) or type(exc).__name__
             raise ConfigError(f"config: {p.name!r} is not valid YAML{where} ({problem}); fix the syntax") from None
+        except RecursionError:
+            raise ConfigError(f"config: {p.name!r} nests lists or tables too deeply; flatten it") from None
         if d is None:
             d = {}
     elif suffix == ".json":
@@ -560,6 +591,8 @@ def read_config_file(path: str | Path) -> Any:
             d = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"config: {p.name!r} is not valid JSON (line {exc.lineno}: {exc.msg}); fix the syntax") from None
+        except RecursionError:
+            raise ConfigError(f"config: {p.name!r} nests lists or tables too deeply; flatten it") from None
     else:
         raise ConfigError(f"config: expected a .toml, .yaml or .yml file, got {p.name!r}; rename it or convert it")
     return d

@@ -64,7 +64,7 @@ def import_object(path: str, *, key: str) -> Any:
     module_name, _, attr = path.rpartition(".")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
+    except (ImportError, TypeError, ValueError) as exc:  # TypeError: a relative path such as '.a.b'
         raise ConfigError(
             f"{key}: cannot import module {module_name!r} of {path!r} ({exc}); check the spelling or install the package"
         ) from None

@@ -63,7 +63,7 @@ def markdown_table(summ: pd.DataFrame, levers: list[str]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for _, r in summ.iterrows():
         acc_eps = r.get("accountant_epsilon")
-        cells = [str(r[f"lever:{lv}"]) for lv in levers] + [
+        cells = [("(base)" if pd.isna(r[f"lever:{lv}"]) else str(r[f"lever:{lv}"])) for lv in levers] + [
             _f(r.get("train_accuracy")), _f(r.get("test_accuracy")), _f(r.get("generalisation_gap")),
             str(r.get("strongest_attack", "")), _f(r.get("auc")), _f(r.get("tpr@0.001"), True),
             _f(r.get("tpr@0.01"), True) + _ci(r, "tpr@0.01"), _f(r.get("tpr@0.1"), True),
@@ -79,9 +79,10 @@ def directions(summ: pd.DataFrame, levers: list[str], risk_cols: list[str]) -> s
     out = []
     for lv in levers:
         sign = EXPECTED.get(lv)
-        others = [o for o in levers if o != lv]
-        groups = [(None, summ)] if not others else list(summ.groupby([summ[f"lever:{o}"].astype(str) for o in others],
-                                                                     sort=False))
+        sub = summ[summ[f"lever:{lv}"].notna()]  # one-at-a-time sweeps: only the rows that set this lever
+        others = [o for o in levers if o != lv and sub[f"lever:{o}"].notna().any()]
+        groups = [(None, sub)] if not others else list(sub.groupby([sub[f"lever:{o}"].astype(str) for o in others],
+                                                                   sort=False))
         for gkey, g in groups:
             x = g[f"lever:{lv}"].map(_num).to_numpy(float)
             if len(x) < 2:

@@ -168,9 +168,9 @@ def main() -> None:
     tab = result.table
     if "strongest_attack" in tab:
         lcols = [f"lever:{lv}" for lv in levers]
-        key = tab[lcols].astype(str).agg("|".join, axis=1)
+        key = tab[lcols].apply(lambda r: "|".join(map(str, r)), axis=1)
         mode = tab.groupby(key)["strongest_attack"].agg(lambda s: s.mode().iloc[0] if s.notna().any() else "")
-        summ["strongest_attack"] = summ[lcols].astype(str).agg("|".join, axis=1).map(mode).to_numpy()
+        summ["strongest_attack"] = summ[lcols].apply(lambda r: "|".join(map(str, r)), axis=1).map(mode).to_numpy()
     risk = result.risk_column()
 
     result.table.to_csv(res_dir / f"levers_{name}.csv", index=False)

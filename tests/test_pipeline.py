@@ -308,3 +308,22 @@ def test_results_do_not_depend_on_jobs(tmp_path):
         j.pop("created", None)
     assert ja == jb
     pd.testing.assert_frame_equal(a.scores, b.scores)
+
+
+def test_show_features_only_when_configured(tmp_path):
+    from miaudit.config import AuditConfig
+    from miaudit.pipeline import run_audit
+
+    base = {
+        "data": {"kind": "digits", "max_examples": 200},
+        "model": {"kind": "sklearn", "estimator": "sklearn.linear_model.LogisticRegression",
+                  "params": {"max_iter": 100}},
+        "game": {"n_references": 2, "n_targets": 2},
+        "attacks": ["loss"],
+        "output": {"dir": str(tmp_path / "o")},
+    }
+    plain = run_audit(AuditConfig.from_dict(base), jobs=1)
+    assert not any(c.startswith("feature:") for c in plain.exposures.columns)
+    base["output"]["show_features"] = True
+    shown = run_audit(AuditConfig.from_dict(base), jobs=1)
+    assert any(c.startswith("feature:") for c in shown.exposures.columns)

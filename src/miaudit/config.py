@@ -218,10 +218,12 @@ class MetricsConfig:
 
 @dataclass(frozen=True)
 class OutputConfig:
-    """``[output]``: where results go (``dir``) and the model cache (``run_dir``, default ``dir/cache``)."""
+    """``[output]``: where results go (``dir``), the model cache (``run_dir``, default ``dir/cache``) and
+    whether the most exposed records show their feature values (``show_features``, default: index only)."""
 
     dir: Path = Path("miaudit-report")
     run_dir: Path = Path("miaudit-report/cache")
+    show_features: bool = False
 
 
 @dataclass(frozen=True)
@@ -288,7 +290,8 @@ class AuditConfig:
                         "params": {k: dict(v) for k, v in self.attacks.params.items()}},
             "metrics": {"delta": self.metrics.delta, "confidence": self.metrics.confidence,
                         "member_prior": self.metrics.member_prior, "fprs": list(self.metrics.fprs)},
-            "output": {"dir": str(self.output.dir), "run_dir": str(self.output.run_dir)},
+            "output": {"dir": str(self.output.dir), "run_dir": str(self.output.run_dir),
+                       "show_features": self.output.show_features},
         }
         if self.game.pool_size is not None:
             d["game"]["pool_size"] = self.game.pool_size
@@ -474,7 +477,8 @@ def _parse_metrics(table: Any, problems: _Problems) -> MetricsConfig:
 
 
 def _parse_output(table: Any, base: Path | None, problems: _Problems) -> OutputConfig:
-    sec = _Section("output", table, ("dir", "run_dir"), problems)
+    sec = _Section("output", table, ("dir", "run_dir", "show_features"), problems)
+    show = sec.get("show_features", False, lambda v: isinstance(v, bool), "true or false")
     out = sec.get("dir", "miaudit-report", lambda v: isinstance(v, str) and v != "", "a folder path")
     out_p = _resolve(base, out)
     run = sec.get("run_dir", None, lambda v: isinstance(v, str) and v != "", "a folder path")
@@ -484,7 +488,7 @@ def _parse_output(table: Any, base: Path | None, problems: _Problems) -> OutputC
             problems.add(f"[output] {name}: the path cannot be used ({why}); choose another folder")
         elif p.exists() and not p.is_dir():
             problems.add(f"[output] {name}: {str(p)!r} exists and is not a folder; choose another path")
-    return OutputConfig(dir=out_p, run_dir=run_p)
+    return OutputConfig(dir=out_p, run_dir=run_p, show_features=bool(show))
 
 
 def _parse_target(table: Any, base: Path | None, problems: _Problems) -> TargetConfig | None:

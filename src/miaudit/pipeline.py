@@ -200,6 +200,7 @@ def run_audit(config: AuditConfig | str | Path, *, jobs: int | None = None,
         attacks=list(cfg.attacks.names) if cfg.attacks.names else None,
         settings=cfg.metrics.settings(seed=cfg.game.seed), game=game, groups=prepared.groups,
         attack_params={k: dict(v) for k, v in cfg.attacks.params.items()} or None,
+        features=prepared.X if cfg.output.show_features else None,
     )
 
 

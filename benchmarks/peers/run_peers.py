@@ -416,13 +416,14 @@ def build_table(games: dict, infos: dict) -> str:
                              f"| {rep} | {eps} | {reps} | {wall} |")
                 for key in ("0.001", "0.01"):
                     t = (a.get(key) or {}).get("tpr")
-                    if t is not None:
-                        best.setdefault(tool, {})
-                        best[tool][key] = max(best[tool].get(key, -1.0), t)
+                    if t is not None and t > best.setdefault(tool, {}).get(key, -1.0):
+                        best[tool][key] = t
+                        best[tool][key + "_ci"] = (a.get(key) or {}).get("ci")
+                        best[tool][key + "_att"] = att
         mi = {k: max((best[t].get(k, -1) for t in best if t.startswith("miaudit")), default=-1)
               for k in ("0.001", "0.01")}
         lines.append("")
-        lines.append("| peer | peer's best TPR@1% | miaudit best / peer best @1% | peer's best TPR@0.1% | "
+        lines.append("| peer | peer's best TPR@1% (attack) | miaudit best / peer best @1% | peer's best TPR@0.1% (attack) | "
                      "miaudit best / peer best @0.1% |")
         lines.append("|---|---|---|---|---|")
         for tool in best:
@@ -431,15 +432,23 @@ def build_table(games: dict, infos: dict) -> str:
             cells = []
             for key in ("0.01", "0.001"):
                 pb = best[tool].get(key)
-                if pb is None or mi[key] < 0:
-                    cells += [fmt_pct(pb), "n/a"]
+                if pb is None:
+                    cells += ["n/a", "n/a"]
+                    continue
+                ci = best[tool].get(key + "_ci")
+                chance = ci is not None and ci[0] <= float(key)
+                who = f"{fmt_pct(pb)} ({best[tool].get(key + '_att')}{'; CI includes chance' if chance else ''})"
+                if mi[key] < 0:
+                    cells += [who, "n/a"]
                 elif pb == 0:
-                    cells += [fmt_pct(pb), "∞ (peer 0)"]
+                    cells += [who, "∞ (peer 0)"]
                 else:
-                    cells += [fmt_pct(pb), f"{mi[key] / pb:.1f}x"]
+                    cells += [who, f"{mi[key] / pb:.1f}x" + (" (peer at chance: ratio unstable)" if chance else "")]
             lines.append(f"| {tool} | " + " | ".join(cells) + " |")
-        lines.append(f"\nmiaudit best: TPR@1% {fmt_pct(mi['0.01'] if mi['0.01'] >= 0 else None)}, "
-                     f"TPR@0.1% {fmt_pct(mi['0.001'] if mi['0.001'] >= 0 else None)}.")
+        mi_att = {k: max(((best[t].get(k, -1), f"{t} {best[t].get(k + '_att')}") for t in best if t.startswith("miaudit")),
+                         default=(-1, ""))[1] for k in ("0.001", "0.01")}
+        lines.append(f"\nmiaudit best: TPR@1% {fmt_pct(mi['0.01'] if mi['0.01'] >= 0 else None)} ({mi_att['0.01']}), "
+                     f"TPR@0.1% {fmt_pct(mi['0.001'] if mi['0.001'] >= 0 else None)} ({mi_att['0.001']}).")
     return "\n".join(lines)
 
 

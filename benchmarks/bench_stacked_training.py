@@ -134,6 +134,7 @@ def run_workload(name, recipe_kwargs, X, y, membership, seeds, threads, modes, p
     base = rows[0][2] if rows and rows[0][1] == "one-by-one" else None
     out = []
     for wl, mode, wall, cpu, th in rows:
+        print(f"  {wl}: {mode} {wall:.1f} s wall, {cpu:.1f} s CPU", flush=True)
         gf = train_flops / wall / 1e9
         out.append({"workload": wl, "mode": mode, "wall_s": wall, "cpu_s": cpu,
                     "speedup": (base / wall) if base else float("nan"), "gflops": gf,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -196,7 +197,9 @@ def _advantage(c: Confusion) -> float:
 
 def n_needed_for_fpr(fpr: float) -> int:
     """Smallest number of non-members n with ``fpr * n >= 1``."""
-    n = max(1, math.ceil(1.0 / fpr))
+    n = max(1, math.ceil(1 / Fraction(fpr)))  # exact: 1.0 / fpr overflows for subnormal fpr
+    if n >= 2**53:  # steps of 1 no longer change fpr * n in floating point (the loops below never ended)
+        return n
     while fpr * n < 1.0:
         n += 1
     while n > 1 and fpr * (n - 1) >= 1.0:

@@ -369,3 +369,40 @@ def test_cli_subprocess_regressions(tmp_path: Path, name: str) -> None:
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: config"), proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr + proc.stdout
+
+
+# ------------------------------------------------------------------------------------------ settings that load
+
+
+def _evaluate(fprs: tuple[float, ...], delta: float, confidence: float, prior: float) -> None:
+    import numpy as np
+
+    from miaudit.metrics import evaluate_scores
+
+    rng = np.random.default_rng(0)
+    member = rng.permutation(120) < 60
+    scores = rng.normal(size=120) + member
+    try:
+        m = evaluate_scores(member, scores, fprs=fprs, delta=delta, confidence=confidence, member_prior=prior)
+    except InputError as exc:
+        assert "\n" not in str(exc)
+        return
+    json.dumps(m.to_dict(), allow_nan=True)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("fpr", [1e-300, 2.2e-308, 5e-324, 1e-17, 0.999999999])
+def test_extreme_fprs_a_config_accepts_do_not_hang(fpr: float) -> None:
+    """``[metrics] fprs = [1e-300]`` loads; the audit must then finish (it looped forever)."""
+    _evaluate((fpr, 0.01), 1e-5, 0.95, 0.5)
+
+
+@pytest.mark.timeout(120)
+@settings(max_examples=40, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.floats(min_value=0, max_value=1, exclude_min=True, exclude_max=True), min_size=1, max_size=3),
+       st.floats(min_value=0, max_value=1, exclude_max=True), st.floats(min_value=0, max_value=1, exclude_min=True,
+                                                                        exclude_max=True),
+       st.floats(min_value=0, max_value=1, exclude_min=True, exclude_max=True))
+def test_fuzz_metrics_settings_that_load(fprs: list[float], delta: float, confidence: float, prior: float) -> None:
+    """Every ``[metrics]`` table load_config accepts evaluates (or raises InputError), without hanging."""
+    _evaluate(tuple(fprs), delta, confidence, prior)

@@ -557,6 +557,8 @@ def read_config_file(path: str | Path) -> Any:
         raise ConfigError(f"config: {str(p)!r} does not exist; pass the path of a .toml or .yaml audit config")
     if p.is_dir():
         raise ConfigError(f"config: {str(p)!r} is a folder; pass the .toml or .yaml file inside it")
+    if not p.is_file():  # a named pipe or a device (/dev/zero) would block or be read forever
+        raise ConfigError(f"config: {str(p)!r} is not a regular file; pass the path of a .toml or .yaml audit config")
     suffix = p.suffix.lower()
     try:
         raw = p.read_bytes()

@@ -406,3 +406,15 @@ def test_extreme_fprs_a_config_accepts_do_not_hang(fpr: float) -> None:
 def test_fuzz_metrics_settings_that_load(fprs: list[float], delta: float, confidence: float, prior: float) -> None:
     """Every ``[metrics]`` table load_config accepts evaluates (or raises InputError), without hanging."""
     _evaluate(tuple(fprs), delta, confidence, prior)
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs POSIX named pipes")
+def test_a_config_that_is_not_a_regular_file_is_refused_without_reading(tmp_path: Path) -> None:
+    """A named pipe (or a device such as /dev/zero) would block or be read forever."""
+    fifo = tmp_path / "audit.toml"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match=r"not a regular file"):
+        load_config(fifo)
+    code, _, err = _cli(fifo)
+    assert code == 2 and "not a regular file" in err

@@ -129,15 +129,6 @@ def test_pickle_opt_in_warns_and_logs(tmp_path: Path, caplog: pytest.LogCaptureF
     assert any("only do this for files you trust" in r.getMessage() for r in caplog.records)
 
 
-def test_the_cli_has_no_pickle_flag_the_config_expresses_it() -> None:
-    from click.testing import CliRunner as ClickRunner
-
-    from typer.main import get_command
-
-    text = ClickRunner().invoke(get_command(app), ["audit", "--help"], terminal_width=200).output
-    assert "--allow-pickle" not in text  # the opt-in is `[target] allow_pickle = true`, one place only
-
-
 @pytest.mark.skipif(not HAS_SKOPS, reason="skops is not installed")
 def test_skops_target_loads_through_skops_without_pickle(tmp_path: Path, no_pickle: None) -> None:
     import skops.io as sio

@@ -147,6 +147,42 @@ def summary(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def null_check(dataset: str, ks: list[int], args) -> str:
+    """Design check: score a target whose training half is independent of the truth membership row (model
+    ``K0 - 1`` of a game with another K0) against the K - 1 other models of the balanced game. The target
+    then carries no information about membership, so every attack should have AUC ~ 0.5 and epsilon lower
+    bound 0; anything else comes from the design (with exactly K/2 IN per example, a member of the target
+    has K/2 - 1 IN and K/2 OUT references, a non-member K/2 IN and K/2 - 1 OUT)."""
+    import numpy as np
+
+    from miaudit.api import evaluate_bundle
+    from miaudit.config import AuditConfig
+    from miaudit.data import SignalBundle
+    from miaudit.pipeline import prepare_audit, train_prepared
+
+    def game(k):
+        p = prepare_audit(AuditConfig.from_dict(config_for(dataset, k, args)))
+        return p, train_prepared(p, jobs=args.jobs)
+
+    k0 = 8 if 8 not in ks else 10
+    _, t0 = game(k0)
+    null_logits = t0.logits[k0 - 1].astype(np.float64)
+    lines = [f"### {dataset}: null target (model {k0 - 1} of the K = {k0} game, trained on a half independent of "
+             "the truth row) against the K - 1 references of the balanced game, target slot 0", "",
+             "| K | attack | AUC [95% CI] | TPR@1% (%) | eps LB |", "|---|---|---|---|---|"]
+    for k in ks:
+        p, t = game(k)
+        bundle = SignalBundle.from_arrays(labels=p.y, target_logits=null_logits, target_in=p.membership[0],
+                                          ref_logits=t.logits[1:], ref_in=p.membership[1:])
+        res = evaluate_bundle(bundle, settings={"fprs": [0.001, 0.01, 0.1], "seed": args.seed})
+        for a, m in sorted(res.metrics.items(), key=lambda kv: -abs(kv[1]["auc"] - 0.5)):
+            lo, hi = m["auc_ci"]
+            flag = " **(outside 0.5)**" if (lo > 0.5 or hi < 0.5) else ""
+            lines.append(f"| {k} | {a} | {m['auc']:.3f} [{lo:.3f}, {hi:.3f}]{flag} | "
+                         f"{_pct(m['tpr_at_fpr'].get('0.01'))} | {m['epsilon_lower_bound']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--datasets", nargs="+", default=["digits", "adult"], choices=["digits", "adult"])
@@ -163,10 +199,20 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--run-dir", default="/work/bench-runs/attack_power", help="model cache and reports")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "attack_power.md"))
+    ap.add_argument("--null-check", action="store_true",
+                    help="instead of the benchmark, score a target independent of the truth membership at each K "
+                         "(design check; writes <out stem>_null.md)")
     args = ap.parse_args()
     if "adult" in args.datasets and not args.adult:
         ap.error("--adult PATH is required for the adult dataset (or pass --datasets digits)")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    if args.null_check:
+        text = "# Null-target design check\n\nCommand: `python " + " ".join(os.sys.argv) + "`\n\n" + \
+            "\n".join(null_check(ds, args.ks, args) for ds in args.datasets)
+        out = Path(args.out).with_name(Path(args.out).stem + "_null.md")
+        out.write_text(text)
+        print(text)
+        return
     jsonl = Path(args.out).with_suffix(".jsonl")
     rows = []
     header = (f"# Attack power (issue 3)\n\nCommand: `python {' '.join(os.sys.argv)}`\n\n"

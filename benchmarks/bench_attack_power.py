@@ -18,6 +18,12 @@ scores. Run (from the repository root)::
 
     nice python benchmarks/bench_attack_power.py --adult /work/shared/data/adult/adult.csv
 
+Design check (``--null-check``): score a target whose training half is independent of the truth membership
+row against the K - 1 references of each game; every attack should then be at AUC 0.5 and epsilon bound 0
+(writes ``<out stem>_null.md``)::
+
+    nice python benchmarks/bench_attack_power.py --null-check --datasets digits --out benchmarks/results/attack_power_digits.md
+
 The markdown table is printed and written to ``--out`` (default
 ``benchmarks/results/attack_power.md``); one JSON line per game is appended to ``attack_power.jsonl``.
 """

@@ -445,8 +445,9 @@ def build_table(games: dict, infos: dict) -> str:
                 else:
                     cells += [who, f"{mi[key] / pb:.1f}x" + (" (peer at chance: ratio unstable)" if chance else "")]
             lines.append(f"| {tool} | " + " | ".join(cells) + " |")
-        mi_att = {k: max(((best[t].get(k, -1), f"{t} {best[t].get(k + '_att')}") for t in best if t.startswith("miaudit")),
-                         default=(-1, ""))[1] for k in ("0.001", "0.01")}
+        mi_att = {k: max(((best[t].get(k, -1), f"{t} {best[t].get(k + '_att')}") for t in best
+                          if t.startswith("miaudit") and best[t].get(k) is not None), default=(-1, "no figure"))[1]
+                  for k in ("0.001", "0.01")}
         lines.append(f"\nmiaudit best: TPR@1% {fmt_pct(mi['0.01'] if mi['0.01'] >= 0 else None)} ({mi_att['0.01']}), "
                      f"TPR@0.1% {fmt_pct(mi['0.001'] if mi['0.001'] >= 0 else None)} ({mi_att['0.001']}).")
     return "\n".join(lines)

@@ -309,7 +309,11 @@ def evaluate_game(
     top_exposed: int = DEFAULT_TOP_EXPOSED,
     features: Any | None = None,
 ) -> AuditResult:
-    """Evaluate K models of one recipe, each in turn the target against the other K - 1.
+    """Evaluate K models of one recipe, each in turn the target against the others.
+
+    The references of target ``t`` are the other models except ``t``'s complementary partner
+    (see :meth:`SignalBundle.from_game`): K - 2 references when the models come in complementary
+    pairs, as :func:`miaudit.data.balanced_membership` draws them.
 
     ``logits`` is (K, N, A, C), ``membership`` (K, N) bool. Figures are computed on the ROC
     pooled over all evaluated targets (as in the LiRA paper); each attack's ``spread`` gives the
@@ -337,16 +341,12 @@ def evaluate_game(
     exposure_frames: list[tuple[int, AttackRun]] = []
     skipped: dict[str, str] = {}
     accs = []
+    n_refs: set[int] = set()
     for t in targets:
-        others = [k for k in range(n_models) if k != t]
-        bundle = SignalBundle(
-            labels=labels,
-            target_logits=logits[t].astype(np.float64),
-            target_in=membership[t],
-            ref_logits=logits[others],
-            ref_in=membership[others],
-            groups=groups,
+        bundle = SignalBundle.from_game(
+            labels=labels, logits=logits, membership=membership, target=t, groups=groups
         )
+        n_refs.add(bundle.n_references)
         run = run_attacks(bundle, attacks, seed=settings.seed + t, params=attack_params)
         skipped.update(run.skipped)
         df = pd.DataFrame(
@@ -402,7 +402,7 @@ def evaluate_game(
         "n_classes": int(logits.shape[3]),
         "n_queries": int(logits.shape[2]),
         "n_models": n_models,
-        "n_references": n_models - 1,
+        "n_references": min(n_refs),
         "n_targets": len(targets),
         "targets": targets,
         "n_members": int(pooled_member.sum()),

@@ -111,9 +111,10 @@ def test_from_game_takes_one_model_as_target() -> None:
     np.testing.assert_array_equal(b.target_logits, logits[2])
     np.testing.assert_array_equal(b.target_in, mem[2])
     assert b.ref_in is not None and b.ref_logits is not None
-    np.testing.assert_array_equal(b.ref_in, mem[[0, 1, 3]])
-    np.testing.assert_allclose(b.ref_logits, logits[[0, 1, 3]].astype(np.float32))
-    assert b.meta["target_model"] == 2
+    # model 3 is model 2's complementary partner: left out so reference counts do not leak
+    np.testing.assert_array_equal(b.ref_in, mem[[0, 1]])
+    np.testing.assert_allclose(b.ref_logits, logits[[0, 1]].astype(np.float32))
+    assert b.meta["target_model"] == 2 and b.meta["excluded_partner"] == 3
     with pytest.raises(InputError, match=r"target: expected a model index in \[0, 4\), got 7"):
         SignalBundle.from_game(labels=labels, logits=logits, membership=mem, target=7)
     with pytest.raises(InputError, match=r"logits/membership: expected \(K, N, \[A,\] C\) and \(K, N\)"):

@@ -41,14 +41,29 @@ def test_balanced_membership_properties(n: int, half_k: int, seed: int) -> None:
 
 
 def test_balanced_membership_marginals_uniform() -> None:
-    # For a fixed example, its IN-set must be a uniformly random K/2-subset: with K = 4 each of the
-    # 6 subsets should appear ~1/6 of the time.
+    # Models come in complementary pairs (0, 1), (2, 3): a fixed example is IN for exactly one model
+    # of each pair, chosen uniformly and independently across pairs (4 patterns, ~1/4 each).
     counts: dict[tuple[bool, ...], int] = {}
     for s in range(1200):
-        col = tuple(balanced_membership(5, 4, seed=s)[:, 2].tolist())
+        m = balanced_membership(5, 4, seed=s)
+        assert np.array_equal(m[1], ~m[0]) and np.array_equal(m[3], ~m[2])
+        col = tuple(m[:, 2].tolist())
         counts[col] = counts.get(col, 0) + 1
-    assert len(counts) == 6
-    assert all(abs(c / 1200 - 1 / 6) < 0.05 for c in counts.values())
+    assert len(counts) == 4
+    assert all(abs(c / 1200 - 1 / 4) < 0.05 for c in counts.values())
+
+
+def test_partner_leaves_reference_counts_independent_of_target_membership() -> None:
+    from miaudit.data import partner_of
+
+    m = balanced_membership(101, 8, seed=3)
+    for t in range(8):
+        p = partner_of(m, t)
+        assert p == (t ^ 1)
+        refs = [k for k in range(8) if k not in (t, p)]
+        n_in = m[refs].sum(axis=0)
+        assert np.all(n_in == 3)  # K/2 - 1 for members and non-members of t alike
+    assert partner_of(np.array([[True, False], [True, True]]), 0) is None
 
 
 def test_balanced_membership_differs_across_seeds() -> None:

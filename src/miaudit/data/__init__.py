@@ -2,7 +2,7 @@
 
 from ._bundle import SignalBundle
 from ._datasets import Dataset, load_dataset, read_idx
-from ._design import balanced_membership, draw_membership
+from ._design import balanced_membership, draw_membership, partner_of
 from ._io import load_bundle, save_bundle
 
 __all__ = [
@@ -14,4 +14,5 @@ __all__ = [
     "read_idx",
     "draw_membership",
     "balanced_membership",
+    "partner_of",
 ]

@@ -271,8 +271,12 @@ class SignalBundle:
         """Bundle for the "each model is a target" design of the full game.
 
         ``logits`` (K, N, A, C) are the outputs of K models trained on the rows of ``membership``
-        (K, N); model ``target`` becomes the target (``target_in = membership[target]``), the
-        other K - 1 models the references. Equivalent to :meth:`from_arrays` with those slices.
+        (K, N); model ``target`` becomes the target (``target_in = membership[target]``) and the
+        other models the references, except the target's *partner*, the model trained on exactly
+        the complement of its training set (:func:`~miaudit.data.balanced_membership` builds models
+        in such pairs). With the partner left out, every example is IN for the same number of
+        references whether or not it is a member of the target; with it, that count alone would
+        reveal membership. With K = 2 the partner is the only other model and is kept.
         """
         lg = np.asarray(logits)
         mem = np.asarray(membership)
@@ -285,7 +289,10 @@ class SignalBundle:
         if not isinstance(target, (int, np.integer)) or not -kk <= int(target) < kk:
             raise InputError(f"target: expected a model index in [0, {kk}), got {target!r}; pick one of the K models")
         t = int(target) % kk
-        others = [i for i in range(kk) if i != t]
+        from ._design import partner_of
+
+        partner = partner_of(mem, t) if kk >= 4 else None
+        others = [i for i in range(kk) if i not in (t, partner)]
         return cls.from_arrays(
             labels=labels,
             target_logits=lg[t],
@@ -293,7 +300,7 @@ class SignalBundle:
             ref_logits=lg[others] if others else None,
             ref_in=mem[others] if others else None,
             groups=groups,
-            meta={**dict(meta or {}), "target_model": t},
+            meta={**dict(meta or {}), "target_model": t, "excluded_partner": partner},
         )
 
 

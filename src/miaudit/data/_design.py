@@ -1,10 +1,10 @@
 """The membership game's random design (field notes §1).
 
 * :func:`draw_membership` splits N examples into members and non-members for one target model.
-* :func:`balanced_membership` draws the K x N membership matrix of K reference models in which
-  every example is IN for exactly K/2 models (LiRA's ``keep`` matrix with pkeep = 0.5, Carlini et
-  al. 2022) *and* every model is trained on N/2 examples (N/2 +- 1/2 when N is odd), so that any
-  model can serve as the target against the other K - 1 ("paired model" design).
+* :func:`balanced_membership` draws the K x N membership matrix of K models in which every example
+  is IN for exactly K/2 models (LiRA's design with pkeep = 0.5, Carlini et al. 2022) and every model
+  is trained on N/2 examples, as K/2 complementary pairs, so that any model can serve as the target
+  against the others without the reference counts giving its membership away (:func:`partner_of`).
 
 Both are deterministic functions of their seed.
 """
@@ -15,7 +15,7 @@ import numpy as np
 
 from .._errors import InputError
 
-__all__ = ["draw_membership", "balanced_membership"]
+__all__ = ["draw_membership", "balanced_membership", "partner_of"]
 
 Seed = int | np.integer | np.random.SeedSequence
 
@@ -49,18 +49,23 @@ def draw_membership(n: int, *, seed: Seed) -> np.ndarray:
 
 
 def balanced_membership(n_examples: int, n_models: int, *, seed: Seed) -> np.ndarray:
-    """Balanced K x N membership matrix for K reference models (K even).
+    """Balanced K x N membership matrix for K models (K even), built from complementary pairs.
 
-    Properties (exact, for every seed):
+    Models ``2j`` and ``2j + 1`` are trained on complementary halves of the pool: model ``2j`` on a
+    uniformly random half, model ``2j + 1`` on the rest (with N odd, which of the two gets the
+    extra example is a fair coin, so every example is IN for each model with probability 1/2). The K/2 halves are
+    independent. Properties (exact, for every seed):
 
-    * every example is IN for exactly ``K / 2`` models (column sums);
-    * every model is IN on ``floor(N / 2)`` or ``ceil(N / 2)`` examples (row sums);
-    * for a fixed example, the set of models it is IN for is a uniformly random ``K/2``-subset.
+    * every example is IN for exactly ``K / 2`` models (one of each pair);
+    * every model is IN on ``floor(N / 2)`` or ``ceil(N / 2)`` examples;
+    * each model's training set is a uniformly random half of the pool.
 
-    Construction: a random permutation of the examples is cut into consecutive pairs; the first
-    example of a pair gets a uniformly random ``K/2``-subset of models and the second its
-    complement, so each model receives exactly one example of every pair. With N odd the last
-    example gets its own random ``K/2``-subset. Memory: one (N/2, K) bool array.
+    Why pairs: when model ``t`` plays the target against the others (LiRA's leave-one-out
+    evaluation), a member of ``t`` would otherwise have K/2 - 1 IN references and a non-member
+    K/2, so the *number* of IN references alone reveals membership to any estimator whose output
+    depends on it (a variance widened for small samples, a smoothed percentile). Dropping the
+    target's partner from the references (:func:`partner_of`) leaves K - 2 references in which
+    every example is IN for exactly K/2 - 1, whatever its membership in the target.
 
     Returns
     -------
@@ -74,17 +79,22 @@ def balanced_membership(n_examples: int, n_models: int, *, seed: Seed) -> np.nda
             f"use {k - 1} or {k + 1}"
         )
     rng = _rng(seed)
-    order = rng.permutation(n)
-    n_pairs = n // 2
-    n_rows = n_pairs + (n % 2)
-    base = np.zeros((n_rows, k), dtype=bool)
-    base[:, : k // 2] = True
-    patterns = rng.permuted(base, axis=1)  # each row a uniformly random K/2-subset
     out = np.empty((k, n), dtype=bool)
-    first = order[0 : 2 * n_pairs : 2]
-    second = order[1 : 2 * n_pairs : 2]
-    out[:, first] = patterns[:n_pairs].T
-    out[:, second] = ~patterns[:n_pairs].T
-    if n % 2:
-        out[:, order[-1]] = patterns[-1]
+    for j in range(k // 2):
+        half = np.zeros(n, dtype=bool)
+        half[rng.permutation(n)[: n // 2]] = True
+        if n % 2 and rng.random() < 0.5:  # odd N: either model of the pair gets the larger half
+            half = ~half
+        out[2 * j] = half
+        out[2 * j + 1] = ~half
     return out
+
+
+def partner_of(membership: np.ndarray, model: int) -> int | None:
+    """Index of the model trained on exactly the complement of ``model``'s training set, or None."""
+    m = np.asarray(membership, dtype=bool)
+    comp = ~m[model]
+    for k in range(m.shape[0]):
+        if k != model and np.array_equal(m[k], comp):
+            return k
+    return None

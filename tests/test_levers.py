@@ -144,3 +144,13 @@ dir = "{out}"
     assert (tmp_path / "out" / "levers.html").exists()
     bad = CliRunner().invoke(app, ["levers", str(path), "--budget", "tpr<1"])
     assert bad.exit_code == 2
+
+
+def test_a_setting_equal_to_an_earlier_one_keeps_its_own_label(tmp_path):
+    # both levers at the base config's own value: two labels, one config, figures computed once
+    cfg = _config(tmp_path, {"model.params.max_iter": [200], "game.n_references": [2]})
+    t = run_levers(cfg, jobs=1).table
+    assert len(t) == 2
+    assert t.loc[0, "lever:model.params.max_iter"] == 200 and t.loc[1, "lever:game.n_references"] == 2
+    assert t.loc[0, "point"] == t.loc[1, "point"]
+    assert t.loc[0, "auc"] == t.loc[1, "auc"]

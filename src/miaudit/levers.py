@@ -366,13 +366,16 @@ def run_levers(
         key = _point_key(cfg.to_dict())
         cached = points_dir / f"{key}.json"
         if cached.exists():
-            row = json.loads(cached.read_text(encoding="utf-8"))
+            measured = json.loads(cached.read_text(encoding="utf-8"))
         else:
             result = run_audit(cfg, jobs=jobs, progress=progress)
-            row = {f"lever:{k}": _jsonable(v) for k, v in point.items()}
-            row.update({"repetition": rep, "seed": base_seed + rep, "point": key})
-            row.update(_risk_row(result, fprs))
-            _atomic_write_text(cached, json.dumps(row, default=_jsonable))
+            measured = _risk_row(result, fprs)
+            _atomic_write_text(cached, json.dumps(measured, default=_jsonable))
+        # The stored figures belong to the config, not to a label: two settings that give the same
+        # config (a lever at its base value) share them, each under its own label.
+        row = {f"lever:{k}": _jsonable(v) for k, v in point.items()}
+        row.update({"repetition": rep, "seed": base_seed + rep, "point": key})
+        row.update(measured)
         rows.append(row)
         if on_point is not None:
             on_point({"index": i + 1, "total": len(plans), "row": row})

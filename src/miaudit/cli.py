@@ -119,6 +119,14 @@ def _finish(result: Any, out: Path, fail_above: list[str] | None, *, title: str,
         out_console.print("[green]privacy budget met[/]")
 
 
+def _check_budgets(fail_above: list[str] | None) -> None:
+    """Parse every --fail-above before any work, so a typo fails fast with exit 2."""
+    from .api import parse_budget
+
+    for b in fail_above or []:
+        parse_budget(b)
+
+
 def _settings(delta: float, member_prior: float, seed: int = 0) -> Any:
     from .api import AuditSettings
 
@@ -140,12 +148,10 @@ def demo(
     """Run a full audit on scikit-learn's embedded digits data and write a report."""
     started = time.perf_counter()
     with _errors():
-        from .api import parse_budget
         from .demo import run_demo
         from .training import rich_progress
 
-        for b in fail_above or []:
-            parse_budget(b)
+        _check_budgets(fail_above)
         settings = _settings(delta, member_prior, seed)
         with rich_progress("training reference models", console=console) as progress:
             result = run_demo(
@@ -177,10 +183,9 @@ def score(
     """Score precomputed model outputs (a signal bundle) and write the same outputs as the demo."""
     started = time.perf_counter()
     with _errors():
-        from .api import audit_bundle, parse_budget
+        from .api import audit_bundle
 
-        for b in fail_above or []:
-            parse_budget(b)
+        _check_budgets(fail_above)
         kwargs: dict[str, Any] = {}
         if bundle.suffix.lower() != ".npz":
             kwargs = {"label_column": label_column, "member_column": member_column, "group_column": group_column}
@@ -201,13 +206,11 @@ def audit(
     """Run the full game: train K reference models with your recipe and evaluate each as a target."""
     started = time.perf_counter()
     with _errors():
-        from .api import parse_budget
         from .config import load_config
         from .pipeline import run_audit
         from .training import rich_progress
 
-        for b in fail_above or []:
-            parse_budget(b)
+        _check_budgets(fail_above)
         cfg = load_config(config)
         out_dir = out if out is not None else Path(cfg.output.dir)
         with rich_progress("training models", console=console) as progress:

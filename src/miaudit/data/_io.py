@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._atomic import atomic_open
 from .._errors import InputError, MissingDependencyError, import_optional
 from ._bundle import SignalBundle
 
@@ -120,19 +120,8 @@ def save_bundle(bundle: SignalBundle, path: str | os.PathLike[str], *, compress:
         arrays["groups"] = g.astype(str) if g.dtype.kind == "O" else g
     meta = {k: v for k, v in bundle.meta.items() if k != "source"}
     arrays[META_KEY] = np.array(json.dumps(meta, default=str, sort_keys=True))
-    fd, tmp = tempfile.mkstemp(prefix=f".{_nm(p)}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            (np.savez_compressed if compress else np.savez)(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_open(p) as fh:
+        (np.savez_compressed if compress else np.savez)(fh, **arrays)
     return p
 
 

@@ -12,7 +12,6 @@ import datetime as _dt
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._atomic import atomic_write
 from .._errors import InputError
 from ..metrics import fpr_key as _fkey
 from ._verdict import fpr_keys, tpr_figure
@@ -76,43 +76,6 @@ def _key(k: Any) -> str:
     return str(k)
 
 
-def atomic_write(path: Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``.
-
-    Readers see the old file or the new one, never a partial one; on error the temporary file is removed.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, _file_mode(path))  # mkstemp makes 0600; outputs are ordinary files
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
-
-
-def _file_mode(path: Path) -> int:
-    """Mode of the file being replaced, else 0o666 minus the process umask (what ``open()`` would give)."""
-    try:
-        return path.stat().st_mode & 0o777
-    except OSError:
-        pass
-    try:  # Linux: read the umask without changing it (os.umask is process-global and racy)
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return 0o666 & ~int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    return 0o644
 
 
 def _check_frame(name: str, value: Any, *, allow_none: bool = False) -> None:

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from .._atomic import atomic_open
+
 __all__ = [
     "CACHE_VERSION",
     "data_fingerprint",
@@ -90,21 +92,14 @@ def write_model_file(path: Path, *, logits: np.ndarray, fit_seconds: float, pred
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
-    try:
-        with open(tmp, "wb") as fh:
-            np.savez(
-                fh,
-                logits=np.asarray(logits, dtype=np.float32),
-                fit_seconds=np.float64(fit_seconds),
-                predict_seconds=np.float64(predict_seconds),
-                meta=np.array(json.dumps(meta, sort_keys=True, default=str)),
-            )
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_open(path, tmp_path=tmp) as fh:
+        np.savez(
+            fh,
+            logits=np.asarray(logits, dtype=np.float32),
+            fit_seconds=np.float64(fit_seconds),
+            predict_seconds=np.float64(predict_seconds),
+            meta=np.array(json.dumps(meta, sort_keys=True, default=str)),
+        )
 
 
 def read_model_file(path: Path, *, n_examples: int, n_classes: int) -> dict[str, Any] | None:

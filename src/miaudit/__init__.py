@@ -35,6 +35,12 @@ _LAZY = {
     "available_attacks": "miaudit.attacks",
     "get_attack": "miaudit.attacks",
     "evaluate_scores": "miaudit.metrics",
+    "run_levers": "miaudit.levers",
+    "levers_table": "miaudit.levers",
+    # PyTorch (optional extra "torch"): importing these needs torch
+    "TorchRecipe": "miaudit.training.torch_recipe",
+    "torch_logits": "miaudit.models.torch",
+    "load_weights": "miaudit.models.torch",
 }
 
 __all__ = [

@@ -321,9 +321,10 @@ def test_lira_formulas_against_loops() -> None:
     phi_r = bundle.ref_logits[..., 1].astype(np.float64)
     phi_t = bundle.target_logits[..., 1]
     ref_in = bundle.ref_in
-    per_ex = get_attack("lira_online", variance="per_example", predictive=False).fit_score(bundle)
-    glob = get_attack("lira_online", variance="global", predictive=False).fit_score(bundle)
-    off = get_attack("lira_offline", variance="global", predictive=False).fit_score(bundle)
+    ind = {"query_model": "independent"}  # the paper's per-query average; correlated: next test
+    per_ex = get_attack("lira_online", variance="per_example", predictive=False, **ind).fit_score(bundle)
+    glob = get_attack("lira_online", variance="global", predictive=False, **ind).fit_score(bundle)
+    off = get_attack("lira_offline", variance="global", predictive=False, **ind).fit_score(bundle)
     ss_in = sum(((phi_r[ref_in[:, i], i] - phi_r[ref_in[:, i], i].mean(0)) ** 2).sum(0) for i in range(40))
     ss_out = sum(((phi_r[~ref_in[:, i], i] - phi_r[~ref_in[:, i], i].mean(0)) ** 2).sum(0) for i in range(40))
     v_in, v_out = ss_in / (40 * 2), ss_out / (40 * 2)  # 3 IN and 3 OUT per example: 2 df each
@@ -337,6 +338,34 @@ def test_lira_formulas_against_loops() -> None:
         want = np.mean(lp_in - stats.norm.logpdf(phi_t[i], m_out, np.sqrt(v_out)))
         assert glob[i] == pytest.approx(want, rel=1e-9, abs=1e-9)
         assert off[i] == pytest.approx(np.mean((phi_t[i] - m_out) / np.sqrt(v_out)), rel=1e-9)
+
+
+def test_lira_correlated_queries_against_multivariate_normal() -> None:
+    bundle, _, _ = gaussian_world(60, 8, seed=9, n_queries=3)
+    phi_t = bundle.target_logits[..., 1]
+    for offline in (False, True):
+        att = get_attack("lira_offline" if offline else "lira_online").fit(bundle)
+        corr = att.query_corr_
+        assert corr.shape == (3, 3) and np.allclose(corr, corr.T) and np.allclose(np.diag(corr), 1.0)
+        assert np.all(np.linalg.eigvalsh(corr) > 0)
+        score = att.score(bundle)
+        for i in range(60):
+            d_out = np.sqrt(att.var_out_[i])
+            if offline:
+                z = (phi_t[i] - att.mu_out_[i]) / d_out
+                w = np.linalg.solve(corr, np.ones(3))
+                assert score[i] == pytest.approx(z @ w / np.sqrt(w.sum()) / np.sqrt(3), rel=1e-9)
+                continue
+            d_in = np.sqrt(att.var_in_[i])
+            lp_in = stats.multivariate_normal.logpdf(phi_t[i], att.mu_in_[i], corr * np.outer(d_in, d_in))
+            lp_out = stats.multivariate_normal.logpdf(phi_t[i], att.mu_out_[i], corr * np.outer(d_out, d_out))
+            assert score[i] == pytest.approx((lp_in - lp_out) / 3, rel=1e-8, abs=1e-9)
+    one, _, _ = gaussian_world(60, 8, seed=9, n_queries=1)
+    a = get_attack("lira_online").fit_score(one)
+    b = get_attack("lira_online", query_model="independent").fit_score(one)
+    np.testing.assert_array_equal(a, b)
+    with pytest.raises(ConfigError, match="query_model must be one of"):
+        get_attack("lira_online", query_model="diagonal").fit(one)
 
 
 def test_rmia_against_brute_force_pairwise_count() -> None:

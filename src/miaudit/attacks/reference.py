@@ -41,6 +41,12 @@ _VARIANCES = ("shrunk", "global", "per_example")
 # --------------------------------------------------------------------------------------------
 # shared plumbing
 # --------------------------------------------------------------------------------------------
+#: LiRA's model of the A queries: "correlated" (multivariate Gaussian with a correlation estimated
+#: from the references) or "independent" (the paper's average of per-query likelihood ratios).
+_QUERY_MODELS = ("correlated", "independent")
+_CORR_ROWS = 20_000
+
+
 class _ReferenceAttack(Attack):
     """Validation, chunking and the per-chunk signal stream shared by the reference attacks."""
 
@@ -216,6 +222,15 @@ class _Lira(_ReferenceAttack):
       with hundreds); a number fixes ``d0`` (``c0 = 1``). Works from 4 to hundreds of references
       without a cliff.
 
+    Several queries (``A > 1``, augmentations): ``query_model="correlated"`` (default) models the A
+    scaled logits of an example as one multivariate Gaussian whose covariance is ``D R D``, with ``D``
+    the per-query standard deviations above and ``R`` one (A, A) correlation matrix estimated from
+    the references' standardised residuals (fitted as ``query_corr_``); the online score is the
+    log-likelihood ratio of the two multivariate Gaussians divided by A, the offline score the
+    generalised-least-squares combination of the per-query z-scores. Augmented queries are strongly
+    correlated, and averaging per-query ratios as if independent counts the same evidence several
+    times. ``query_model="independent"`` is the paper's average (R = I). With A = 1 both agree.
+
     ``predictive=True`` (default) uses the predictive variance of a new draw given estimated means,
     ``s^2 (1 + 1/n)``, so that examples with few references are not over-confident.
 
@@ -236,11 +251,13 @@ class _Lira(_ReferenceAttack):
         variance: str = "shrunk",
         prior_df: float | str = "auto",
         predictive: bool = True,
+        query_model: str = "correlated",
         chunk_size: int | None = None,
     ) -> None:
         self.variance = variance
         self.prior_df = prior_df
         self.predictive = predictive
+        self.query_model = query_model
         self.chunk_size = chunk_size
 
     def _validate(self) -> None:
@@ -250,6 +267,11 @@ class _Lira(_ReferenceAttack):
                 "use variance='shrunk'"
             )
         _validate_prior_df(self.prior_df, self.name)
+        if self.query_model not in _QUERY_MODELS:
+            raise ConfigError(
+                f"{self.name}: query_model must be one of {', '.join(_QUERY_MODELS)}, got {self.query_model!r}; "
+                "use query_model='correlated'"
+            )
 
     def _scale(self, ss: np.ndarray, df: np.ndarray) -> np.ndarray:
         """Per-example variance scale ``c`` (N, A) for scaled sums of squares ``ss`` and ``df`` (N,)."""
@@ -348,22 +370,60 @@ class _Lira(_ReferenceAttack):
         if self.offline:  # IN references are not modelled offline: no std_in, mean_in only where observed
             del self.exposure_["std_in"]
             self.exposure_["mean_in"] = np.where(has_in, mean_in.mean(axis=1), np.nan)
+        a = bundle.n_queries
+        self.query_corr_ = (
+            self._query_correlation(bundle) if a > 1 and self.query_model == "correlated" else np.eye(a)
+        )
         return self
+
+    def _query_correlation(self, bundle: "SignalBundle") -> np.ndarray:
+        """Correlation (A, A) of the standardised reference residuals across queries, pooled over
+        examples and models (IN and OUT online, OUT only offline), on up to ``_CORR_ROWS`` examples
+        (a fixed, seeded subsample), shrunk 5% toward the identity so it is well conditioned."""
+        ref_logits, ref_in = self._check_bundle(bundle)
+        n = bundle.n_examples
+        rows = np.arange(n) if n <= _CORR_ROWS else np.sort(
+            np.random.default_rng(0).choice(n, size=_CORR_ROWS, replace=False))
+        phi = rs.ref_scaled_logit(ref_logits[:, rows], np.asarray(bundle.labels)[rows])  # (K, r, A)
+        is_in = np.asarray(ref_in)[:, rows][..., None]
+        mu = np.where(is_in, self.mu_in_[rows][None], self.mu_out_[rows][None])
+        var = np.where(is_in, self.var_in_[rows][None], self.var_out_[rows][None])
+        z = (phi - mu) / np.sqrt(var)
+        use = ~is_in[..., 0] if self.offline else np.ones(is_in.shape[:2], dtype=bool)
+        zz = z[use]
+        zz = zz[np.all(np.isfinite(zz), axis=1)]
+        a = phi.shape[-1]
+        if zz.shape[0] < 2 * a:
+            return np.eye(a)
+        corr = np.corrcoef(zz, rowvar=False)
+        if not np.all(np.isfinite(corr)):
+            return np.eye(a)
+        return 0.95 * corr + 0.05 * np.eye(a)
 
     def score(self, bundle: "SignalBundle") -> np.ndarray:
         self._check_fitted(bundle, getattr(self, "n_fitted_", None))
         self._check_bundle(bundle)
         phi = self._target_phi(bundle)
+        a = phi.shape[1]
+        corr = getattr(self, "query_corr_", np.eye(a))
         if self.offline:
             z = (phi - self.mu_out_) / np.sqrt(self.var_out_)
-            return z.mean(axis=1)
-        llr = 0.5 * (
-            (phi - self.mu_out_) ** 2 / self.var_out_
-            - (phi - self.mu_in_) ** 2 / self.var_in_
-            + np.log(self.var_out_)
-            - np.log(self.var_in_)
-        )
-        return llr.mean(axis=1)
+            if np.array_equal(corr, np.eye(a)):
+                return z.mean(axis=1)
+            # generalised-least-squares combination of correlated z-scores (the one-sided test of the
+            # multivariate Gaussian with a common shift); equals the mean z up to scale when corr = I
+            w = np.linalg.solve(corr, np.ones(a))
+            return z @ w / float(np.sqrt(w.sum())) / np.sqrt(a)
+        r_in = (phi - self.mu_in_) / np.sqrt(self.var_in_)
+        r_out = (phi - self.mu_out_) / np.sqrt(self.var_out_)
+        if np.array_equal(corr, np.eye(a)):
+            q_in, q_out = (r_in**2).sum(axis=1), (r_out**2).sum(axis=1)
+        else:  # multivariate Gaussian over the A queries: covariance D R D, D = per-query std
+            prec = np.linalg.inv(corr)
+            q_in = np.einsum("na,ab,nb->n", r_in, prec, r_in)
+            q_out = np.einsum("na,ab,nb->n", r_out, prec, r_out)
+        llr = 0.5 * (q_out - q_in + (np.log(self.var_out_) - np.log(self.var_in_)).sum(axis=1))
+        return llr / a
 
 
 @register_attack

@@ -178,8 +178,16 @@ def apply_levers(base: Mapping[str, Any], point: Mapping[str, Any], *, model_kin
     return d
 
 
+#: Bumped whenever what a point measures changes for the same config (v2: models in complementary
+#: pairs with the target's partner left out of its references), so stale stored points are not reused.
+POINT_FORMAT = 2
+
+
 def _point_key(config: Mapping[str, Any]) -> str:
-    blob = json.dumps(config, sort_keys=True, default=str).encode()
+    from . import __version__
+
+    blob = json.dumps({"config": config, "format": POINT_FORMAT, "miaudit": __version__},
+                      sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:20]
 
 

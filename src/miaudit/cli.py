@@ -71,26 +71,39 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def _fmt_ci(ci: Any) -> str:
-    return "" if not ci else f" [{ci[0]:.3f}, {ci[1]:.3f}]"
+def _pct(value: Any) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def _pct_ci(ci: Any) -> str:
+    return "" if not ci else f" [{100 * ci[0]:.1f},{100 * ci[1]:.1f}]"
 
 
 def print_summary(result: Any, *, title: str) -> None:
-    """A short summary table of every attack in the terminal."""
-    table = Table(title=title, title_justify="left")
-    table.add_column("attack")
-    table.add_column("AUC [95% CI]", justify="right")
+    """A short summary table of every attack in the terminal (fits 80 columns)."""
+    from rich import box
+
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table.add_column("attack", no_wrap=True, max_width=16)
+    table.add_column("AUC [95% CI]", justify="right", min_width=17)
     for f in result.settings["fprs"][:2]:
-        table.add_column(f"TPR@{f:.1%} FPR [95% CI]", justify="right")
+        table.add_column(f"TPR@{100 * f:g}% [CI]", justify="right", min_width=15)
     table.add_column("eps LB", justify="right")
     for name, m in sorted(result.metrics.items(), key=lambda kv: -(kv[1].get("auc") or 0)):
-        row = [name, _fmt(m["auc"]) + _fmt_ci(m.get("auc_ci"))]
+        auc_ci = m.get("auc_ci")
+        row = [name, _fmt(m["auc"]) + (f" [{auc_ci[0]:.2f},{auc_ci[1]:.2f}]" if auc_ci else "")]
         for f in result.settings["fprs"][:2]:
             key = format(f, "g")
-            row.append(_fmt(m["tpr_at_fpr"].get(key)) + _fmt_ci(m.get("tpr_at_fpr_ci", {}).get(key)))
+            row.append(_pct(m["tpr_at_fpr"].get(key)) + _pct_ci(m.get("tpr_at_fpr_ci", {}).get(key)))
         row.append(_fmt(m.get("epsilon_lower_bound"), 2))
         table.add_row(*row)
     out_console.print(table)
+    nulls = {k for m in result.metrics.values() for k, v in m.get("tpr_at_fpr", {}).items() if v is None}
+    for key in sorted(nulls, key=float):
+        out_console.print(
+            f"n/a: TPR at FPR {float(key):.1%} needs at least {int(round(1 / float(key)))} non-members "
+            f"(have {result.game.get('n_nonmembers')}); the figure is not reported rather than guessed."
+        )
     g = result.game
     n_non = g.get("n_nonmembers")
     if n_non is not None:

@@ -127,13 +127,11 @@ def tpr_figure(m: Mapping[str, Any], fpr: float, *, confidence: float = 0.95) ->
     ci = _lookup(m.get("tpr_at_fpr_ci"), fpr)
     detail = _lookup(m.get("tpr_at_fpr_detail"), fpr)
     detail = detail if isinstance(detail, Mapping) else {}
-    lo = hi = None
-    if isinstance(ci, Sequence) and not isinstance(ci, str) and len(ci) == 2:
+    # ci_low/ci_high: Clopper-Pearson of the chosen operating point (detail); the population interval
+    # (results.json's headline tpr_at_fpr_ci, threshold estimation included) is target_ci_low/high.
+    lo, hi = _num(detail.get("ci_low")), _num(detail.get("ci_high"))
+    if (lo is None or hi is None) and isinstance(ci, Sequence) and not isinstance(ci, str) and len(ci) == 2:
         lo, hi = _num(ci[0]), _num(ci[1])
-    if lo is None:
-        lo = _num(detail.get("ci_low"))
-    if hi is None:
-        hi = _num(detail.get("ci_high"))
     if tpr is None:
         lo = hi = None
     n_non = _num(detail.get("n_nonmembers"))
@@ -184,7 +182,12 @@ def describe_tpr(t: TprFigure) -> str:
         need = needed_nonmembers(t.fpr)
         has = f", has {t.n_nonmembers:,}" if t.n_nonmembers is not None else ""
         return f"n/a (needs ≥ {need:,} non-members{has})"
-    ci = f" [{pct(t.ci_low)}, {pct(t.ci_high)}]" if t.ci_low is not None and t.ci_high is not None else ""
+    if t.target_ci_low is not None and t.target_ci_high is not None:  # the headline (population) interval
+        ci = f" [{pct(t.target_ci_low)}, {pct(t.target_ci_high)}]"
+    elif t.ci_low is not None and t.ci_high is not None:
+        ci = f" [{pct(t.ci_low)}, {pct(t.ci_high)}]"
+    else:
+        ci = ""
     n = f" ({t.n_nonmembers:,} non-members)" if t.n_nonmembers is not None else ""
     return f"{pct(t.tpr)}{ci}{n}"
 
@@ -271,7 +274,12 @@ def make_verdict(
     eps = _num(m.get("epsilon_lower_bound"))
 
     figs = [tpr_figure(m, f, confidence=conf) for f in fprs]
-    high = any(t.above_chance and t.fpr <= 0.01 and t.ci_low >= 10 * t.fpr for t in figs)  # type: ignore[operator]
+    # "high": at FPR <= 1% the TPR is at least 10x the FPR even at the lower end of its population interval
+    high = any(
+        t.above_chance and t.fpr <= 0.01
+        and (t.target_ci_low if t.target_ci_low is not None else t.ci_low) >= 10 * t.fpr  # type: ignore[operator]
+        for t in figs
+    )
     any_sig = any(
         any(tpr_figure(mm, f, confidence=conf).above_chance for f in fprs)
         or (_num((mm.get("auc_ci") or [None])[0]) or 0) > 0.5
@@ -306,9 +314,10 @@ def make_verdict(
     paras.append(
         "Chance level: an attacker who guesses at random flags members and non-members at the same rate "
         "(TPR = FPR, e.g. 0.1% of members at 0.1% FPR) and has AUC 0.5. "
-        f"Intervals are {conf:.0%} Clopper-Pearson intervals for the chosen threshold; an attack counts as "
-        "beating chance only where its interval, allowing for the uncertainty of the threshold's own FPR, lies "
-        "above the FPR."
+        f"Intervals are {conf:.0%}: the first is the Clopper-Pearson interval of the chosen threshold; the "
+        "'pop.' interval (the one in results.json) also allows for that threshold being estimated from the "
+        "non-members and covers the TPR at exactly that FPR. An attack counts as beating chance only where "
+        "its 'pop.' interval lies above the FPR."
     )
 
     if level == "high":

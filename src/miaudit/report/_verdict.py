@@ -314,10 +314,10 @@ def make_verdict(
     paras.append(
         "Chance level: an attacker who guesses at random flags members and non-members at the same rate "
         "(TPR = FPR, e.g. 0.1% of members at 0.1% FPR) and has AUC 0.5. "
-        f"Intervals are {conf:.0%}: the first is the Clopper-Pearson interval of the chosen threshold; the "
-        "'pop.' interval (the one in results.json) also allows for that threshold being estimated from the "
-        "non-members and covers the TPR at exactly that FPR. An attack counts as beating chance only where "
-        "its 'pop.' interval lies above the FPR."
+        f"Intervals are {conf:.0%}. Those quoted here, marked 'pop.' in the tables and given in results.json, "
+        "cover the TPR at exactly that FPR, allowing for the threshold being estimated from the non-members; "
+        "the tables also show the narrower Clopper-Pearson interval of the chosen threshold alone. An attack "
+        "counts as beating chance only where its 'pop.' interval lies above the FPR."
     )
 
     if level == "high":

@@ -23,7 +23,6 @@ import subprocess
 import sys
 import tempfile
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,8 @@ from typer.testing import CliRunner
 from miaudit import ConfigError, InputError
 from miaudit.cli import app
 from miaudit.config import AuditConfig, load_config
+
+from ._fuzz import run_fuzz
 
 _TMP = Path(tempfile.mkdtemp(prefix="miaudit-fuzz-config-"))
 _COUNTER = itertools.count()
@@ -261,14 +262,6 @@ def check_load(case: tuple[str, bytes]) -> None:
     assert not any(_TMP.iterdir()), "loading a config must not write files"
 
 
-def _run(strategy: st.SearchStrategy[Any], check: Callable[[Any], None], n: int, *, fast: bool) -> None:
-    @settings(max_examples=n, deadline=None, database=None, derandomize=fast, print_blob=True,
-              suppress_health_check=list(HealthCheck))
-    @given(strategy)
-    def run(case: Any) -> None:
-        check(case)
-
-    run()
 
 
 FAST = {"structured": 100, "corrupted": 100}
@@ -279,14 +272,14 @@ _CASES = {"structured": structured_case(), "corrupted": corrupted_case()}
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("kind", list(FAST))
 def test_fuzz_config_fast(kind: str) -> None:
-    _run(_CASES[kind], check_load, FAST[kind], fast=True)
+    run_fuzz(_CASES[kind], check_load, FAST[kind], fast=True)
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
 @pytest.mark.parametrize("kind", list(SLOW))
 def test_fuzz_config_slow(kind: str) -> None:
-    _run(_CASES[kind], check_load, SLOW[kind], fast=False)
+    run_fuzz(_CASES[kind], check_load, SLOW[kind], fast=False)
 
 
 def test_fuzz_budgets() -> None:

@@ -18,7 +18,6 @@ import itertools
 import json
 import tempfile
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,8 @@ from hypothesis import strategies as st
 from miaudit._errors import InputError
 from miaudit.data import SignalBundle, load_bundle
 from miaudit.data._io import BUNDLE_KEYS
+
+from ._fuzz import run_fuzz
 
 _TMP = Path(tempfile.mkdtemp(prefix="miaudit-fuzz-"))
 _COUNTER = itertools.count()
@@ -67,14 +68,6 @@ def _new_path(suffix: str) -> Path:
     return _TMP / f"f{next(_COUNTER)}{suffix}"
 
 
-def _run(strategy: st.SearchStrategy[Any], check: Callable[[Any], None], n: int, *, fast: bool) -> None:
-    @settings(max_examples=n, deadline=None, database=None, derandomize=fast, print_blob=True,
-              suppress_health_check=list(HealthCheck))
-    @given(strategy)
-    def run(case: Any) -> None:
-        check(case)
-
-    run()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -390,7 +383,7 @@ _CASES = {"npz": (npz_case(), _check_npz), "table": (table_case(), _check_table)
 @pytest.mark.parametrize("kind", list(FAST))
 def test_fuzz_loaders_fast(kind: str) -> None:
     strategy, check = _CASES[kind]
-    _run(strategy, check, FAST[kind], fast=True)
+    run_fuzz(strategy, check, FAST[kind], fast=True)
 
 
 @pytest.mark.slow
@@ -398,7 +391,7 @@ def test_fuzz_loaders_fast(kind: str) -> None:
 @pytest.mark.parametrize("kind", list(SLOW))
 def test_fuzz_loaders_slow(kind: str) -> None:
     strategy, check = _CASES[kind]
-    _run(strategy, check, SLOW[kind], fast=False)
+    run_fuzz(strategy, check, SLOW[kind], fast=False)
 
 
 def test_fuzz_budgets() -> None:

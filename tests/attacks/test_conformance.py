@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import miaudit.attacks.shokri  # noqa: F401  (registered even while attacks/reference.py is absent)
 from miaudit._errors import InputError
 from miaudit.attacks import attack_class, available_attacks, get_attack, missing_requirements
 from miaudit.data import SignalBundle

@@ -24,7 +24,7 @@ from miaudit.training import (
     rich_progress,
     train_models,
 )
-from miaudit.training._cache import model_path, read_model_file, remove_stale_temporaries, write_model_file
+from miaudit.training._cache import read_model_file, remove_stale_temporaries, write_model_file
 
 from ._helpers import (
     LR,

@@ -321,6 +321,15 @@ def _data_keys() -> tuple[tuple[str, ...], dict[str, tuple[str, ...]] | None]:
         return tuple(_DATA_KEYS_FALLBACK), None
 
 
+def _check_path(where: str, p: Path, problems: _Problems, *, file: bool) -> None:
+    """Record why the input path ``p`` of ``where`` cannot be used: unusable, missing, or (``file``) a folder."""
+    if why := _unusable(p):
+        problems.add(f"{where}: the path cannot be used ({why}); use a shorter, valid path")
+    elif not (p.is_file() if file else p.exists()):
+        what = "is a folder" if file and p.is_dir() else "does not exist"
+        problems.add(f"{where}: {str(p)!r} {what}; check the path (relative paths are relative to the config file)")
+
+
 def _parse_data(table: Any, base: Path | None, problems: _Problems) -> DataConfig:
     common, kinds = _data_keys()
     if table is None:
@@ -346,11 +355,7 @@ def _parse_data(table: Any, base: Path | None, problems: _Problems) -> DataConfi
                 problems.add(f"[data] {key}: expected a path string, got {_type_name(value)} {value!r}")
                 continue
             p = _resolve(base, value)
-            if why := _unusable(p):
-                problems.add(f"[data] {key}: the path cannot be used ({why}); use a shorter, valid path")
-            elif not p.exists():
-                problems.add(f"[data] {key}: {str(p)!r} does not exist; check the path "
-                             "(relative paths are relative to the config file)")
+            _check_path(f"[data] {key}", p, problems, file=False)
             value = str(p)
         elif key in ("max_examples", "seed") and not (_is_int(value) and value >= 0):
             problems.add(f"[data] {key}: expected a non-negative integer, got {_type_name(value)} {value!r}")
@@ -503,11 +508,7 @@ def _parse_target(table: Any, base: Path | None, problems: _Problems) -> TargetC
                 problems.add(f"[target] {key}: missing; add {key} = \"<file>\"")
             continue
         p = _resolve(base, v)
-        if why := _unusable(p):
-            problems.add(f"[target] {key}: the path cannot be used ({why}); use a shorter, valid path")
-        elif not p.is_file():
-            problems.add(f"[target] {key}: {str(p)!r} {'is a folder' if p.is_dir() else 'does not exist'}; "
-                         "check the path (relative paths are relative to the config file)")
+        _check_path(f"[target] {key}", p, problems, file=True)
         paths[key] = p
     allow = sec.get("allow_pickle", False, lambda v: isinstance(v, bool), "true or false")
     trusted = sec.get("trusted", [], lambda v: isinstance(v, list) and all(isinstance(t, str) for t in v),

@@ -247,11 +247,7 @@ def evaluate_bundle(
             metrics[name] = evaluate_scores(is_member, s, **kw).to_dict()
         best = _strongest(metrics)
         if best is not None:
-            slices["class"] = slice_metrics(is_member, run.scores[best], labels, fprs=settings.fprs)
-            if bundle.groups is not None:
-                slices["group"] = slice_metrics(
-                    is_member, run.scores[best], bundle.groups, fprs=settings.fprs
-                )
+            slices = _slices(is_member, run.scores[best], labels, bundle.groups, settings.fprs)
     else:
         best = next(iter(run.exposure), None) or next(iter(run.scores), None)
 
@@ -273,17 +269,30 @@ def evaluate_bundle(
         game_d["n_members"] = int(is_member.sum())
         game_d["n_nonmembers"] = int((~is_member.astype(bool)).sum())
         game_d.update(_accuracies(bundle.target_logits, labels, is_member))
+    return _result(game_d, game, best, settings, metrics, scores_df, run.skipped, slices, exposures)
+
+
+def _slices(
+    is_member: np.ndarray, scores: np.ndarray, labels: np.ndarray, groups: np.ndarray | None,
+    fprs: Sequence[float],
+) -> dict[str, pd.DataFrame]:
+    """Per-class (and, with ``groups``, per-group) metrics of one attack's scores."""
+    out = {"class": slice_metrics(is_member, scores, labels, fprs=fprs)}
+    if groups is not None:
+        out["group"] = slice_metrics(is_member, scores, groups, fprs=fprs)
+    return out
+
+
+def _result(
+    game_d: dict[str, Any], game: Mapping[str, Any] | None, best: str | None, settings: AuditSettings,
+    metrics: dict[str, dict[str, Any]], scores: pd.DataFrame, skipped: dict[str, str],
+    slices: dict[str, pd.DataFrame], exposures: pd.DataFrame | None,
+) -> AuditResult:
+    """The :class:`AuditResult`; the caller's ``game`` entries override the measured ones."""
     game_d.update(dict(game or {}))
     game_d["strongest_attack"] = best
-    return AuditResult(
-        game=game_d,
-        settings=settings.to_dict(),
-        metrics=metrics,
-        scores=scores_df,
-        skipped=run.skipped,
-        slices=slices,
-        exposures=exposures,
-    )
+    return AuditResult(game=game_d, settings=settings.to_dict(), metrics=metrics, scores=scores,
+                       skipped=skipped, slices=slices, exposures=exposures)
 
 
 def _accuracies(logits: np.ndarray, labels: np.ndarray, is_member: np.ndarray) -> dict[str, float]:
@@ -372,14 +381,10 @@ def evaluate_game(
     slices: dict[str, pd.DataFrame] = {}
     exposures = None
     if best is not None:
-        best_scores = scores_df[best].to_numpy(np.float64)
-        slices["class"] = slice_metrics(
-            pooled_member, best_scores, scores_df["label"].to_numpy(), fprs=settings.fprs
+        slices = _slices(
+            pooled_member, scores_df[best].to_numpy(np.float64), scores_df["label"].to_numpy(),
+            None if groups is None else scores_df["group"].to_numpy(), settings.fprs,
         )
-        if groups is not None:
-            slices["group"] = slice_metrics(
-                pooled_member, best_scores, scores_df["group"].to_numpy(), fprs=settings.fprs
-            )
         parts = []
         for t, run in exposure_frames:
             if best in run.scores:
@@ -411,17 +416,7 @@ def evaluate_game(
         "test_accuracy": float(np.mean([a["test_accuracy"] for a in accs])),
     }
     game_d["generalisation_gap"] = game_d["train_accuracy"] - game_d["test_accuracy"]
-    game_d.update(dict(game or {}))
-    game_d["strongest_attack"] = best
-    return AuditResult(
-        game=game_d,
-        settings=settings.to_dict(),
-        metrics=metrics,
-        scores=scores_df,
-        skipped=skipped,
-        slices=slices,
-        exposures=exposures,
-    )
+    return _result(game_d, game, best, settings, metrics, scores_df, skipped, slices, exposures)
 
 
 def _as_2d_features(X: Any, name: str) -> Any:

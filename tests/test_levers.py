@@ -78,7 +78,7 @@ def test_budget_recommendations_and_pareto(tmp_path):
 def test_grid_mode_and_dp_epsilon_mapping():
     sweep = parse_levers({"mode": "grid", "values": {"weight_decay": [0, 1e-3], "dp_epsilon": [1, "inf"]}},
                          model_kind="torch")
-    points = sweep.points({})
+    points = sweep.points()
     assert len(points) == 4
     d = apply_levers({"model": {"kind": "torch", "epochs": 3}}, {"dp_epsilon": 4, "weight_decay": 1e-3}, model_kind="torch")
     assert d["model"]["dp"]["epsilon"] == 4.0 and d["model"]["weight_decay"] == 1e-3

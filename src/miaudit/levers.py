@@ -67,7 +67,7 @@ class LeverSweep:
     #: risk figure used for the Pareto front and the default budget: "tpr@0.01" etc.
     risk: str = "tpr@0.01"
 
-    def points(self, base: Mapping[str, Any]) -> list[dict[str, Any]]:
+    def points(self) -> list[dict[str, Any]]:
         """The lever settings to run: every combination (grid) or one lever at a time around the
         base config (the other levers at the base config's own value)."""
         names = list(self.values)
@@ -288,28 +288,21 @@ class LeverResult:
         return paths
 
     def to_json(self) -> dict[str, Any]:
-        def clean(v: Any) -> Any:
-            if isinstance(v, float) and not math.isfinite(v):
-                return None
-            if isinstance(v, (np.floating, np.integer)):
-                return clean(v.item())
-            return v
+        """The ``levers.json`` object (JSON-safe: NaN/inf -> null, numpy -> Python; column order kept)."""
+        from .report import json_safe
 
-        rows = [{k: clean(v) for k, v in r.items()} for r in self.table.to_dict("records")]
-        summary = [{k: clean(v) for k, v in r.items()} for r in self.summary().to_dict("records")]
-        recs = [{k: clean(v) for k, v in r.items()} for r in self.recommendations().to_dict("records")]
-        return {
+        return json_safe({
             "schema_version": 1,
-            "levers": {k: [clean(x) for x in v] for k, v in self.sweep.values.items()},
+            "levers": dict(self.sweep.values),
             "mode": self.sweep.mode,
             "repetitions": self.sweep.repetitions,
             "risk": self.sweep.risk,
             "budget": self.budget,
             "fprs": list(self.fprs),
-            "points": rows,
-            "summary": summary,
-            "recommended": recs,
-        }
+            "points": self.table,
+            "summary": self.summary(),
+            "recommended": self.recommendations(),
+        }, sort_keys=False)
 
 
 def pareto_front(df: pd.DataFrame, *, risk: str, utility: str = "test_accuracy") -> np.ndarray:
@@ -361,7 +354,7 @@ def run_levers(
 
     # Validate every point's config before training anything.
     plans = []
-    for point in sweep.points(raw):
+    for point in sweep.points():
         for rep in range(sweep.repetitions):
             d = apply_levers(raw, point, model_kind=model_kind)
             d.setdefault("game", {})["seed"] = base_seed + rep

@@ -244,7 +244,10 @@ def levers(
     """Sweep training-set size, capacity, regularisation or DP-SGD and show how each moves the risk."""
     started = time.perf_counter()
     with _errors():
+        import pandas as pd
+
         from .levers import run_levers
+        from .training import rich_progress
 
         def on_point(info: dict) -> None:
             row = info["row"]
@@ -256,7 +259,7 @@ def levers(
                 highlight=False,
             )
 
-        with rich_progress_ctx() as progress:
+        with rich_progress("training models", console=console, transient=True) as progress:
             result = run_levers(config, jobs=jobs, progress=progress, budget=budget, out_dir=out, on_point=on_point)
         out_dir = Path(result.meta["out_dir"])
         paths = result.save(out_dir)
@@ -275,25 +278,11 @@ def levers(
         if budget:
             if len(recs):
                 first = recs.iloc[0]
-                txt = ", ".join(f"{c[6:]}={first[c]}" for c in recs.columns if c.startswith("lever:") and pd_notna(first[c]))
+                txt = ", ".join(f"{c[6:]}={first[c]}" for c in recs.columns if c.startswith("lever:") and pd.notna(first[c]))
                 out_console.print(f"[green]best setting within {budget}:[/] {txt} (test acc {_fmt(first['test_accuracy'])})")
             else:
                 out_console.print(f"[red]no setting meets {budget}[/]")
         out_console.print(f"report: {paths['levers.html']}  ({time.perf_counter() - started:.1f} s)")
-
-
-def pd_notna(v: Any) -> bool:
-    import pandas as pd
-
-    return bool(pd.notna(v))
-
-
-@contextlib.contextmanager
-def rich_progress_ctx() -> Iterator[Any]:
-    from .training import rich_progress
-
-    with rich_progress("training models", console=console, transient=True) as progress:
-        yield progress
 
 
 @app.command("attacks")

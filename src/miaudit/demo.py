@@ -107,7 +107,7 @@ def run_demo(
     game = {
         "source": "demo",
         "dataset": data.name,
-        "model": f"{recipe.spec()['estimator']} {recipe.spec()['params']}",
+        "model": "{estimator} {params}".format(**recipe.spec()),
         "seed": seed,
     }
     return evaluate_bundle(bundle, attacks=attacks, settings=settings, game=game)

@@ -180,8 +180,8 @@ def null_check(dataset: str, ks: list[int], args) -> str:
     for k in ks:
         p, t = game(k)
         refs = [j for j in range(k) if j not in (0, partner_of(p.membership, 0))]  # as evaluate_game does
-        bundle = SignalBundle.from_arrays(labels=p.y, target_logits=null_logits, target_in=p.membership[0],
-                                          ref_logits=t.logits[refs], ref_in=p.membership[refs])
+        bundle = SignalBundle.from_arrays(labels=p.y, target_logits=null_logits, is_member=p.membership[0],
+                                          ref_logits=t.logits[refs], ref_is_member=p.membership[refs])
         res = evaluate_bundle(bundle, settings={"fprs": [0.001, 0.01, 0.1], "seed": args.seed})
         for a, m in sorted(res.metrics.items(), key=lambda kv: -abs(kv[1]["auc"] - 0.5)):
             lo, hi = m["auc_ci"]

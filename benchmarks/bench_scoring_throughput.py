@@ -34,19 +34,19 @@ def make_bundle(n: int, k: int, a: int, c: int, seed: int = 0):  # -> SignalBund
 
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, c, n)
-    ref_in = np.zeros((k, n), dtype=bool)
+    ref_is_member = np.zeros((k, n), dtype=bool)
     ref_logits = np.empty((k, n, a, c), dtype=np.float32)
     step = 1 << 16
     for s in range(0, n, step):
         e = min(n, s + step)
         keys = rng.random((k, e - s))
-        ref_in[:, s:e] = keys.argsort(axis=0).argsort(axis=0) < k // 2
+        ref_is_member[:, s:e] = keys.argsort(axis=0).argsort(axis=0) < k // 2
         block = rng.standard_normal((k, e - s, a, c), dtype=np.float32)
         onehot = labels[s:e, None] == np.arange(c)
-        block += (0.5 * ref_in[:, s:e, None, None] * onehot[None, :, None, :]).astype(np.float32)
+        block += (0.5 * ref_is_member[:, s:e, None, None] * onehot[None, :, None, :]).astype(np.float32)
         ref_logits[:, s:e] = block
     target_logits = rng.standard_normal((n, a, c))
-    return SignalBundle(labels=labels, target_logits=target_logits, ref_logits=ref_logits, ref_in=ref_in)
+    return SignalBundle(labels=labels, target_logits=target_logits, ref_logits=ref_logits, ref_is_member=ref_is_member)
 
 
 def _child(args: argparse.Namespace, name: str, traced: bool, q: "mp.Queue") -> None:

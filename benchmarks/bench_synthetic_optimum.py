@@ -65,7 +65,7 @@ def make_world(
     sigma = np.exp(rng.normal(0.0, noise_spread, n))
     delta = sigma * rng.gamma(2.0, 0.6, n)
     is_member = rng.random(n) < 0.5
-    ref_in = balanced_membership(n, k, rng)
+    ref_is_member = balanced_membership(n, k, rng)
 
     def draw(inn: np.ndarray) -> np.ndarray:
         noise = rng.standard_normal(inn.shape)
@@ -74,11 +74,11 @@ def make_world(
     phi_t = draw(is_member)
     ref_logits = np.zeros((k, n, 1, 2), dtype=np.float32)
     for j in range(k):
-        ref_logits[j, :, 0, 1] = draw(ref_in[j])
+        ref_logits[j, :, 0, 1] = draw(ref_is_member[j])
     target_logits = np.zeros((n, 1, 2))
     target_logits[:, 0, 1] = phi_t
     bundle = SignalBundle(
-        labels=np.ones(n, dtype=np.int64), target_logits=target_logits, ref_logits=ref_logits, ref_in=ref_in
+        labels=np.ones(n, dtype=np.int64), target_logits=target_logits, ref_logits=ref_logits, ref_is_member=ref_is_member
     )
     s_in, s_out = rho * sigma, sigma
     optimal = (

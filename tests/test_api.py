@@ -72,7 +72,7 @@ def test_bundle_with_references_runs_reference_attacks_and_finds_leak():
 
 def test_skipped_attacks_have_reasons():
     world = leaky_world(n=300)
-    del world["ref_logits"], world["ref_in"]
+    del world["ref_logits"], world["ref_is_member"]
     result = audit_bundle(SignalBundle.from_arrays(**world), attacks=["loss", "lira_online"])
     assert "lira_online" in result.skipped and "reference" in result.skipped["lira_online"]
     assert "loss" in result.metrics
@@ -80,7 +80,7 @@ def test_skipped_attacks_have_reasons():
 
 def test_bundle_without_ground_truth_scores_but_no_metrics():
     world = leaky_world(n=300)
-    del world["target_in"]
+    del world["is_member"]
     result = audit_bundle(SignalBundle.from_arrays(**world), attacks=["loss", "lira_offline"])
     assert result.metrics == {}
     assert {"loss", "lira_offline"} <= set(result.scores.columns)
@@ -91,7 +91,7 @@ def test_bundle_without_ground_truth_scores_but_no_metrics():
 def test_evaluate_game_pools_targets_and_reports_spread():
     world = leaky_world(n=400, k=4, shift=2.0, seed=3)
     logits = world["ref_logits"][:, :, None, :]
-    result = evaluate_game(world["labels"], logits, world["ref_in"], attacks=["lira_online", "loss"])
+    result = evaluate_game(world["labels"], logits, world["ref_is_member"], attacks=["lira_online", "loss"])
     m = result.metrics["lira_online"]
     assert m["spread"]["n_targets"] == 4
     assert m["n_nonmembers"] == 4 * 200

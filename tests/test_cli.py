@@ -114,7 +114,7 @@ def test_csv_table_bundle(tmp_path):
     world = leaky_world(n=400)
     df = pd.DataFrame({f"logit_{c}": world["target_logits"][:, c] for c in range(3)})
     df["label"] = world["labels"]
-    df["is_member"] = world["target_in"]
+    df["is_member"] = world["is_member"]
     df["site"] = np.where(np.arange(400) % 2, "<b>north</b>", "south")
     path = tmp_path / "outputs.csv"
     df.to_csv(path, index=False)

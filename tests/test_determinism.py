@@ -172,11 +172,11 @@ def _score_twice(tmp_path: Path, attacks: list[str] | None) -> None:
     rng = np.random.default_rng(5)
     n, k, c = 300, 4, 3
     labels = rng.integers(0, c, n)
-    target_in = np.zeros(n, bool)
-    target_in[rng.permutation(n)[: n // 2]] = True
-    ref_in = np.zeros((k, n), bool)
+    is_member = np.zeros(n, bool)
+    is_member[rng.permutation(n)[: n // 2]] = True
+    ref_is_member = np.zeros((k, n), bool)
     for j in range(n):
-        ref_in[rng.permutation(k)[: k // 2], j] = True
+        ref_is_member[rng.permutation(k)[: k // 2], j] = True
 
     def logits(member: np.ndarray) -> np.ndarray:
         z = rng.normal(size=(*member.shape, c))
@@ -184,8 +184,8 @@ def _score_twice(tmp_path: Path, attacks: list[str] | None) -> None:
         return z + onehot * (1.0 + 1.5 * member[..., None])
 
     bundle = SignalBundle.from_arrays(
-        labels=labels, target_logits=logits(target_in), target_in=target_in,
-        ref_logits=logits(ref_in).astype(np.float32), ref_in=ref_in,
+        labels=labels, target_logits=logits(is_member), is_member=is_member,
+        ref_logits=logits(ref_is_member).astype(np.float32), ref_is_member=ref_is_member,
         groups=np.array(["north", "south", "east"])[rng.integers(0, 3, n)],
     )
     path = save_bundle(bundle, tmp_path / "b.npz")

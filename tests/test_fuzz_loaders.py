@@ -57,11 +57,11 @@ def _check(path: Path, **kwargs: Any) -> None:
     assert b.target_logits.dtype == np.float64 and np.isfinite(b.target_logits).all()
     assert b.labels.shape == (n,) and b.labels.dtype == np.int64 and ((b.labels >= 0) & (b.labels < c)).all()
     assert c >= 2 and n >= 1
-    if b.target_in is not None:
-        assert b.target_in.dtype == bool and 0 < b.target_in.sum() < n
+    if b.is_member is not None:
+        assert b.is_member.dtype == bool and 0 < b.is_member.sum() < n
     if b.ref_logits is not None:
-        assert b.ref_in is not None and b.ref_logits.dtype == np.float32 and np.isfinite(b.ref_logits).all()
-        assert b.ref_logits.shape[1:] == (n, a, c) and b.ref_in.shape == (b.ref_logits.shape[0], n)
+        assert b.ref_is_member is not None and b.ref_logits.dtype == np.float32 and np.isfinite(b.ref_logits).all()
+        assert b.ref_logits.shape[1:] == (n, a, c) and b.ref_is_member.shape == (b.ref_logits.shape[0], n)
 
 
 def _new_path(suffix: str) -> Path:
@@ -104,8 +104,8 @@ def _corrupt(draw: st.DrawFn, data: bytes) -> bytes:
 def _shapes(n: int, c: int, k: int, a: int, m: int, aug: bool) -> dict[str, tuple[int, ...]]:
     out = (a, c) if aug else (c,)
     return {
-        "labels": (n,), "target_logits": (n, *out), "target_probs": (n, *out), "target_in": (n,),
-        "ref_logits": (k, n, *out), "ref_probs": (k, n, *out), "ref_in": (k, n), "groups": (n,),
+        "labels": (n,), "target_logits": (n, *out), "target_probs": (n, *out), "is_member": (n,),
+        "ref_logits": (k, n, *out), "ref_probs": (k, n, *out), "ref_is_member": (k, n), "groups": (n,),
         "population_logits": (m, *out), "population_probs": (m, *out), "population_labels": (m,),
         "ref_population_logits": (k, m, *out), "ref_population_probs": (k, m, *out), "meta": (),
     }
@@ -116,7 +116,7 @@ def _values(key: str, shape: tuple[int, ...], dtype: str | None, c: int, rng: np
     if clean:
         if key.endswith("labels"):
             return rng.integers(0, c, size=shape)
-        if key == "target_in":
+        if key == "is_member":
             return np.arange(shape[0]) % 2 == 0
         if key.endswith("_in"):
             return rng.random(shape) < 0.5
@@ -193,15 +193,15 @@ def npz_case(draw: st.DrawFn) -> tuple[bytes, dict[str, Any]]:
     m = draw(st.integers(1 if clean else 0, 3))
     shapes = _shapes(n, c, k, a, m, draw(st.booleans()))
     if clean:
-        keys = set(draw(st.sampled_from([("labels", "target_logits"), ("labels", "target_probs", "target_in"),
-                                         ("labels", "target_logits", "target_in", "ref_logits", "ref_in"),
-                                         ("labels", "target_logits", "target_in", "ref_probs", "ref_in",
+        keys = set(draw(st.sampled_from([("labels", "target_logits"), ("labels", "target_probs", "is_member"),
+                                         ("labels", "target_logits", "is_member", "ref_logits", "ref_is_member"),
+                                         ("labels", "target_logits", "is_member", "ref_probs", "ref_is_member",
                                           "population_logits", "population_labels", "ref_population_logits")])))
         keys |= draw(st.sets(st.sampled_from(["groups", "meta"])))
         extra: list[str] = []
     else:
-        base = draw(st.sampled_from([(), ("labels", "target_logits"), ("labels", "target_logits", "target_in"),
-                                     ("labels", "target_probs", "target_in", "ref_logits", "ref_in")]))
+        base = draw(st.sampled_from([(), ("labels", "target_logits"), ("labels", "target_logits", "is_member"),
+                                     ("labels", "target_probs", "is_member", "ref_logits", "ref_is_member")]))
         keys = set(base) | draw(st.sets(st.sampled_from(BUNDLE_KEYS + ("meta",)), max_size=5))
         extra = draw(st.lists(st.text(min_size=1, max_size=8), max_size=1))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))

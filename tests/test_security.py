@@ -149,7 +149,7 @@ def test_skops_target_loads_through_skops_without_pickle(tmp_path: Path, no_pick
 def test_bundle_with_object_arrays_is_refused_without_pickle(tmp_path: Path, no_pickle: None) -> None:
     marker = tmp_path / "PWNED"
     n = 8
-    plain = {"labels": np.arange(n) % 2, "target_logits": np.zeros((n, 2)), "target_in": np.arange(n) % 2 == 0}
+    plain = {"labels": np.arange(n) % 2, "target_logits": np.zeros((n, 2)), "is_member": np.arange(n) % 2 == 0}
     evil = {"labels": np.array([Payload(marker)] * n, dtype=object),
             "target_logits": np.array([Payload(marker)] * (2 * n), dtype=object).reshape(n, 2)}
     for key, value in evil.items():  # an object array (np.save pickles it) under either key
@@ -285,5 +285,5 @@ def test_plain_report_has_no_network_and_a_csp(tmp_path: Path) -> None:
     n = 200
     labels = rng.integers(0, 2, n)
     member = rng.permutation(n) < n // 2
-    b = SignalBundle.from_arrays(labels=labels, target_logits=rng.normal(size=(n, 2)), target_in=member)
+    b = SignalBundle.from_arrays(labels=labels, target_logits=rng.normal(size=(n, 2)), is_member=member)
     assert_safe_report(evaluate_bundle(b, attacks=["loss"]).to_html(), shown=False)

@@ -5,7 +5,7 @@ the peer scripts run it inside the peers' own virtual environments.
 
 Bundle hand-over (one game = one target model):
   bundle.npz    miaudit signal bundle: labels (N,), target_logits (N, C) log-probabilities,
-                target_in (N,) bool. Exactly what `miaudit score` reads.
+                is_member (N,) bool. Exactly what `miaudit score` reads.
   features.npz  the same N examples' features X (N, D) float32 and labels y (N,), plus the target
                 recipe as JSON (key `recipe`) so that a peer that trains shadow models can train
                 them with the target's own recipe. Only ART's shadow-model attack uses it.
@@ -41,7 +41,7 @@ def load_bundle_arrays(path: str) -> dict[str, np.ndarray]:
     out["logp"] = logp
     out["probs"] = np.exp(logp)
     out["labels"] = np.asarray(out["labels"], dtype=np.int64)
-    out["target_in"] = np.asarray(out["target_in"], dtype=bool)
+    out["is_member"] = np.asarray(out["is_member"], dtype=bool)
     return out
 
 

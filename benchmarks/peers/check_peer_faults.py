@@ -41,9 +41,9 @@ def null_bundle(path: Path, seed: int, n: int, c: int) -> None:
     rng = np.random.default_rng([seed, 4242])
     labels = rng.integers(0, c, size=n)
     logits = rng.normal(0.0, 2.0, size=(n, c))
-    target_in = np.zeros(n, dtype=bool)
-    target_in[rng.permutation(n)[: n // 2]] = True
-    np.savez(path, labels=labels, target_logits=logits, target_in=target_in)
+    is_member = np.zeros(n, dtype=bool)
+    is_member[rng.permutation(n)[: n // 2]] = True
+    np.savez(path, labels=labels, target_logits=logits, is_member=is_member)
 
 
 def check_tfprivacy(args: argparse.Namespace, tmp: Path) -> dict:
@@ -62,7 +62,7 @@ def check_tfprivacy(args: argparse.Namespace, tmp: Path) -> dict:
             return {"error": proc.stderr.strip().splitlines()[-1:]}
         res = json.loads(o.read_text())
         with np.load(b) as z:
-            m = z["target_in"].astype(bool)
+            m = z["is_member"].astype(bool)
         row = {"trial": t}
         for att, a in res["attacks"].items():
             if a.get("error"):
@@ -118,14 +118,14 @@ def synthetic_reference_bundle(path: Path, seed: int, n: int, k: int) -> None:
         z[..., 0] = phi
         return z
 
-    target_in = np.zeros(n, dtype=bool)
-    target_in[rng.permutation(n)[: n // 2]] = True
-    ref_in = balanced_membership(n, k, seed=seed)
+    is_member = np.zeros(n, dtype=bool)
+    is_member[rng.permutation(n)[: n // 2]] = True
+    ref_is_member = balanced_membership(n, k, seed=seed)
     pop = rng.normal(2.0, 1.5, size=n // 2) + rng.normal(0, 0.4, size=n // 2)
     pz = np.zeros((n // 2, c))
     pz[:, 0] = pop
-    np.savez(path, labels=labels, target_logits=outputs(target_in), target_in=target_in,
-             ref_logits=outputs(ref_in).astype(np.float32), ref_in=ref_in,
+    np.savez(path, labels=labels, target_logits=outputs(is_member), is_member=is_member,
+             ref_logits=outputs(ref_is_member).astype(np.float32), ref_is_member=ref_is_member,
              population_logits=pz, population_labels=np.zeros(n // 2, dtype=np.int64))
 
 
@@ -153,7 +153,7 @@ def check_privacymeter(args: argparse.Namespace, tmp: Path) -> dict:
         res = json.loads(o.read_text())
         bundle = load_bundle(str(b))
         run = run_attacks(bundle, ["loss", "attack_r", "lira_online", "rmia"], seed=0)
-        ours = {name: evaluate_scores(bundle.target_in, s, fprs=(1e-3, 1e-2)).to_dict() for name, s in run.scores.items()}
+        ours = {name: evaluate_scores(bundle.is_member, s, fprs=(1e-3, 1e-2)).to_dict() for name, s in run.scores.items()}
         row = {"k": k, "n": args.n}
         for att in ("population", "reference"):
             a = res["attacks"][att]

@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     assert np.array_equal(y, labels), "features.npz and bundle.npz disagree on labels"
     probs = b["probs"].astype(np.float64)
     n, n_classes = probs.shape
-    m = b["target_in"]
+    m = b["is_member"]
     lookup = {X[i].tobytes(): i for i in range(n)}
 
     def predict_fn(x: np.ndarray) -> np.ndarray:

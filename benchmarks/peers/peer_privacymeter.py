@@ -15,7 +15,7 @@ Attacks:
               bundle's population set (population_logits/population_labels; known non-members
               that are not audit examples).
   reference   ReferenceMetric + ModelLoss: per-example thresholds = quantiles of the reference
-              models' losses on that example. Needs ref_logits/ref_in; each example's OUT models are
+              models' losses on that example. Needs ref_logits/ref_is_member; each example's OUT models are
               used (virtual reference model j = the j-th OUT model of each example).
 Privacy Meter reports operating points (one per FPR tolerance) rather than per-example scores;
 we pass those counts on so the harness computes Clopper-Pearson intervals from them.
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
 
     b = C.load_bundle_arrays(args.bundle)
     n = len(b["labels"])
-    m = b["target_in"]
+    m = b["is_member"]
     idx_in, idx_out = np.flatnonzero(m), np.flatnonzero(~m)
     labels = b["labels"]
 
@@ -162,14 +162,14 @@ def main(argv: list[str] | None = None) -> int:
                         "100 FPR tolerances (default_quantile)"}
 
     def reference() -> dict:
-        if "ref_logits" not in b or "ref_in" not in b:
-            raise ValueError("bundle has no ref_logits/ref_in (reference attack needs reference models)")
+        if "ref_logits" not in b or "ref_is_member" not in b:
+            raise ValueError("bundle has no ref_logits/ref_is_member (reference attack needs reference models)")
         rl = np.asarray(b["ref_logits"], dtype=np.float64)
         if rl.ndim == 4:
             rl = rl[:, :, 0, :]
         rl = rl - rl.max(2, keepdims=True)
         rl = rl - np.log(np.exp(rl).sum(2, keepdims=True))
-        rin = np.asarray(b["ref_in"], dtype=bool)
+        rin = np.asarray(b["ref_is_member"], dtype=bool)
         k_out = int((~rin).sum(0).min())
         if k_out < 1:
             raise ValueError("some example is IN for every reference model")

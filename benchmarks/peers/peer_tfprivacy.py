@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     b = C.load_bundle_arrays(args.bundle)
-    m = b["target_in"]
+    m = b["is_member"]
     idx_in, idx_out = np.flatnonzero(m), np.flatnonzero(~m)
     logits = b["logp"]  # log-probabilities are valid logits (softmax gives back the probs)
     labels = b["labels"]

@@ -152,15 +152,15 @@ def prepare_game(target: T.Target, seed: int, gdir: Path, args: argparse.Namespa
     idx = T.draw(target, seed)
     Xa, ya = target.X[idx["audit"]], target.y[idx["audit"]]
     Xp, yp = target.X[idx["population"]], target.y[idx["population"]]
-    target_in = draw_membership(len(ya), seed=seed)
+    is_member = draw_membership(len(ya), seed=seed)
 
     t0 = time.perf_counter()
-    model = recipe.train(Xa[target_in], ya[target_in], seed=10_000 + seed)
+    model = recipe.train(Xa[is_member], ya[is_member], seed=10_000 + seed)
     t_target = time.perf_counter() - t0
     la = np.asarray(recipe.predict_logits(model, Xa), dtype=np.float64)
     lp = np.asarray(recipe.predict_logits(model, Xp), dtype=np.float64)
-    acc_tr = float((la[target_in, 0].argmax(1) == ya[target_in]).mean())
-    acc_te = float((la[~target_in, 0].argmax(1) == ya[~target_in]).mean())
+    acc_tr = float((la[is_member, 0].argmax(1) == ya[is_member]).mean())
+    acc_te = float((la[~is_member, 0].argmax(1) == ya[~is_member]).mean())
     log(f"{target.name} seed {seed}: target trained in {t_target:.1f}s, train acc {acc_tr:.3f}, test acc {acc_te:.3f}")
 
     kmax = max(args.k)
@@ -190,13 +190,13 @@ def prepare_game(target: T.Target, seed: int, gdir: Path, args: argparse.Namespa
         ref_logits = trained.logits
         log(f"  {k} reference models ready (cumulative wall {ref_wall[str(k)]:.1f}s)")
 
-    np.savez(gdir / "bundle.npz", labels=ya, target_logits=la[:, 0, :], target_in=target_in,
+    np.savez(gdir / "bundle.npz", labels=ya, target_logits=la[:, 0, :], is_member=is_member,
              population_logits=lp[:, 0, :], population_labels=yp,
-             ref_logits=np.asarray(ref_logits, dtype=np.float32)[:, :, 0, :], ref_in=membership)
+             ref_logits=np.asarray(ref_logits, dtype=np.float32)[:, :, 0, :], ref_is_member=membership)
     np.savez(gdir / "features.npz", X=Xa.astype(np.float32), y=ya,
              recipe=np.array(json.dumps(T.recipe_json(target))))
-    info = {"target": target.name, "seed": seed, "n_audit": int(len(ya)), "n_members": int(target_in.sum()),
-            "n_nonmembers": int((~target_in).sum()), "n_population": int(len(yp)),
+    info = {"target": target.name, "seed": seed, "n_audit": int(len(ya)), "n_members": int(is_member.sum()),
+            "n_nonmembers": int((~is_member).sum()), "n_population": int(len(yp)),
             "train_accuracy": acc_tr, "test_accuracy": acc_te, "target_train_s": t_target,
             "ref_train_wall_s": ref_wall, "ref_wall_note": ref_wall_note, "k_max": kmax, "recipe": recipe.spec(), "note": target.note}
     info_path.write_text(json.dumps(info, indent=1))
@@ -253,14 +253,14 @@ def run_miaudit(gdir: Path, info: dict, k: int, seed: int) -> dict:
         b = {key: z[key] for key in z.files}
     t0 = time.perf_counter()
     bundle = SignalBundle.from_arrays(
-        labels=b["labels"], target_logits=b["target_logits"], target_in=b["target_in"],
-        ref_logits=b["ref_logits"][:k], ref_in=b["ref_in"][:k],
+        labels=b["labels"], target_logits=b["target_logits"], is_member=b["is_member"],
+        ref_logits=b["ref_logits"][:k], ref_is_member=b["ref_is_member"][:k],
         population_logits=b["population_logits"], population_labels=b["population_labels"])
     run = run_attacks(bundle, None, seed=seed)
     score_s = time.perf_counter() - t0
     attacks = {}
     for name, s in run.scores.items():
-        attacks[name] = {"scores": None, "metrics": slim(evaluate(b["target_in"], s, seed)),
+        attacks[name] = {"scores": None, "metrics": slim(evaluate(b["is_member"], s, seed)),
                          "wall_s": score_s + info["ref_train_wall_s"][str(k)], "error": None}
     res = {"peer": f"miaudit K={k}", "attacks": attacks, "skipped": dict(run.skipped), "score_s": score_s}
     out.write_text(json.dumps(res, default=C._jsonable))
@@ -276,7 +276,7 @@ def run_miaudit_pipeline(target: T.Target, gdir: Path, k: int, seed: int, args: 
     from miaudit.pipeline import run_audit_with_target
 
     with np.load(gdir / "bundle.npz", allow_pickle=False) as z:
-        m = z["target_in"].astype(bool)
+        m = z["is_member"].astype(bool)
         stored = z["target_logits"]
     recipe = T.make_recipe(target)
     idx = T.draw(target, seed)
@@ -499,7 +499,7 @@ def main(argv: list[str] | None = None) -> int:
                 break
             infos.setdefault(target.name, []).append(info)
             with np.load(gdir / "bundle.npz", allow_pickle=False) as z:
-                is_member = z["target_in"].astype(bool)
+                is_member = z["is_member"].astype(bool)
             for peer in peers:
                 if args.table_only and not (gdir / f"peer_{peer}.json").exists():
                     continue

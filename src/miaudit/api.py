@@ -222,7 +222,7 @@ def evaluate_bundle(
     top_exposed: int = DEFAULT_TOP_EXPOSED,
     features: Any | None = None,
 ) -> AuditResult:
-    """Run the attacks on one target's outputs and measure them (when ``target_in`` is known).
+    """Run the attacks on one target's outputs and measure them (when ``is_member`` is known).
 
     The exposure table lists records by index only; pass ``features`` (the N examples' feature
     rows) to show their values too.
@@ -230,7 +230,7 @@ def evaluate_bundle(
     settings = AuditSettings.coerce(settings)
     run = run_attacks(bundle, attacks, seed=settings.seed, params=attack_params)
     labels = bundle.labels
-    is_member = bundle.target_in
+    is_member = bundle.is_member
     scores_df = pd.DataFrame({"index": np.arange(bundle.n_examples), "label": labels})
     if is_member is not None:
         scores_df["is_member"] = is_member.astype(bool)
@@ -506,7 +506,7 @@ def audit_model(
         groups = np.concatenate([np.asarray(groups_members), np.asarray(groups_nonmembers)])
     is_member = np.concatenate([np.ones(len(ym), bool), np.zeros(len(yn), bool)])
     bundle = SignalBundle.from_arrays(
-        labels=y_codes, target_logits=logits, target_in=is_member, groups=groups
+        labels=y_codes, target_logits=logits, is_member=is_member, groups=groups
     )
     game_d = {"source": "model", "model": _describe(model)}
     game_d.update(dict(game or {}))
@@ -596,7 +596,7 @@ def check_budget(result: AuditResult, budgets: Sequence[Budget | str]) -> list[s
     """
     parsed = [parse_budget(b) if isinstance(b, str) else b for b in budgets]
     if parsed and not result.metrics:
-        raise InputError("--fail-above needs membership ground truth (target_in) to measure leakage")
+        raise InputError("--fail-above needs membership ground truth (is_member) to measure leakage")
     violations = []
     fprs = [float(f) for f in result.settings.get("fprs", [])]
     for b in parsed:

@@ -81,15 +81,15 @@ def run_demo(
     target = recipe.train(X[is_member], y[is_member], seed=target_seed)
     target_logits = recipe.predict_logits(target, X)
 
-    ref_logits = ref_in = None
+    ref_logits = ref_is_member = None
     if n_references:
-        ref_in = balanced_membership(len(y), n_references, seed=ref_seed)
+        ref_is_member = balanced_membership(len(y), n_references, seed=ref_seed)
         ref_seeds = [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(ref_seed).spawn(n_references)]
         trained = train_models(
             recipe,
             X,
             y,
-            ref_in,
+            ref_is_member,
             seeds=ref_seeds,
             run_dir=Path(run_dir),
             jobs=jobs,
@@ -100,9 +100,9 @@ def run_demo(
     bundle = SignalBundle.from_arrays(
         labels=y,
         target_logits=target_logits,
-        target_in=is_member,
+        is_member=is_member,
         ref_logits=ref_logits,
-        ref_in=ref_in,
+        ref_is_member=ref_is_member,
     )
     game = {
         "source": "demo",

@@ -274,8 +274,8 @@ def run_audit_with_target(
                            executor=executor, mp_context=mp_context)
     _log_training(trained)
     target_logits = np.asarray(recipe.predict_logits(target_model, X), dtype=np.float64)
-    bundle = SignalBundle.from_arrays(labels=y, target_logits=target_logits, target_in=is_member,
-                                      ref_logits=trained.logits, ref_in=membership,
+    bundle = SignalBundle.from_arrays(labels=y, target_logits=target_logits, is_member=is_member,
+                                      ref_logits=trained.logits, ref_is_member=membership,
                                       groups=None if groups is None else np.asarray(groups))
     game_d: dict[str, Any] = {
         "source": "audit",

@@ -2,7 +2,7 @@
 
 Synthetic worlds with a known answer. Example ``i`` has a difficulty ``d_i``; every model (target or
 reference) gives it the true-class logit ``2 + d_i + shift * in + noise`` (other classes N(0, 1)), so
-the outputs of the K = 8 reference models (balanced ``ref_in``: each example IN for exactly 4) follow
+the outputs of the K = 8 reference models (balanced ``ref_is_member``: each example IN for exactly 4) follow
 the same per-example law as the target's. ``shift > 0`` (1.5 here): members have systematically higher
 confidence (a leaky world); ``shift = 0``: outputs are independent of membership (a null world).
 """
@@ -26,24 +26,24 @@ def _balanced(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
     return keys < np.median(keys, axis=0, keepdims=True)
 
 
-def _outputs(is_in: np.ndarray, labels: np.ndarray, difficulty: np.ndarray, shift: float,
+def _outputs(is_member: np.ndarray, labels: np.ndarray, difficulty: np.ndarray, shift: float,
              rng: np.random.Generator) -> np.ndarray:
-    """Logits (..., n, A, C) for membership ``is_in`` (..., n)."""
-    z = rng.normal(size=is_in.shape + (A, C))
-    margin = 2.0 + difficulty + shift * is_in  # (..., n)
-    y = np.broadcast_to(labels, is_in.shape)[..., None, None]
-    true = margin[..., None] + 0.5 * rng.normal(size=is_in.shape + (A,))
-    np.put_along_axis(z, np.broadcast_to(y, is_in.shape + (A, 1)), true[..., None], axis=-1)
+    """Logits (..., n, A, C) for membership ``is_member`` (..., n)."""
+    z = rng.normal(size=is_member.shape + (A, C))
+    margin = 2.0 + difficulty + shift * is_member  # (..., n)
+    y = np.broadcast_to(labels, is_member.shape)[..., None, None]
+    true = margin[..., None] + 0.5 * rng.normal(size=is_member.shape + (A,))
+    np.put_along_axis(z, np.broadcast_to(y, is_member.shape + (A, 1)), true[..., None], axis=-1)
     return z
 
 
 def make_world(shift: float, *, seed: int = 0, n: int = N, with_population: bool = True) -> SignalBundle:
-    """A full bundle (target, target_in, K references, population) of the synthetic world."""
+    """A full bundle (target, is_member, K references, population) of the synthetic world."""
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, C, size=n)
     difficulty = rng.normal(scale=1.5, size=n)
-    target_in = rng.permutation(np.arange(n) < n // 2)
-    ref_in = _balanced(n, K, rng)
+    is_member = rng.permutation(np.arange(n) < n // 2)
+    ref_is_member = _balanced(n, K, rng)
     pop = {}
     if with_population:
         pop_labels = rng.integers(0, C, size=M)
@@ -56,10 +56,10 @@ def make_world(shift: float, *, seed: int = 0, n: int = N, with_population: bool
         )
     return SignalBundle(
         labels=labels.astype(np.int64),
-        target_logits=_outputs(target_in, labels, difficulty, shift, rng),
-        target_in=target_in,
-        ref_logits=_outputs(ref_in, labels, difficulty, shift, rng).astype(np.float32),
-        ref_in=ref_in,
+        target_logits=_outputs(is_member, labels, difficulty, shift, rng),
+        is_member=is_member,
+        ref_logits=_outputs(ref_is_member, labels, difficulty, shift, rng).astype(np.float32),
+        ref_is_member=ref_is_member,
         **pop,
     )
 
@@ -90,12 +90,12 @@ def null() -> SignalBundle:
 def test_world_is_what_it_claims(leaky):
     assert leaky.target_logits.shape == (N, A, C) and leaky.target_logits.dtype == np.float64
     assert leaky.ref_logits.shape == (K, N, A, C) and leaky.ref_logits.dtype == np.float32
-    assert np.all(leaky.ref_in.sum(axis=0) == K // 2)
-    assert leaky.target_in.sum() == N // 2
+    assert np.all(leaky.ref_is_member.sum(axis=0) == K // 2)
+    assert leaky.is_member.sum() == N // 2
     # the world leaks: the oracle statistic (true-class logit minus its known mean) separates members
     idx = leaky.labels[:, None, None]
     true = np.take_along_axis(leaky.target_logits, np.broadcast_to(idx, (N, A, 1)), -1)[..., 0].mean(1)
-    assert auc(leaky.target_in, true) > 0.6
+    assert auc(leaky.is_member, true) > 0.6
 
 
 def test_registry_has_the_documented_names():
@@ -116,25 +116,25 @@ def test_attack_conformance(name, leaky, null):
     np.testing.assert_array_equal(get_attack(name).fit_score(leaky), scores)
 
     # higher scores for members in a leaky world
-    assert auc(leaky.target_in, scores) > 0.6, f"{name}: AUC {auc(leaky.target_in, scores):.3f} on the leaky world"
+    assert auc(leaky.is_member, scores) > 0.6, f"{name}: AUC {auc(leaky.is_member, scores):.3f} on the leaky world"
 
     # no claim of leakage in a null world
     null_scores = get_attack(name).fit_score(null)
     assert np.all(np.isfinite(null_scores))
-    assert abs(auc(null.target_in, null_scores) - 0.5) < 0.06
+    assert abs(auc(null.is_member, null_scores) - 0.5) < 0.06
 
     # never reads the evaluation ground truth unless it declares "membership"
     if "membership" not in cls.requires:
-        np.testing.assert_array_equal(get_attack(name).fit_score(without(leaky, "target_in")), scores)
+        np.testing.assert_array_equal(get_attack(name).fit_score(without(leaky, "is_member")), scores)
 
 
 def permuted(bundle: SignalBundle, perm: np.ndarray) -> SignalBundle:
     """The same world with its audit examples in another order (population untouched)."""
     kw = {f: getattr(bundle, f) for f in SignalBundle.__dataclass_fields__}
-    for f in ("labels", "target_logits", "target_in"):
+    for f in ("labels", "target_logits", "is_member"):
         kw[f] = kw[f][perm]
     kw["ref_logits"] = kw["ref_logits"][:, perm]
-    kw["ref_in"] = kw["ref_in"][:, perm]
+    kw["ref_is_member"] = kw["ref_is_member"][:, perm]
     return SignalBundle(**kw)
 
 
@@ -148,10 +148,10 @@ def test_attack_is_order_equivariant(name, small):
 
 # which bundle fields satisfy which requirement
 _MINIMAL = {
-    "target only": ("target_in", "ref_logits", "ref_in", "population_logits", "population_labels", "ref_population_logits"),
-    "membership only": ("ref_logits", "ref_in", "population_logits", "population_labels", "ref_population_logits"),
-    "references, no population": ("target_in", "population_logits", "population_labels", "ref_population_logits"),
-    "population, no references": ("target_in", "ref_logits", "ref_in", "ref_population_logits"),
+    "target only": ("is_member", "ref_logits", "ref_is_member", "population_logits", "population_labels", "ref_population_logits"),
+    "membership only": ("ref_logits", "ref_is_member", "population_logits", "population_labels", "ref_population_logits"),
+    "references, no population": ("is_member", "population_logits", "population_labels", "ref_population_logits"),
+    "population, no references": ("is_member", "ref_logits", "ref_is_member", "ref_population_logits"),
 }
 _PROVIDES = {
     "target only": set(),

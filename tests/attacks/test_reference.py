@@ -37,7 +37,7 @@ def gaussian_world(
     leak: float = 1.0,
     n_queries: int = 1,
     spread: float = 0.5,
-    ref_in: np.ndarray | None = None,
+    ref_is_member: np.ndarray | None = None,
     population: int = 0,
 ) -> tuple[SignalBundle, np.ndarray, np.ndarray]:
     """Per-example Gaussian phi world: heterogeneous means, noise and (``leak`` x) member shifts.
@@ -49,22 +49,22 @@ def gaussian_world(
     sigma = np.exp(rng.normal(0.0, spread, n))
     delta = leak * sigma * rng.gamma(2.0, 0.8, n)
     is_member = rng.random(n) < 0.5
-    if ref_in is None:
-        ref_in = balanced(n, k, rng)
+    if ref_is_member is None:
+        ref_is_member = balanced(n, k, rng)
 
     def draw(inn: np.ndarray) -> np.ndarray:
         shape = inn.shape + (n_queries,)
         return (mu + inn * delta)[..., None] + sigma[:, None] * rng.standard_normal(shape)
 
     phi_t = draw(is_member)
-    phi_r = draw(ref_in)
+    phi_r = draw(ref_is_member)
     optimal = (((phi_t - mu[:, None]) ** 2 - (phi_t - (mu + delta)[:, None]) ** 2) / (2 * sigma[:, None] ** 2)).sum(1)
     extra = {}
     if population:
         zmu = rng.normal(0.0, 2.0, population)
         zsig = np.exp(rng.normal(0.0, spread, population))
         zt = zmu[:, None] + zsig[:, None] * rng.standard_normal((population, n_queries))
-        zr = zmu[None, :, None] + zsig[None, :, None] * rng.standard_normal((ref_in.shape[0], population, n_queries))
+        zr = zmu[None, :, None] + zsig[None, :, None] * rng.standard_normal((ref_is_member.shape[0], population, n_queries))
         extra = dict(
             population_logits=logits_of(zt),
             population_labels=np.ones(population, dtype=np.int64),
@@ -73,9 +73,9 @@ def gaussian_world(
     bundle = SignalBundle(
         labels=np.ones(n, dtype=np.int64),
         target_logits=logits_of(phi_t),
-        target_in=is_member,
+        is_member=is_member,
         ref_logits=logits_of(phi_r).astype(np.float32),
-        ref_in=ref_in,
+        ref_is_member=ref_is_member,
         **extra,
     )
     return bundle, is_member, optimal
@@ -136,12 +136,12 @@ def test_ref_scaled_logit_errors() -> None:
 def test_group_moments_against_loops() -> None:
     rng = np.random.default_rng(0)
     v = rng.normal(size=(7, 11, 2))
-    is_in = rng.random((7, 11)) < 0.4
-    is_in[:, 0] = True
-    is_in[:, 1] = False
-    n_in, n_out, m_in, m_out, ss_in, ss_out = rs.group_moments(v, is_in)
+    is_member = rng.random((7, 11)) < 0.4
+    is_member[:, 0] = True
+    is_member[:, 1] = False
+    n_in, n_out, m_in, m_out, ss_in, ss_out = rs.group_moments(v, is_member)
     for i in range(11):
-        for grp, n, m, ss in ((is_in[:, i], n_in, m_in, ss_in), (~is_in[:, i], n_out, m_out, ss_out)):
+        for grp, n, m, ss in ((is_member[:, i], n_in, m_in, ss_in), (~is_member[:, i], n_out, m_out, ss_out)):
             assert n[i] == grp.sum()
             if grp.any():
                 np.testing.assert_allclose(m[i], v[grp, i].mean(0), atol=1e-14)
@@ -153,11 +153,11 @@ def test_group_moments_against_loops() -> None:
 def test_stream_moments_equals_two_pass_moments() -> None:
     rng = np.random.default_rng(1)
     v = 50.0 + rng.normal(size=(9, 13, 3))  # far from zero: the shifted sums must not cancel
-    is_in = rng.random((9, 13)) < 0.5
-    is_in[:, 0] = True
-    is_in[:, 1] = False
-    got = rs.stream_moments(iter(v), is_in)
-    want = rs.group_moments(v, is_in)
+    is_member = rng.random((9, 13)) < 0.5
+    is_member[:, 0] = True
+    is_member[:, 1] = False
+    got = rs.stream_moments(iter(v), is_member)
+    want = rs.group_moments(v, is_member)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-10)
 
@@ -166,12 +166,12 @@ def test_log_mean_prob_underflow_falls_back_to_log_domain() -> None:
     rng = np.random.default_rng(2)
     phi = rng.normal(size=(5, 8, 2))
     phi[:, :3] -= 900.0  # p_y = expit(phi) underflows to 0 for these rows
-    is_in = rng.random((5, 8)) < 0.5
-    is_in[0] = True
-    got_in, got_out = rs.log_mean_prob(iter(phi), [is_in, ~is_in], fallback=lambda rows: phi[:, rows])
+    is_member = rng.random((5, 8)) < 0.5
+    is_member[0] = True
+    got_in, got_out = rs.log_mean_prob(iter(phi), [is_member, ~is_member], fallback=lambda rows: phi[:, rows])
     logp = -np.logaddexp(0.0, -phi)
     for i in range(8):
-        for got, grp in ((got_in, is_in[:, i]), (got_out, ~is_in[:, i])):
+        for got, grp in ((got_in, is_member[:, i]), (got_out, ~is_member[:, i])):
             if grp.any():
                 want = special.logsumexp(logp[grp, i]) - np.log(grp.sum() * 2)
                 assert got[i] == pytest.approx(want, rel=1e-10)
@@ -184,7 +184,7 @@ def test_rmia_with_saturated_references_is_finite() -> None:
     bundle, is_member, _ = gaussian_world(400, 4, seed=22)
     ref = bundle.ref_logits.copy()
     ref[:, :20, :, 1] -= 2000.0  # every reference gives p_y ~ exp(-2000) on the first 20 examples
-    b = SignalBundle(labels=bundle.labels, target_logits=bundle.target_logits, ref_logits=ref, ref_in=bundle.ref_in)
+    b = SignalBundle(labels=bundle.labels, target_logits=bundle.target_logits, ref_logits=ref, ref_is_member=bundle.ref_is_member)
     for name in ("rmia", "rmia_offline"):
         att = get_attack(name)
         scores = att.fit_score(b)
@@ -273,7 +273,7 @@ def test_scores_finite_float64_and_exposure(name: str, world16) -> None:
     assert auc(is_member, scores) > 0.7
     for key in ("mean_in", "mean_out", "n_in", "n_out"):
         assert att.exposure_[key].shape == (bundle.n_examples,)
-    np.testing.assert_array_equal(att.exposure_["n_in"], bundle.ref_in.sum(0))
+    np.testing.assert_array_equal(att.exposure_["n_in"], bundle.ref_is_member.sum(0))
 
 
 # --------------------------------------------------------------------------------------------
@@ -309,7 +309,7 @@ def test_shrinkage_adapts_to_heterogeneity() -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_null_world_is_chance(name: str) -> None:
     bundle, _, _ = gaussian_world(4000, 8, seed=5, leak=0.0)
-    is_member = bundle.target_in
+    is_member = bundle.is_member
     assert auc(is_member, get_attack(name).fit_score(bundle)) == pytest.approx(0.5, abs=0.035)
 
 
@@ -320,16 +320,16 @@ def test_lira_formulas_against_loops() -> None:
     bundle, _, _ = gaussian_world(40, 6, seed=6, n_queries=2)
     phi_r = bundle.ref_logits[..., 1].astype(np.float64)
     phi_t = bundle.target_logits[..., 1]
-    ref_in = bundle.ref_in
+    ref_is_member = bundle.ref_is_member
     ind = {"query_model": "independent"}  # the paper's per-query average; correlated: next test
     per_ex = get_attack("lira_online", variance="per_example", predictive=False, **ind).fit_score(bundle)
     glob = get_attack("lira_online", variance="global", predictive=False, **ind).fit_score(bundle)
     off = get_attack("lira_offline", variance="global", predictive=False, **ind).fit_score(bundle)
-    ss_in = sum(((phi_r[ref_in[:, i], i] - phi_r[ref_in[:, i], i].mean(0)) ** 2).sum(0) for i in range(40))
-    ss_out = sum(((phi_r[~ref_in[:, i], i] - phi_r[~ref_in[:, i], i].mean(0)) ** 2).sum(0) for i in range(40))
+    ss_in = sum(((phi_r[ref_is_member[:, i], i] - phi_r[ref_is_member[:, i], i].mean(0)) ** 2).sum(0) for i in range(40))
+    ss_out = sum(((phi_r[~ref_is_member[:, i], i] - phi_r[~ref_is_member[:, i], i].mean(0)) ** 2).sum(0) for i in range(40))
     v_in, v_out = ss_in / (40 * 2), ss_out / (40 * 2)  # 3 IN and 3 OUT per example: 2 df each
     for i in range(40):
-        xi, xo = phi_r[ref_in[:, i], i], phi_r[~ref_in[:, i], i]
+        xi, xo = phi_r[ref_is_member[:, i], i], phi_r[~ref_is_member[:, i], i]
         m_in, m_out = xi.mean(0), xo.mean(0)
         lp_in = stats.norm.logpdf(phi_t[i], m_in, xi.std(0, ddof=1))
         want = np.mean(lp_in - stats.norm.logpdf(phi_t[i], m_out, xo.std(0, ddof=1)))
@@ -372,9 +372,9 @@ def test_rmia_against_brute_force_pairwise_count() -> None:
     bundle, _, _ = gaussian_world(300, 6, seed=7, n_queries=2, population=40)
     p_t = special.expit(bundle.target_logits[..., 1]).mean(1)
     p_r = special.expit(bundle.ref_logits[..., 1].astype(np.float64))  # (K, N, A)
-    ref_in = bundle.ref_in
-    m_in = np.array([p_r[ref_in[:, i], i].mean() for i in range(300)])
-    m_out = np.array([p_r[~ref_in[:, i], i].mean() for i in range(300)])
+    ref_is_member = bundle.ref_is_member
+    m_in = np.array([p_r[ref_is_member[:, i], i].mean() for i in range(300)])
+    m_out = np.array([p_r[~ref_is_member[:, i], i].mean() for i in range(300)])
     r_x = p_t / (0.5 * (m_in + m_out))
     pz_t = special.expit(bundle.population_logits[..., 1]).mean(1)
     pz = special.expit(bundle.ref_population_logits[..., 1].astype(np.float64)).mean((0, 2))
@@ -394,18 +394,18 @@ def test_attack_r_and_calibrated_loss_against_loops() -> None:
     bundle, _, _ = gaussian_world(50, 7, seed=8, n_queries=2)
     loss_t = signals.loss(bundle.target_logits, bundle.labels[:, None]).mean(1)
     loss_r = signals.loss(bundle.ref_logits, bundle.labels[None, :, None]).mean(2)
-    ref_in = bundle.ref_in
+    ref_is_member = bundle.ref_is_member
     cal = get_attack("calibrated_loss").fit_score(bundle)
     ar = get_attack("attack_r")
     ar_s = ar.fit_score(bundle)
     for i in range(50):
-        out = loss_r[~ref_in[:, i], i]
+        out = loss_r[~ref_is_member[:, i], i]
         assert cal[i] == pytest.approx(-(loss_t[i] - out.mean()), rel=1e-9, abs=1e-12)
         f = stats.norm.cdf((loss_t[i] - out) / ar.h_[i]).mean()
         assert ar_s[i] == pytest.approx(-np.log(f), rel=1e-7, abs=1e-12)
     # a tiny bandwidth gives the raw percentile of the target loss among the OUT losses
     raw = get_attack("attack_r", bandwidth=1e-9).fit_score(bundle)
-    pct = np.array([(loss_r[~ref_in[:, i], i] < loss_t[i]).mean() for i in range(50)])
+    pct = np.array([(loss_r[~ref_is_member[:, i], i] < loss_t[i]).mean() for i in range(50)])
     np.testing.assert_allclose(np.exp(-raw)[pct > 0], pct[pct > 0], atol=1e-6)
 
 
@@ -441,9 +441,9 @@ def test_rmia_offline_tuning_uses_only_references() -> None:
     other = SignalBundle(
         labels=bundle.labels,
         target_logits=rng.normal(size=bundle.target_logits.shape),
-        target_in=~is_member,
+        is_member=~is_member,
         ref_logits=bundle.ref_logits,
-        ref_in=bundle.ref_in,
+        ref_is_member=bundle.ref_is_member,
     )
     a2 = get_attack("rmia_offline").fit(other)
     assert a1.a_ == a2.a_
@@ -459,7 +459,7 @@ def test_rmia_tune_fpr_objective_and_single_reference() -> None:
     att = get_attack("rmia_offline", tune_fpr=0.05, n_paired=2).fit(bundle)
     assert 0.0 <= att.a_ <= 1.0
     one = SignalBundle(labels=bundle.labels, target_logits=bundle.target_logits,
-                       ref_logits=bundle.ref_logits[:1], ref_in=bundle.ref_in[:1])
+                       ref_logits=bundle.ref_logits[:1], ref_is_member=bundle.ref_is_member[:1])
     single = get_attack("rmia_offline").fit(one)
     assert single.a_ == 0.5
     assert np.isfinite(single.score(one)).all()
@@ -486,7 +486,7 @@ def test_few_references_leave_one_out(name: str) -> None:
     # K = 4 balanced models, one is the target, the other 3 are references: 1 or 2 IN per example
     rng = np.random.default_rng(14)
     full = balanced(4000, 4, rng)
-    bundle, is_member, _ = gaussian_world(4000, 3, seed=14, ref_in=full[1:])
+    bundle, is_member, _ = gaussian_world(4000, 3, seed=14, ref_is_member=full[1:])
     scores = get_attack(name).fit_score(bundle)
     assert np.isfinite(scores).all()
     assert auc(is_member, scores) > 0.6
@@ -495,10 +495,10 @@ def test_few_references_leave_one_out(name: str) -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_examples_without_in_or_out_references_get_finite_scores(name: str) -> None:
     rng = np.random.default_rng(15)
-    ref_in = rng.random((4, 600)) < 0.5
-    ref_in[:, :50] = False  # no IN reference
-    ref_in[:, 50:100] = True  # no OUT reference
-    bundle, is_member, _ = gaussian_world(600, 4, seed=15, ref_in=ref_in)
+    ref_is_member = rng.random((4, 600)) < 0.5
+    ref_is_member[:, :50] = False  # no IN reference
+    ref_is_member[:, 50:100] = True  # no OUT reference
+    bundle, is_member, _ = gaussian_world(600, 4, seed=15, ref_is_member=ref_is_member)
     scores = get_attack(name).fit_score(bundle)
     assert np.isfinite(scores).all()
     assert auc(is_member, scores) > 0.55
@@ -506,7 +506,7 @@ def test_examples_without_in_or_out_references_get_finite_scores(name: str) -> N
 
 @pytest.mark.parametrize("name", NAMES)
 def test_all_references_out(name: str) -> None:
-    bundle, is_member, _ = gaussian_world(1000, 4, seed=16, ref_in=np.zeros((4, 1000), bool))
+    bundle, is_member, _ = gaussian_world(1000, 4, seed=16, ref_is_member=np.zeros((4, 1000), bool))
     att = get_attack(name)
     scores = att.fit_score(bundle)
     assert np.isfinite(scores).all()
@@ -523,7 +523,7 @@ def test_all_references_out(name: str) -> None:
 def test_more_queries_help(name: str) -> None:
     bundle, is_member, _ = gaussian_world(4000, 8, seed=17, n_queries=4, leak=0.5)
     one = SignalBundle(labels=bundle.labels, target_logits=bundle.target_logits[:, :1],
-                       ref_logits=bundle.ref_logits[:, :, :1], ref_in=bundle.ref_in)
+                       ref_logits=bundle.ref_logits[:, :, :1], ref_is_member=bundle.ref_is_member)
     a4 = auc(is_member, get_attack(name).fit_score(bundle))
     a1 = auc(is_member, get_attack(name).fit_score(one))
     assert a4 > a1 + 0.02
@@ -545,7 +545,7 @@ def test_multi_class_logits_match_binary_phi() -> None:
     labels = rng.integers(0, 5, 300)
     tl = to5(bundle.target_logits, labels[:, None])
     rl = to5(bundle.ref_logits, labels[None, :, None]).astype(np.float32)
-    b5 = SignalBundle(labels=labels, target_logits=tl, ref_logits=rl, ref_in=bundle.ref_in)
+    b5 = SignalBundle(labels=labels, target_logits=tl, ref_logits=rl, ref_is_member=bundle.ref_is_member)
     for name in NAMES:
         want = get_attack(name).fit_score(bundle)
         np.testing.assert_allclose(get_attack(name).fit_score(b5), want, rtol=1e-5, atol=1e-5)
@@ -560,7 +560,7 @@ def _small() -> SignalBundle:
 
 def _replace(bundle: SignalBundle, **kw) -> SignalBundle:
     fields = dict(labels=bundle.labels, target_logits=bundle.target_logits, ref_logits=bundle.ref_logits,
-                  ref_in=bundle.ref_in)
+                  ref_is_member=bundle.ref_is_member)
     fields.update(kw)
     return SignalBundle(**fields)
 
@@ -568,16 +568,16 @@ def _replace(bundle: SignalBundle, **kw) -> SignalBundle:
 @pytest.mark.parametrize("name", NAMES)
 def test_bundle_errors(name: str) -> None:
     b = _small()
-    with pytest.raises(InputError, match=r"ref_logits is missing.*ref_in \(K, N\)"):
+    with pytest.raises(InputError, match=r"ref_logits is missing.*ref_is_member \(K, N\)"):
         get_attack(name).fit(_replace(b, ref_logits=None))
-    with pytest.raises(InputError, match="ref_in is missing"):
-        get_attack(name).fit(_replace(b, ref_in=None))
+    with pytest.raises(InputError, match="ref_is_member is missing"):
+        get_attack(name).fit(_replace(b, ref_is_member=None))
     with pytest.raises(InputError, match=r"ref_logits: expected shape \(K, 20, 1, 2\)"):
         get_attack(name).fit(_replace(b, ref_logits=b.ref_logits[:, :10]))
-    with pytest.raises(InputError, match=r"ref_in: expected a bool array of shape \(4, 20\)"):
-        get_attack(name).fit(_replace(b, ref_in=b.ref_in[:, :5]))
-    with pytest.raises(InputError, match="ref_in: expected a bool"):
-        get_attack(name).fit(_replace(b, ref_in=b.ref_in.astype(int)))
+    with pytest.raises(InputError, match=r"ref_is_member: expected a bool array of shape \(4, 20\)"):
+        get_attack(name).fit(_replace(b, ref_is_member=b.ref_is_member[:, :5]))
+    with pytest.raises(InputError, match="ref_is_member: expected a bool"):
+        get_attack(name).fit(_replace(b, ref_is_member=b.ref_is_member.astype(int)))
     with pytest.raises(InputError, match=r"target_logits: expected shape \(N, A, C\)"):
         get_attack(name).fit(_replace(b, target_logits=b.target_logits[:, 0]))
     with pytest.raises(InputError, match="C >= 2"):
@@ -624,7 +624,7 @@ def test_unknown_parameter_is_input_error() -> None:
 
 def test_population_shape_error() -> None:
     b = gaussian_world(20, 4, seed=21, population=10)[0]
-    bad = SignalBundle(labels=b.labels, target_logits=b.target_logits, ref_logits=b.ref_logits, ref_in=b.ref_in,
+    bad = SignalBundle(labels=b.labels, target_logits=b.target_logits, ref_logits=b.ref_logits, ref_is_member=b.ref_is_member,
                        population_logits=b.population_logits, population_labels=b.population_labels,
                        ref_population_logits=b.ref_population_logits[:, :5])
     with pytest.raises(InputError, match=r"population arrays: expected population_logits \(M, A, C\)"):
@@ -638,7 +638,7 @@ def test_identical_outputs_everywhere_are_finite_without_warnings(name: str) -> 
     n = 40
     b = SignalBundle(labels=np.zeros(n, dtype=np.int64), target_logits=np.zeros((n, 1, 3)),
                      ref_logits=np.zeros((4, n, 1, 3), dtype=np.float32),
-                     ref_in=np.random.default_rng(0).random((4, n)) < 0.5)
+                     ref_is_member=np.random.default_rng(0).random((4, n)) < 0.5)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         scores = get_attack(name).fit_score(b)

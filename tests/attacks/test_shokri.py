@@ -23,23 +23,23 @@ def world() -> SignalBundle:
 
 
 def test_global_model_is_the_brute_force_fit(world):
-    """All K*N rows (k-major), labelled by ref_in, give exactly the fitted global classifier."""
+    """All K*N rows (k-major), labelled by ref_is_member, give exactly the fitted global classifier."""
     attack = ShokriAttack().fit(world)
-    k, n = world.ref_in.shape
+    k, n = world.ref_is_member.shape
     assert attack.n_train_ == k * n and attack.class_models_ == {}
     x = attack_features(world.ref_logits.reshape((k * n,) + world.ref_logits.shape[2:]), np.tile(world.labels, k))
-    model = fit_classifier(make_classifier("lr"), x, world.ref_in.reshape(-1))
+    model = fit_classifier(make_classifier("lr"), x, world.ref_is_member.reshape(-1))
     expected = log_odds(model, attack_features(world.target_logits, world.labels))
     np.testing.assert_allclose(attack.score(world), expected, rtol=1e-9, atol=1e-9)
 
 
 def test_learns_from_references_without_target_in(world):
-    scores = ShokriAttack().fit_score(without(world, "target_in"))
-    assert auc(world.target_in, scores) > 0.65
+    scores = ShokriAttack().fit_score(without(world, "is_member"))
+    assert auc(world.is_member, scores) > 0.65
     # the IN/OUT labels of the references matter: flipped labels give an anti-attack
     flipped = SignalBundle(labels=world.labels, target_logits=world.target_logits,
-                           ref_logits=world.ref_logits, ref_in=~world.ref_in)
-    assert auc(world.target_in, ShokriAttack().fit_score(flipped)) < 0.35
+                           ref_logits=world.ref_logits, ref_is_member=~world.ref_is_member)
+    assert auc(world.is_member, ShokriAttack().fit_score(flipped)) < 0.35
 
 
 def _class_dependent_world(seed: int) -> SignalBundle:
@@ -53,17 +53,17 @@ def _class_dependent_world(seed: int) -> SignalBundle:
     difficulty = rng.normal(scale=0.3, size=N_)
     sign = np.where(labels == 0, 1.0, -1.0)
 
-    def out(is_in: np.ndarray) -> np.ndarray:
-        z = np.zeros(is_in.shape + (1, C_))
-        margin = 2.0 + difficulty + sign * (2.0 * is_in - 1.0) + 0.3 * rng.normal(size=is_in.shape)
-        y = np.broadcast_to(labels, is_in.shape)
+    def out(is_member: np.ndarray) -> np.ndarray:
+        z = np.zeros(is_member.shape + (1, C_))
+        margin = 2.0 + difficulty + sign * (2.0 * is_member - 1.0) + 0.3 * rng.normal(size=is_member.shape)
+        y = np.broadcast_to(labels, is_member.shape)
         np.put_along_axis(z, y[..., None, None], margin[..., None, None], axis=-1)
         return z
 
-    target_in = rng.permutation(np.arange(N_) < N_ // 2)
-    ref_in = _balanced(N_, K_, rng)
-    return SignalBundle(labels=labels, target_logits=out(target_in), target_in=target_in,
-                        ref_logits=out(ref_in).astype(np.float32), ref_in=ref_in)
+    is_member = rng.permutation(np.arange(N_) < N_ // 2)
+    ref_is_member = _balanced(N_, K_, rng)
+    return SignalBundle(labels=labels, target_logits=out(is_member), is_member=is_member,
+                        ref_logits=out(ref_is_member).astype(np.float32), ref_is_member=ref_is_member)
 
 
 @pytest.mark.parametrize("classifier", ["lr", "gb"])
@@ -72,8 +72,8 @@ def test_per_class_models_route_by_label(classifier):
     glob = ShokriAttack(classifier=classifier).fit_score(b)
     per = ShokriAttack(classifier=classifier, per_class=True).fit(b)
     assert sorted(per.class_models_) == [0, 1]
-    assert abs(auc(b.target_in, glob) - 0.5) < 0.12
-    assert auc(b.target_in, per.score(b)) > 0.9
+    assert abs(auc(b.is_member, glob) - 0.5) < 0.12
+    assert auc(b.is_member, per.score(b)) > 0.9
 
 
 def test_per_class_falls_back_to_global(world):
@@ -83,7 +83,7 @@ def test_per_class_falls_back_to_global(world):
     np.testing.assert_array_equal(huge.score(world), glob)
     # one class with enough rows, the others on the global model
     counts = np.bincount(world.labels)
-    some = ShokriAttack(per_class=True, min_rows_per_class=int(counts.max() * world.ref_in.shape[0] * 0.45)).fit(world)
+    some = ShokriAttack(per_class=True, min_rows_per_class=int(counts.max() * world.ref_is_member.shape[0] * 0.45)).fit(world)
     assert 0 < len(some.class_models_) < len(counts)
     s = some.score(world)
     fallback = ~np.isin(world.labels, list(some.class_models_))
@@ -96,7 +96,7 @@ def test_max_train_subsamples_deterministically(world):
     assert a.n_train_ == 700
     np.testing.assert_array_equal(a.score(world), ShokriAttack(max_train=700, seed=3).fit_score(world))
     assert not np.array_equal(a.score(world), ShokriAttack(max_train=700, seed=4).fit_score(world))
-    assert auc(world.target_in, a.score(world)) > 0.6
+    assert auc(world.is_member, a.score(world)) > 0.6
 
 
 def test_params_and_repr():
@@ -111,23 +111,23 @@ def test_params_and_repr():
 # errors
 # ---------------------------------------------------------------------------------------------
 def test_needs_references(world):
-    with pytest.raises(InputError, match="shokri: needs ref_logits and ref_in"):
-        ShokriAttack().fit(without(world, "ref_logits", "ref_in"))
-    with pytest.raises(InputError, match="shokri: needs ref_logits and ref_in"):
-        ShokriAttack().fit(without(world, "ref_in"))
+    with pytest.raises(InputError, match="shokri: needs ref_logits and ref_is_member"):
+        ShokriAttack().fit(without(world, "ref_logits", "ref_is_member"))
+    with pytest.raises(InputError, match="shokri: needs ref_logits and ref_is_member"):
+        ShokriAttack().fit(without(world, "ref_is_member"))
 
 
 def test_ref_in_one_sided(world):
     b = SignalBundle(labels=world.labels, target_logits=world.target_logits, ref_logits=world.ref_logits,
-                     ref_in=np.ones_like(world.ref_in))
-    with pytest.raises(InputError, match="shokri: ref_in must mark both IN and OUT .* got only IN"):
+                     ref_is_member=np.ones_like(world.ref_is_member))
+    with pytest.raises(InputError, match="shokri: ref_is_member must mark both IN and OUT .* got only IN"):
         ShokriAttack().fit(b)
 
 
 def test_ref_shape_mismatch(world):
     b = SignalBundle(labels=world.labels, target_logits=world.target_logits, ref_logits=world.ref_logits,
-                     ref_in=world.ref_in[:, :10])
-    with pytest.raises(InputError, match=r"shokri: expected ref_logits of shape \(K, 500, 2, 5\) and ref_in of shape"):
+                     ref_is_member=world.ref_is_member[:, :10])
+    with pytest.raises(InputError, match=r"shokri: expected ref_logits of shape \(K, 500, 2, 5\) and ref_is_member of shape"):
         ShokriAttack().fit(b)
 
 

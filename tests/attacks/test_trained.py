@@ -68,9 +68,9 @@ def test_features_errors():
 
 def test_check_reference_errors():
     b = make_world(1.0, seed=0, n=20, with_population=False)
-    with pytest.raises(InputError, match="x: needs ref_logits and ref_in"):
-        check_reference(without(b, "ref_in"), "x")
-    bad = SignalBundle(labels=b.labels, target_logits=b.target_logits, ref_logits=b.ref_logits[:, :10], ref_in=b.ref_in)
+    with pytest.raises(InputError, match="x: needs ref_logits and ref_is_member"):
+        check_reference(without(b, "ref_is_member"), "x")
+    bad = SignalBundle(labels=b.labels, target_logits=b.target_logits, ref_logits=b.ref_logits[:, :10], ref_is_member=b.ref_is_member)
     with pytest.raises(InputError, match=r"x: expected ref_logits of shape \(K, 20, 2, 5\)"):
         check_reference(bad, "x")
 
@@ -89,7 +89,7 @@ def test_scores_are_out_of_fold(name, kind, world):
     attack = get_attack(name, n_folds=3, seed=7).fit(world)
     scores = attack.score(world)
     x = attack_features(world.target_logits, world.labels)
-    y = world.target_in
+    y = world.is_member
     assert sorted(np.unique(attack.fold_)) == [0, 1, 2] and len(attack.models_) == 3
     for i in range(3):
         test = attack.fold_ == i
@@ -112,8 +112,8 @@ def test_log_odds_are_calibrated_probabilities(world):
 def test_pooling_folds_loses_little(name, world):
     """Fold models share one (calibrated log-odds) scale: the pooled AUC is close to the per-fold mean."""
     attack = get_attack(name).fit(world)
-    per_fold = [auc(world.target_in[attack.fold_ == i], attack.scores_[attack.fold_ == i]) for i in range(5)]
-    assert auc(world.target_in, attack.scores_) > np.mean(per_fold) - 0.02
+    per_fold = [auc(world.is_member[attack.fold_ == i], attack.scores_[attack.fold_ == i]) for i in range(5)]
+    assert auc(world.is_member, attack.scores_) > np.mean(per_fold) - 0.02
 
 
 def test_no_in_sample_scores_on_pure_noise():
@@ -123,19 +123,19 @@ def test_no_in_sample_scores_on_pure_noise():
     b = SignalBundle(
         labels=rng.integers(0, 4, size=n),
         target_logits=rng.normal(size=(n, 1, 4)),
-        target_in=rng.permutation(np.arange(n) < n // 2),
+        is_member=rng.permutation(np.arange(n) < n // 2),
     )
     oof = TrainedGB().fit_score(b)
-    assert abs(auc(b.target_in, oof) - 0.5) < 0.1
+    assert abs(auc(b.is_member, oof) - 0.5) < 0.1
     x = attack_features(b.target_logits, b.labels)
-    in_sample = log_odds(fit_classifier(make_classifier("gb"), x, b.target_in), x)
-    assert auc(b.target_in, in_sample) > 0.75  # what the test guards against
+    in_sample = log_odds(fit_classifier(make_classifier("gb"), x, b.is_member), x)
+    assert auc(b.is_member, in_sample) > 0.75  # what the test guards against
 
 
 def test_learns_the_leak(world):
-    loss_auc = auc(world.target_in, get_attack("loss").score(world))
+    loss_auc = auc(world.is_member, get_attack("loss").score(world))
     for name in ["trained_lr", "trained_gb"]:
-        assert auc(world.target_in, get_attack(name).fit_score(world)) > loss_auc - 0.05
+        assert auc(world.is_member, get_attack(name).fit_score(world)) > loss_auc - 0.05
 
 
 def test_seed_changes_folds_and_score_refits_other_bundles(world):
@@ -160,7 +160,7 @@ def test_uses_every_class_count():
     for c in (2, 30):
         rng = np.random.default_rng(c)
         b = SignalBundle(labels=rng.integers(0, c, 100), target_logits=rng.normal(size=(100, 1, c)),
-                         target_in=np.arange(100) % 2 == 0)
+                         is_member=np.arange(100) % 2 == 0)
         assert TrainedLR().fit_score(b).shape == (100,)
 
 
@@ -168,20 +168,20 @@ def test_uses_every_class_count():
 # errors
 # ---------------------------------------------------------------------------------------------
 def test_needs_target_in(world):
-    with pytest.raises(InputError, match="trained_lr: needs target_in .* for cross-fitting"):
-        TrainedLR().fit_score(without(world, "target_in"))
+    with pytest.raises(InputError, match="trained_lr: needs is_member .* for cross-fitting"):
+        TrainedLR().fit_score(without(world, "is_member"))
 
 
 def test_too_few_members_for_folds():
     b = SignalBundle(labels=np.zeros(10, dtype=np.int64), target_logits=np.zeros((10, 1, 3)),
-                     target_in=np.arange(10) < 3)
+                     is_member=np.arange(10) < 3)
     with pytest.raises(InputError, match="trained_gb: cross-fitting with n_folds=5 needs at least 5 members .* got 3 and 7"):
         TrainedGB().fit(b)
 
 
 def test_target_in_wrong_length(world):
-    b = SignalBundle(labels=world.labels, target_logits=world.target_logits, target_in=world.target_in[:-1])
-    with pytest.raises(InputError, match="trained_lr: target_in has 599 entries, labels 600"):
+    b = SignalBundle(labels=world.labels, target_logits=world.target_logits, is_member=world.is_member[:-1])
+    with pytest.raises(InputError, match="trained_lr: is_member has 599 entries, labels 600"):
         TrainedLR().fit(b)
 
 

@@ -22,14 +22,14 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 @pytest.fixture
 def arrays() -> dict[str, Any]:
     rng = np.random.default_rng(0)
-    ref_in = np.zeros((K, N), dtype=bool)
-    ref_in[: K // 2] = True
+    ref_is_member = np.zeros((K, N), dtype=bool)
+    ref_is_member[: K // 2] = True
     return {
         "labels": rng.integers(0, C, N),
         "target_logits": rng.normal(size=(N, C)),
-        "target_in": np.arange(N) % 2 == 0,
+        "is_member": np.arange(N) % 2 == 0,
         "ref_logits": rng.normal(size=(K, N, C)),
-        "ref_in": ref_in,
+        "ref_is_member": ref_is_member,
     }
 
 
@@ -38,8 +38,8 @@ def test_normalised_shapes_and_dtypes(arrays: dict[str, Any]) -> None:
     assert b.labels.dtype == np.int64 and b.labels.shape == (N,)
     assert b.target_logits.dtype == np.float64 and b.target_logits.shape == (N, 1, C)
     assert b.ref_logits is not None and b.ref_logits.dtype == np.float32 and b.ref_logits.shape == (K, N, 1, C)
-    assert b.target_in is not None and b.target_in.dtype == bool
-    assert b.ref_in is not None and b.ref_in.dtype == bool and b.ref_in.shape == (K, N)
+    assert b.is_member is not None and b.is_member.dtype == bool
+    assert b.ref_is_member is not None and b.ref_is_member.dtype == bool and b.ref_is_member.shape == (K, N)
     assert (b.n_examples, b.n_queries, b.n_classes, b.n_references, b.n_population) == (N, 1, C, K, 0)
     np.testing.assert_array_equal(b.target_logits[:, 0], arrays["target_logits"])
     np.testing.assert_allclose(b.ref_logits[:, :, 0], arrays["ref_logits"], rtol=1e-6)
@@ -76,11 +76,11 @@ def test_probabilities_converted_with_probs_to_logits(arrays: dict[str, Any]) ->
 
 def test_label_and_membership_encodings(arrays: dict[str, Any]) -> None:
     arrays["labels"] = arrays["labels"].astype(np.float32)  # whole numbers as floats are fine
-    arrays["target_in"] = arrays["target_in"].astype(np.int8)  # 0/1 ints are fine
-    arrays["ref_in"] = arrays["ref_in"].astype(float)
+    arrays["is_member"] = arrays["is_member"].astype(np.int8)  # 0/1 ints are fine
+    arrays["ref_is_member"] = arrays["ref_is_member"].astype(float)
     b = SignalBundle.from_arrays(**arrays)
-    assert b.labels.dtype == np.int64 and b.target_in is not None and b.target_in.dtype == bool
-    assert int(b.target_in.sum()) == N // 2
+    assert b.labels.dtype == np.int64 and b.is_member is not None and b.is_member.dtype == bool
+    assert int(b.is_member.sum()) == N // 2
 
 
 def test_groups_population(arrays: dict[str, Any]) -> None:
@@ -109,10 +109,10 @@ def test_from_game_takes_one_model_as_target() -> None:
     labels = rng.integers(0, C, N)
     b = SignalBundle.from_game(labels=labels, logits=logits, membership=mem, target=2)
     np.testing.assert_array_equal(b.target_logits, logits[2])
-    np.testing.assert_array_equal(b.target_in, mem[2])
-    assert b.ref_in is not None and b.ref_logits is not None
+    np.testing.assert_array_equal(b.is_member, mem[2])
+    assert b.ref_is_member is not None and b.ref_logits is not None
     # model 3 is model 2's complementary partner: left out so reference counts do not leak
-    np.testing.assert_array_equal(b.ref_in, mem[[0, 1]])
+    np.testing.assert_array_equal(b.ref_is_member, mem[[0, 1]])
     np.testing.assert_allclose(b.ref_logits, logits[[0, 1]].astype(np.float32))
     assert b.meta["target_model"] == 2 and b.meta["excluded_partner"] == 3
     with pytest.raises(InputError, match=r"target: expected a model index in \[0, 4\), got 7"):
@@ -138,10 +138,10 @@ _P = _softmax(_rng.normal(size=(N, C)))
 ERRORS: list[tuple[dict[str, Any], str]] = [
     # lengths
     ({"labels": np.zeros(N - 1, int)}, r"labels: expected 12 entries \(the length of target_logits\), got 11"),
-    ({"target_in": np.ones(N - 1, bool)}, r"target_in: expected shape \(N,\), got shape \(11,\)"),
+    ({"is_member": np.ones(N - 1, bool)}, r"is_member: expected shape \(N,\), got shape \(11,\)"),
     ({"ref_logits": np.zeros((K, N + 1, C))}, r"ref_logits: expected N = 12 examples on axis 1"),
-    ({"ref_in": np.ones((K, N - 1), bool)}, r"ref_in: expected shape \(K, N\) = \(4, 12\), got shape \(4, 11\)"),
-    ({"ref_in": np.ones((K + 1, N), bool)}, r"ref_in: expected shape \(K, N\) = \(4, 12\), got shape \(5, 12\)"),
+    ({"ref_is_member": np.ones((K, N - 1), bool)}, r"ref_is_member: expected shape \(K, N\) = \(4, 12\), got shape \(4, 11\)"),
+    ({"ref_is_member": np.ones((K + 1, N), bool)}, r"ref_is_member: expected shape \(K, N\) = \(4, 12\), got shape \(5, 12\)"),
     ({"ref_logits": np.zeros((K, N, C + 1))}, r"ref_logits: expected C = 3 classes on the last axis"),
     # labels
     ({"labels": np.full(N, 3)}, r"labels: expected class indices in \[0, 3\).*found 3"),
@@ -167,18 +167,18 @@ ERRORS: list[tuple[dict[str, Any], str]] = [
     ({"target_probs": _P}, r"target_logits/target_probs: both given; pass exactly one"),
     ({"target_logits": _DROP}, r"target_logits: missing; pass the model's outputs"),
     ({"ref_probs": np.zeros((K, N, C))}, r"ref_logits/ref_probs: both given"),
-    ({"ref_in": _DROP}, r"ref_logits: given without ref_in; pass ref_in"),
-    ({"ref_logits": _DROP}, r"ref_in: given without reference outputs"),
+    ({"ref_is_member": _DROP}, r"ref_logits: given without ref_is_member; pass ref_is_member"),
+    ({"ref_logits": _DROP}, r"ref_is_member: given without reference outputs"),
     # membership
-    ({"target_in": np.ones(N, bool)}, r"target_in: need both members and non-members, got all 12 values True"),
-    ({"target_in": np.zeros(N, int)}, r"target_in: need both members and non-members, got all 12 values False"),
-    ({"target_in": np.full(N, 2)}, r"target_in: expected a boolean array \(or 0/1 values\).*other than 0/1"),
-    ({"target_in": np.array(["yes"] * N)}, r"target_in: expected a boolean array"),
-    ({"target_in": np.full(N, np.nan)}, r"target_in: expected a boolean array"),
-    ({"ref_in": np.full((K, N), 0.5)}, r"ref_in: expected a boolean array"),
+    ({"is_member": np.ones(N, bool)}, r"is_member: need both members and non-members, got all 12 values True"),
+    ({"is_member": np.zeros(N, int)}, r"is_member: need both members and non-members, got all 12 values False"),
+    ({"is_member": np.full(N, 2)}, r"is_member: expected a boolean array \(or 0/1 values\).*other than 0/1"),
+    ({"is_member": np.array(["yes"] * N)}, r"is_member: expected a boolean array"),
+    ({"is_member": np.full(N, np.nan)}, r"is_member: expected a boolean array"),
+    ({"ref_is_member": np.full((K, N), 0.5)}, r"ref_is_member: expected a boolean array"),
     # empty / shapes / dtypes
-    ({"labels": np.zeros(0, int), "target_logits": np.zeros((0, C)), "target_in": _DROP, "ref_logits": _DROP,
-      "ref_in": _DROP}, r"target_logits: expected a non-empty array"),
+    ({"labels": np.zeros(0, int), "target_logits": np.zeros((0, C)), "is_member": _DROP, "ref_logits": _DROP,
+      "ref_is_member": _DROP}, r"target_logits: expected a non-empty array"),
     ({"target_logits": np.zeros((N, 1)), "labels": np.zeros(N, int)}, r"target_logits: expected at least 2 classes"),
     ({"target_logits": np.zeros(N)}, r"target_logits: expected a float array of shape \(N, C\) or \(N, A, C\), got shape \(12,\)"),
     ({"target_logits": np.zeros((N, C), complex)}, r"target_logits: expected a real-valued float array.*complex128"),
@@ -206,7 +206,7 @@ ERRORS: list[tuple[dict[str, Any], str]] = [
     ({"population_logits": np.zeros((M, C)), "population_labels": np.zeros(M, int),
       "ref_population_logits": np.zeros((K, M + 1, C))}, r"ref_population_logits: expected M = 5 examples on axis 1"),
     ({"population_logits": np.zeros((M, C)), "population_labels": np.zeros(M, int), "ref_logits": _DROP,
-      "ref_in": _DROP, "ref_population_logits": np.zeros((K, M, C))},
+      "ref_is_member": _DROP, "ref_population_logits": np.zeros((K, M, C))},
      r"ref_population_logits: given without reference outputs on the audit examples"),
     ({"population_probs": np.full((M, C), 0.5), "population_labels": np.zeros(M, int)},
      r"population_probs: expected rows summing to 1"),

@@ -25,14 +25,14 @@ def _arrays(seed: int = 0) -> dict[str, np.ndarray]:
     return {
         "labels": rng.integers(0, C, N),
         "target_logits": rng.normal(size=(N, C)),
-        "target_in": np.arange(N) < N // 2,
+        "is_member": np.arange(N) < N // 2,
         "ref_logits": rng.normal(size=(K, N, C)).astype(np.float32),
-        "ref_in": np.array([np.arange(N) % 2 == 0, np.arange(N) % 2 == 1]),
+        "ref_is_member": np.array([np.arange(N) % 2 == 0, np.arange(N) % 2 == 1]),
     }
 
 
 def _assert_same(a: SignalBundle, b: SignalBundle) -> None:
-    for f in ("labels", "target_logits", "target_in", "ref_logits", "ref_in", "groups", "population_logits",
+    for f in ("labels", "target_logits", "is_member", "ref_logits", "ref_is_member", "groups", "population_logits",
               "population_labels", "ref_population_logits"):
         x, y = getattr(a, f), getattr(b, f)
         assert (x is None) == (y is None), f
@@ -56,7 +56,7 @@ def test_npz_minimal_and_probs(tmp_path: Path) -> None:
     p = np.full((N, C), 1.0 / C)
     np.savez(tmp_path / "b.npz", labels=np.zeros(N, np.int32), target_probs=p)
     b = load_bundle(str(tmp_path / "b.npz"))
-    assert b.target_in is None and b.ref_logits is None
+    assert b.is_member is None and b.ref_logits is None
     np.testing.assert_allclose(b.target_logits, np.log(1.0 / C))
 
 
@@ -254,7 +254,7 @@ def test_csv_logits(tmp_path: Path) -> None:
     b = load_bundle(tmp_path / "t.csv", group_column="site")
     np.testing.assert_allclose(b.target_logits[:, 0], df[[f"logit_{j}" for j in range(C)]].to_numpy())
     np.testing.assert_array_equal(b.labels, df["label"])
-    np.testing.assert_array_equal(b.target_in, df["is_member"])
+    np.testing.assert_array_equal(b.is_member, df["is_member"])
     np.testing.assert_array_equal(b.groups, df["site"])
 
 
@@ -265,7 +265,7 @@ def test_csv_probs_column_order_and_text_membership(tmp_path: Path) -> None:
     df.to_csv(tmp_path / "t.csv.gz", index=False)
     b = load_bundle(tmp_path / "t.csv.gz")
     np.testing.assert_allclose(np.exp(b.target_logits[:, 0]), df[["prob_0", "prob_1", "prob_2"]].to_numpy())
-    np.testing.assert_array_equal(b.target_in, np.arange(N) % 2 == 0)
+    np.testing.assert_array_equal(b.is_member, np.arange(N) % 2 == 0)
 
 
 def test_table_without_membership_and_custom_prefix(tmp_path: Path) -> None:
@@ -273,7 +273,7 @@ def test_table_without_membership_and_custom_prefix(tmp_path: Path) -> None:
     df["p0"], df["p1"], df["p2"] = 0.2, 0.3, 0.5
     df.to_csv(tmp_path / "t.tsv", index=False, sep="\t")
     b = load_bundle(tmp_path / "t.tsv", prefix="p", outputs="probs", label_column="label")
-    assert b.target_in is None
+    assert b.is_member is None
     np.testing.assert_allclose(np.exp(b.target_logits[0, 0]), [0.2, 0.3, 0.5])
     b2 = load_bundle(tmp_path / "t.tsv", prefix="p")  # default: logits for a non-"prob" prefix
     np.testing.assert_allclose(b2.target_logits[0, 0], [0.2, 0.3, 0.5])
@@ -302,8 +302,8 @@ TABLE_ERRORS: list[tuple[Any, dict[str, Any], str]] = [
     (lambda d: d.assign(label=7), {}, r"labels: expected class indices in \[0, 3\)"),
     (lambda d: d.assign(is_member=["maybe"] * N), {}, r"is_member: expected true/false or 1/0, found 'maybe'"),
     (lambda d: d.assign(is_member=[np.nan] + [1.0] * (N - 1)), {}, r"is_member: 1 empty membership cells"),
-    (lambda d: d.assign(is_member=True), {}, r"target_in: need both members and non-members"),
-    (lambda d: d.assign(is_member=3), {}, r"target_in: expected a boolean array"),
+    (lambda d: d.assign(is_member=True), {}, r"is_member: need both members and non-members"),
+    (lambda d: d.assign(is_member=3), {}, r"is_member: expected a boolean array"),
     (lambda d: d, {"group_column": "nope"}, r"table: group column 'nope' not found"),
     (lambda d: d.assign(site=[np.nan] + ["a"] * (N - 1)), {"group_column": "site"}, r"site: 1 empty group cells"),
     (lambda d: d, {"prefix": "score_"}, r"table: no columns named score_0, score_1"),
@@ -367,14 +367,14 @@ def test_roundtrip_property(tmp_path_factory: pytest.TempPathFactory) -> None:
     def run(n: int, c: int, k: int, a: int, seed: int, probs: bool) -> None:
         rng = np.random.default_rng(seed)
         z = rng.normal(scale=5.0, size=(n, a, c))
-        kw: dict[str, Any] = {"labels": rng.integers(0, c, n), "target_in": np.arange(n) % 2 == 1}
+        kw: dict[str, Any] = {"labels": rng.integers(0, c, n), "is_member": np.arange(n) % 2 == 1}
         if probs:
             kw["target_probs"] = np.exp(z) / np.exp(z).sum(-1, keepdims=True)
         else:
             kw["target_logits"] = z
         if k:
             kw["ref_logits"] = rng.normal(size=(k, n, a, c))
-            kw["ref_in"] = rng.random((k, n)) < 0.5
+            kw["ref_is_member"] = rng.random((k, n)) < 0.5
         b = SignalBundle.from_arrays(**kw)
         b2 = load_bundle(save_bundle(b, folder / "b.npz"))
         _assert_same(b, b2)

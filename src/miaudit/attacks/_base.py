@@ -4,10 +4,10 @@ An attack is a small class with an sklearn-like contract:
 
 * ``__init__`` stores hyper-parameters only;
 * ``fit(bundle)`` learns from the *reference* part of a :class:`~miaudit.data.SignalBundle`
-  (``ref_logits``/``ref_in``, population data); fitted state ends in ``_``;
+  (``ref_logits``/``ref_is_member``, population data); fitted state ends in ``_``;
 * ``score(bundle)`` returns one float64 score per example of the target, higher = more likely member.
 
-Attacks never look at ``bundle.target_in`` (the evaluation ground truth), with one documented
+Attacks never look at ``bundle.is_member`` (the evaluation ground truth), with one documented
 exception: attacks whose ``requires`` contains ``"membership"`` (the trained attack models
 ``trained_lr``/``trained_gb``) fit on the target's own members/non-members with k-fold
 cross-fitting, so that every score is out-of-fold.
@@ -105,9 +105,9 @@ def missing_requirements(name: str, bundle: "SignalBundle") -> str | None:
     """Why attack ``name`` cannot run on ``bundle`` (a sentence), or None if it can."""
     cls = attack_class(name)
     if "reference" in cls.requires and bundle.ref_logits is None:
-        return "needs reference models (ref_logits/ref_in in the bundle, or an audit with K >= 2)"
-    if "membership" in cls.requires and bundle.target_in is None:
-        return "needs the target's membership labels (target_in) for cross-fitting"
+        return "needs reference models (ref_logits/ref_is_member in the bundle, or an audit with K >= 2)"
+    if "membership" in cls.requires and bundle.is_member is None:
+        return "needs the target's membership labels (is_member) for cross-fitting"
     if "population" in cls.requires and bundle.population_logits is None and bundle.ref_logits is None:
         return "needs population data or reference models"
     return None

@@ -101,19 +101,19 @@ def check_target(bundle: "SignalBundle", attack: str) -> None:
 
 
 def check_reference(bundle: "SignalBundle", attack: str) -> tuple[np.ndarray, np.ndarray]:
-    """``(ref_logits (K, N, A, C), ref_in (K, N) bool)`` of ``bundle``, checked."""
+    """``(ref_logits (K, N, A, C), ref_is_member (K, N) bool)`` of ``bundle``, checked."""
     check_target(bundle, attack)
-    ref, ref_in = bundle.ref_logits, bundle.ref_in
-    if ref is None or ref_in is None:
+    ref, ref_is_member = bundle.ref_logits, bundle.ref_is_member
+    if ref is None or ref_is_member is None:
         raise InputError(
-            f"{attack}: needs ref_logits and ref_in (outputs and training membership of reference models); "
+            f"{attack}: needs ref_logits and ref_is_member (outputs and training membership of reference models); "
             "add them to the bundle or run an audit with K >= 2 reference models"
         )
     n, a, c = bundle.target_logits.shape
-    ref_in = np.asarray(ref_in)
-    if ref.ndim != 4 or ref.shape[1:] != (n, a, c) or ref_in.shape != ref.shape[:2]:
+    ref_is_member = np.asarray(ref_is_member)
+    if ref.ndim != 4 or ref.shape[1:] != (n, a, c) or ref_is_member.shape != ref.shape[:2]:
         raise InputError(
-            f"{attack}: expected ref_logits of shape (K, {n}, {a}, {c}) and ref_in of shape (K, {n}), got "
-            f"{ref.shape} and {ref_in.shape}; build the bundle with SignalBundle.from_arrays"
+            f"{attack}: expected ref_logits of shape (K, {n}, {a}, {c}) and ref_is_member of shape (K, {n}), got "
+            f"{ref.shape} and {ref_is_member.shape}; build the bundle with SignalBundle.from_arrays"
         )
-    return ref, ref_in.astype(bool, copy=False)
+    return ref, ref_is_member.astype(bool, copy=False)

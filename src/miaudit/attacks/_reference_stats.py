@@ -147,11 +147,11 @@ def check_chunk_size(chunk_size: int | None, *, name: str) -> None:
 
 
 def stream_moments(
-    values: Iterable[np.ndarray], is_in: np.ndarray
+    values: Iterable[np.ndarray], is_member: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`group_moments` for values delivered one reference model at a time.
 
-    ``values`` yields ``K`` arrays of shape ``(n, A)`` (model ``k``'s signal on the chunk), ``is_in`` is
+    ``values`` yields ``K`` arrays of shape ``(n, A)`` (model ``k``'s signal on the chunk), ``is_member`` is
     ``(K, n)``. The sums run over models in a fixed order on per-example shifted data
     (``x - x_0``, shifted-data algorithm: no cancellation for signals far from zero), so results do
     not depend on how examples are chunked, and only ``O(n * A)`` memory is touched per model.
@@ -165,7 +165,7 @@ def stream_moments(
     # model 0 contributes x = 0 to every sum; only its count matters
     for k, v in enumerate(it, start=1):
         x = v - shift
-        xi = x * is_in[k][:, None]
+        xi = x * is_member[k][:, None]
         xo = x - xi
         s1i += xi
         s1o += xo
@@ -173,8 +173,8 @@ def stream_moments(
         xo *= x
         s2i += xi
         s2o += xo
-    n_in = is_in.sum(axis=0).astype(np.int64)
-    n_out = is_in.shape[0] - n_in
+    n_in = is_member.sum(axis=0).astype(np.int64)
+    n_out = is_member.shape[0] - n_in
     with np.errstate(invalid="ignore", divide="ignore"):
         d_in = np.where(n_in[:, None] > 0, s1i / np.maximum(n_in, 1)[:, None], 0.0)
         d_out = np.where(n_out[:, None] > 0, s1o / np.maximum(n_out, 1)[:, None], 0.0)
@@ -186,17 +186,17 @@ def stream_moments(
 
 
 def group_moments(
-    values: np.ndarray, is_in: np.ndarray
+    values: np.ndarray, is_member: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per-example IN/OUT counts, means and within-group sums of squares over reference models.
 
-    ``values`` ``(K, n, A)`` float64, ``is_in`` ``(K, n)`` bool. Returns ``n_in``, ``n_out`` ``(n,)``
+    ``values`` ``(K, n, A)`` float64, ``is_member`` ``(K, n)`` bool. Returns ``n_in``, ``n_out`` ``(n,)``
     int64 and ``mean_in``, ``mean_out``, ``ss_in``, ``ss_out`` ``(n, A)`` float64 (two-pass sums of
     squares about the group mean, stable in float64). A group with no members gets mean 0, ss 0.
     """
-    w = is_in[..., None]
-    n_in = is_in.sum(axis=0)
-    n_out = is_in.shape[0] - n_in
+    w = is_member[..., None]
+    n_in = is_member.sum(axis=0)
+    n_out = is_member.shape[0] - n_in
     total = values.sum(axis=0)
     sum_in = np.where(w, values, 0.0).sum(axis=0)
     sum_out = total - sum_in

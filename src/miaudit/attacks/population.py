@@ -9,7 +9,7 @@ The score of example ``x`` is ``sign * mean_a s(f(x_a), y)`` -- the signal of th
 averaged over the ``A`` queries, signed so that higher means "more likely member"
 (:data:`miaudit.signals.SIGNALS`). It is threshold-free: sweeping the threshold is the ROC's job, and
 calibrating it to a target FPR (e.g. the alpha-quantile of the signal on population data) picks one
-point of that same ROC. Needs nothing but the target's outputs; never reads ``target_in``.
+point of that same ROC. Needs nothing but the target's outputs; never reads ``is_member``.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Reference-model attacks (field notes §3): LiRA, RMIA, Attack-R and difficulty calibration.
 
 Every attack here reads the reference part of a :class:`~miaudit.data.SignalBundle`:
-``ref_logits`` ``(K, N, A, C)`` and ``ref_in`` ``(K, N)`` (reference model ``k`` was trained on example
-``i`` iff ``ref_in[k, i]``), plus ``target_logits`` ``(N, A, C)`` to score. ``bundle.target_in`` is never
+``ref_logits`` ``(K, N, A, C)`` and ``ref_is_member`` ``(K, N)`` (reference model ``k`` was trained on example
+``i`` iff ``ref_is_member[k, i]``), plus ``target_logits`` ``(N, A, C)`` to score. ``bundle.is_member`` is never
 read. Counts of IN and OUT references may differ per example and may be small or zero (in a full audit
 each target is scored with the other ``K - 1`` models, so ``K = 4`` leaves 1 or 2 IN references): every
 estimator below has a documented fallback and every score is finite.
@@ -56,12 +56,12 @@ class _ReferenceAttack(Attack):
 
     def _check_bundle(self, bundle: "SignalBundle") -> tuple[np.ndarray, np.ndarray]:
         name = self.name
-        ref_logits, ref_in = bundle.ref_logits, bundle.ref_in
-        if ref_logits is None or ref_in is None:
-            missing = "ref_logits" if ref_logits is None else "ref_in"
+        ref_logits, ref_is_member = bundle.ref_logits, bundle.ref_is_member
+        if ref_logits is None or ref_is_member is None:
+            missing = "ref_logits" if ref_logits is None else "ref_is_member"
             raise InputError(
                 f"{name}: bundle.{missing} is missing; expected reference-model logits ref_logits (K, N, A, C) "
-                "with their membership ref_in (K, N); add them to the bundle or run `miaudit audit` to train "
+                "with their membership ref_is_member (K, N); add them to the bundle or run `miaudit audit` to train "
                 "reference models"
             )
         tl = np.asarray(bundle.target_logits)
@@ -77,11 +77,11 @@ class _ReferenceAttack(Attack):
                 f"(N, A, C) = {tl.shape}, got {ref_logits.shape}; give every reference model's logits on "
                 "the same examples and queries"
             )
-        ref_in = np.asarray(ref_in)
-        if ref_in.shape != ref_logits.shape[:2] or ref_in.dtype != bool:
+        ref_is_member = np.asarray(ref_is_member)
+        if ref_is_member.shape != ref_logits.shape[:2] or ref_is_member.dtype != bool:
             raise InputError(
-                f"{name}: bundle.ref_in: expected a bool array of shape {ref_logits.shape[:2]} (K, N), got "
-                f"{ref_in.dtype} {ref_in.shape}; pass ref_in[k, i] = True iff reference k trained on example i"
+                f"{name}: bundle.ref_is_member: expected a bool array of shape {ref_logits.shape[:2]} (K, N), got "
+                f"{ref_is_member.dtype} {ref_is_member.shape}; pass ref_is_member[k, i] = True iff reference k trained on example i"
             )
         if c < 2:
             raise InputError(
@@ -92,7 +92,7 @@ class _ReferenceAttack(Attack):
             raise InputError(
                 f"{name}: bundle.labels: expected shape ({n},) matching target_logits, got {labels.shape}"
             )
-        return ref_logits, ref_in
+        return ref_logits, ref_is_member
 
     def _chunk(self, bundle: "SignalBundle") -> int:
         rs.check_chunk_size(self.chunk_size, name=self.name)
@@ -102,10 +102,10 @@ class _ReferenceAttack(Attack):
 
     def _chunks(self, bundle: "SignalBundle") -> Iterator["_Chunk"]:
         """Consecutive chunks of examples: views into the reference logits, no copies."""
-        ref_logits, ref_in = self._check_bundle(bundle)
+        ref_logits, ref_is_member = self._check_bundle(bundle)
         labels = np.asarray(bundle.labels)
         for sl in rs.iter_chunks(bundle.n_examples, self._chunk(bundle)):
-            yield _Chunk(sl, ref_logits[:, sl], ref_in[:, sl], labels[sl])
+            yield _Chunk(sl, ref_logits[:, sl], ref_is_member[:, sl], labels[sl])
 
     def _target_phi(self, bundle: "SignalBundle") -> np.ndarray:
         """Target scaled logits ``(N, A)`` float64."""
@@ -127,12 +127,12 @@ class _ReferenceAttack(Attack):
 
 
 class _Chunk:
-    """A chunk of examples: ``sl`` into the bundle, reference logits ``(K, n, A, C)``, ``is_in (K, n)``."""
+    """A chunk of examples: ``sl`` into the bundle, reference logits ``(K, n, A, C)``, ``is_member (K, n)``."""
 
-    __slots__ = ("sl", "logits", "is_in", "labels")
+    __slots__ = ("sl", "logits", "is_member", "labels")
 
-    def __init__(self, sl: slice, logits: np.ndarray, is_in: np.ndarray, labels: np.ndarray) -> None:
-        self.sl, self.logits, self.is_in, self.labels = sl, logits, is_in, labels
+    def __init__(self, sl: slice, logits: np.ndarray, is_member: np.ndarray, labels: np.ndarray) -> None:
+        self.sl, self.logits, self.is_member, self.labels = sl, logits, is_member, labels
 
     def phis(self) -> Iterator[np.ndarray]:
         """Each reference model's scaled logits ``(n, A)`` float64, one model at a time."""
@@ -154,7 +154,7 @@ def _moments(attack: _ReferenceAttack, bundle: "SignalBundle", transform: Any = 
     for ch in attack._chunks(bundle):
         sl = ch.sl
         vals = ch.phis() if transform is None else (transform(phi) for phi in ch.phis())
-        n_in, n_out, m_in, m_out, ss_in, ss_out = rs.stream_moments(vals, ch.is_in)
+        n_in, n_out, m_in, m_out, ss_in, ss_out = rs.stream_moments(vals, ch.is_member)
         out["n_in"][sl], out["n_out"][sl] = n_in, n_out
         out["mean_in"][sl], out["mean_out"][sl] = m_in, m_out
         out["ss_in"][sl], out["ss_out"][sl] = ss_in, ss_out
@@ -380,16 +380,16 @@ class _Lira(_ReferenceAttack):
         """Correlation (A, A) of the standardised reference residuals across queries, pooled over
         examples and models (IN and OUT online, OUT only offline), on up to ``_CORR_ROWS`` examples
         (a fixed, seeded subsample), shrunk 5% toward the identity so it is well conditioned."""
-        ref_logits, ref_in = self._check_bundle(bundle)
+        ref_logits, ref_is_member = self._check_bundle(bundle)
         n = bundle.n_examples
         rows = np.arange(n) if n <= _CORR_ROWS else np.sort(
             np.random.default_rng(0).choice(n, size=_CORR_ROWS, replace=False))
         phi = rs.ref_scaled_logit(ref_logits[:, rows], np.asarray(bundle.labels)[rows])  # (K, r, A)
-        is_in = np.asarray(ref_in)[:, rows][..., None]
-        mu = np.where(is_in, self.mu_in_[rows][None], self.mu_out_[rows][None])
-        var = np.where(is_in, self.var_in_[rows][None], self.var_out_[rows][None])
+        is_member = np.asarray(ref_is_member)[:, rows][..., None]
+        mu = np.where(is_member, self.mu_in_[rows][None], self.mu_out_[rows][None])
+        var = np.where(is_member, self.var_in_[rows][None], self.var_out_[rows][None])
         z = (phi - mu) / np.sqrt(var)
-        use = ~is_in[..., 0] if self.offline else np.ones(is_in.shape[:2], dtype=bool)
+        use = ~is_member[..., 0] if self.offline else np.ones(is_member.shape[:2], dtype=bool)
         zz = z[use]
         zz = zz[np.all(np.isfinite(zz), axis=1)]
         a = phi.shape[-1]
@@ -458,9 +458,9 @@ class Rmia(_ReferenceAttack):
     * offline (``offline=True``, automatic when no reference has any IN example):
       ``Pr(x) = ((1 + a) P_out(x) + (1 - a)) / 2`` (paper, §3 / App. B.2.2), where ``a`` is tuned on a
       *paired reference model*: reference ``k`` plays the target, the other references give
-      ``P_out`` and ``ref_in[k]`` are the labels; ``a`` maximises the AUC (or the TPR at ``tune_fpr``)
+      ``P_out`` and ``ref_is_member[k]`` are the labels; ``a`` maximises the AUC (or the TPR at ``tune_fpr``)
       over ``a_grid`` points in ``[0, 1]``, averaged over ``n_paired`` pseudo-targets. The target and
-      ``target_in`` are never used. With a single reference ``a = 0.5``; ``a=`` fixes it.
+      ``is_member`` are never used. With a single reference ``a = 0.5``; ``a=`` fixes it.
 
     ``LR(x, z) = [Pr(x|theta)/Pr(x)] / [Pr(z|theta)/Pr(z)]`` for population samples ``z``:
     ``bundle.population_logits`` (target), ``ref_population_logits`` and ``population_labels`` when all
@@ -532,28 +532,28 @@ class Rmia(_ReferenceAttack):
 
     def fit(self, bundle: "SignalBundle") -> "Rmia":
         self._validate()
-        ref_logits, ref_in = self._check_bundle(bundle)
-        k, n = ref_in.shape
+        ref_logits, ref_is_member = self._check_bundle(bundle)
+        k, n = ref_is_member.shape
         offline = self.default_offline if self.offline is None else bool(self.offline)
-        if not ref_in.any():
+        if not ref_is_member.any():
             offline = True
         self.offline_ = offline
         # paired pseudo-targets: references with the most balanced membership
         paired: list[int] = []
         if offline and self.a is None and k >= 2:
-            frac = ref_in.mean(axis=1)
+            frac = ref_is_member.mean(axis=1)
             order = np.argsort(np.abs(frac - 0.5), kind="stable")
             paired = [int(j) for j in order if 0 < frac[j] < 1][: self.n_paired]
         lm_in, lm_out = np.full(n, -np.inf), np.full(n, -np.inf)
-        n_in = ref_in.sum(axis=0)
+        n_in = ref_is_member.sum(axis=0)
         pair_lp = {j: np.empty(n) for j in paired}
         pair_lo = {j: np.empty(n) for j in paired}
         for ch in self._chunks(bundle):
-            masks = [ch.is_in, ~ch.is_in]
+            masks = [ch.is_member, ~ch.is_member]
             for j in paired:
-                only_j = np.zeros_like(ch.is_in)
+                only_j = np.zeros_like(ch.is_member)
                 only_j[j] = True
-                others_out = ~ch.is_in
+                others_out = ~ch.is_member
                 others_out[j] = False
                 masks += [only_j, others_out]
             res = rs.log_mean_prob(ch.phis(), masks, fallback=ch.phi_rows)
@@ -562,7 +562,7 @@ class Rmia(_ReferenceAttack):
                 pair_lp[j][ch.sl], pair_lo[j][ch.sl] = res[2 + 2 * t], res[3 + 2 * t]
         has_in, has_out = n_in > 0, n_in < k
         if offline:
-            self.a_ = float(self.a) if self.a is not None else self._tune(pair_lp, pair_lo, ref_in)
+            self.a_ = float(self.a) if self.a is not None else self._tune(pair_lp, pair_lo, ref_is_member)
             if has_out.any():
                 fill = special.logsumexp(lm_out[has_out]) - np.log(has_out.sum())
             else:
@@ -606,7 +606,7 @@ class Rmia(_ReferenceAttack):
             out[sl] = self._log_pr_offline(lm, self.a_) if self.offline_ else lm
         return out
 
-    def _tune(self, pair_lp: dict[int, np.ndarray], pair_lo: dict[int, np.ndarray], ref_in: np.ndarray) -> float:
+    def _tune(self, pair_lp: dict[int, np.ndarray], pair_lo: dict[int, np.ndarray], ref_is_member: np.ndarray) -> float:
         """Choose ``a`` on paired reference models only (never the target)."""
         if not pair_lp:
             return 0.5
@@ -615,7 +615,7 @@ class Rmia(_ReferenceAttack):
         total = np.zeros(grid.size)
         for j, lp in pair_lp.items():
             lo = pair_lo[j]
-            labels = ref_in[j]
+            labels = ref_is_member[j]
             ok = np.flatnonzero(np.isfinite(lo))
             if ok.size > self.tune_max_examples:
                 ok = np.sort(rng.choice(ok, self.tune_max_examples, replace=False))
@@ -729,7 +729,7 @@ class AttackR(_ReferenceAttack):
             sl = ch.sl
             ref_loss = np.stack([rs.loss_from_phi(phi).mean(axis=-1) for phi in ch.phis()])  # (K, n)
             u = (target_loss[sl] - ref_loss) / self.h_[sl]
-            log_f = rs.logmeanexp(special.log_ndtr(u), axis=0, where=~ch.is_in)
+            log_f = rs.logmeanexp(special.log_ndtr(u), axis=0, where=~ch.is_member)
             no_out = ~np.isfinite(log_f)
             if no_out.any():
                 log_f = np.where(no_out, special.log_ndtr((target_loss[sl] - mu) / sd), log_f)

@@ -4,11 +4,11 @@ learning models" (IEEE S&P).
 The reference (shadow) models play the attacker's shadow models: each reference model ``k`` is
 queried on all ``N`` examples, and its outputs -- turned into :func:`._features.attack_features`
 (sorted probabilities and true-label features, averaged over queries) -- are labelled IN/OUT by
-``ref_in[k]``. An attack classifier fitted on these ``K * N`` rows is then applied to the target's
+``ref_is_member[k]``. An attack classifier fitted on these ``K * N`` rows is then applied to the target's
 outputs. Shokri et al. fit one attack model per class; ``per_class=True`` does that, falling back to
 the global classifier for classes with fewer than ``min_rows_per_class`` IN or OUT rows.
 
-The target's membership (``target_in``) is never read. To keep ``K * N`` tractable, at most
+The target's membership (``is_member``) is never read. To keep ``K * N`` tractable, at most
 ``max_train`` rows (a seeded uniform sample of the (model, example) pairs) are used for fitting, and
 features are computed for those rows only.
 
@@ -90,19 +90,19 @@ class ShokriAttack(Attack):
         self.seed = check_seed(seed)
 
     def fit(self, bundle: "SignalBundle") -> "ShokriAttack":
-        """Fit the attack classifier(s) on ``ref_logits`` labelled by ``ref_in``."""
-        ref, ref_in = check_reference(bundle, self.name)
-        k, n = ref_in.shape
+        """Fit the attack classifier(s) on ``ref_logits`` labelled by ``ref_is_member``."""
+        ref, ref_is_member = check_reference(bundle, self.name)
+        k, n = ref_is_member.shape
         rows = np.arange(k * n)
         if rows.size > self.max_train:
             rng = np.random.default_rng(self.seed)
             rows = np.sort(rng.choice(rows, size=self.max_train, replace=False))
         km, nm = np.divmod(rows, n)
-        y_in = ref_in[km, nm]
+        y_in = ref_is_member[km, nm]
         n_in = int(y_in.sum())
         if n_in == 0 or n_in == y_in.size:
             raise InputError(
-                f"{self.name}: ref_in must mark both IN and OUT (model, example) pairs, got "
+                f"{self.name}: ref_is_member must mark both IN and OUT (model, example) pairs, got "
                 f"{'only IN' if n_in else 'only OUT'} among {y_in.size} rows; use a balanced membership matrix"
             )
         labels = np.asarray(bundle.labels)[nm]

@@ -5,7 +5,7 @@ Shokri et al. (2017) train the attack classifier on shadow models' outputs; Sale
 the simplest audit form -- the one most tutorials teach -- trains it on part of the target's own
 members/non-members and evaluates it on the rest. Features: :func:`._features.attack_features`.
 
-**Use of ``target_in``.** These are the only attacks that read ``bundle.target_in`` (their
+**Use of ``is_member``.** These are the only attacks that read ``bundle.is_member`` (their
 ``requires`` contains ``"membership"``). They never score an example with a model fitted on it:
 stratified k-fold cross-fitting (``n_folds`` folds, shuffled with ``seed``) fits one classifier per
 fold on the other folds and scores the held-out fold, so *every* example gets an out-of-fold score
@@ -115,7 +115,7 @@ class TrainedAttack(Attack):
     Parameters
     ----------
     n_folds : int, default 5
-        Folds of the stratified cross-fitting (>= 2); each class of ``target_in`` needs that many examples.
+        Folds of the stratified cross-fitting (>= 2); each class of ``is_member`` needs that many examples.
     seed : int, default 0
         Seeds the fold split and the classifier.
     top_k : int or None, default 10
@@ -140,7 +140,7 @@ class TrainedAttack(Attack):
         self.top_k = check_top_k(top_k)
 
     def fit(self, bundle: "SignalBundle") -> "TrainedAttack":
-        """Cross-fit on ``bundle`` (reads ``target_in``) and keep the out-of-fold scores."""
+        """Cross-fit on ``bundle`` (reads ``is_member``) and keep the out-of-fold scores."""
         check_target(bundle, self.name)
         is_member = self._membership(bundle)
         x = attack_features(bundle.target_logits, bundle.labels, top_k=self.top_k)
@@ -171,15 +171,15 @@ class TrainedAttack(Attack):
         return state
 
     def _membership(self, bundle: "SignalBundle") -> np.ndarray:
-        if bundle.target_in is None:
+        if bundle.is_member is None:
             raise InputError(
-                f"{self.name}: needs target_in (the target's membership) for cross-fitting; "
+                f"{self.name}: needs is_member (the target's membership) for cross-fitting; "
                 "add it to the bundle, or run attacks that do not require membership"
             )
-        is_member = np.asarray(bundle.target_in).astype(bool).reshape(-1)
+        is_member = np.asarray(bundle.is_member).astype(bool).reshape(-1)
         if is_member.shape[0] != bundle.n_examples:
             raise InputError(
-                f"{self.name}: target_in has {is_member.shape[0]} entries, labels {bundle.n_examples}; "
+                f"{self.name}: is_member has {is_member.shape[0]} entries, labels {bundle.n_examples}; "
                 "give one membership flag per example"
             )
         n_in = int(is_member.sum())

@@ -9,9 +9,9 @@ field                  shape / dtype           meaning
 labels                 (N,) int64              true class in [0, C)
 target_logits          (N, A, C) float64       target model logits for A queries (A=1 if none);
                                                probabilities are converted to log-probabilities
-target_in              (N,) bool or None       ground truth membership, evaluation only
+is_member              (N,) bool or None       ground truth membership, evaluation only
 ref_logits             (K, N, A, C) float32    K reference models' logits, or None
-ref_in                 (K, N) bool or None     reference models' training membership
+ref_is_member                 (K, N) bool or None     reference models' training membership
 groups                 (N,) or None            optional user slice column (str or int)
 population_logits      (M, A, C) or None       target outputs on known non-members (population z)
 population_labels      (M,) int64 or None
@@ -53,9 +53,9 @@ class SignalBundle:
 
     labels: np.ndarray
     target_logits: np.ndarray
-    target_in: np.ndarray | None = None
+    is_member: np.ndarray | None = None
     ref_logits: np.ndarray | None = None
-    ref_in: np.ndarray | None = None
+    ref_is_member: np.ndarray | None = None
     groups: np.ndarray | None = None
     population_logits: np.ndarray | None = None
     population_labels: np.ndarray | None = None
@@ -89,10 +89,10 @@ class SignalBundle:
         labels: Any,
         target_logits: Any = None,
         target_probs: Any = None,
-        target_in: Any = None,
+        is_member: Any = None,
         ref_logits: Any = None,
         ref_probs: Any = None,
-        ref_in: Any = None,
+        ref_is_member: Any = None,
         groups: Any = None,
         population_logits: Any = None,
         population_probs: Any = None,
@@ -111,11 +111,11 @@ class SignalBundle:
             Exactly one of them. Probabilities must lie in [0, 1] with rows summing to 1
             (tolerance ``1e-3``) and are converted to log-probabilities with
             :func:`miaudit.signals.probs_to_logits`.
-        target_in : bool or 0/1 array (N,), optional
+        is_member : bool or 0/1 array (N,), optional
             Ground-truth membership of the target (evaluation only); needs both classes.
         ref_logits, ref_probs : float array (K, N, C) or (K, N, A, C), optional
             Reference models' outputs (at most one of them), with the target's A and C.
-        ref_in : bool or 0/1 array (K, N)
+        ref_is_member : bool or 0/1 array (K, N)
             Required exactly when reference outputs are given.
         groups : array (N,), optional
             Slice column (ints, bools or strings; other objects are converted to ``str``).
@@ -152,34 +152,34 @@ class SignalBundle:
 
         # --- membership ---------------------------------------------------------------------
         target_in_arr = None
-        if target_in is not None:
-            target_in_arr = _bool_array("target_in", target_in, shape=(n,), shape_hint="(N,)")
+        if is_member is not None:
+            target_in_arr = _bool_array("is_member", is_member, shape=(n,), shape_hint="(N,)")
             n_members = int(target_in_arr.sum())
             if n_members == 0 or n_members == n:
                 what = "True" if n_members == n else "False"
                 raise InputError(
-                    f"target_in: need both members and non-members, got all {n} values {what}; "
-                    "pass the true membership of every example, or omit target_in to score without metrics"
+                    f"is_member: need both members and non-members, got all {n} values {what}; "
+                    "pass the true membership of every example, or omit is_member to score without metrics"
                 )
 
         # --- references ---------------------------------------------------------------------
         ref_name, ref = _one_of("ref_logits", ref_logits, "ref_probs", ref_probs, required=False)
         ref_arr = ref_in_arr = None
         k = 0
-        if ref is None and ref_in is not None:
+        if ref is None and ref_is_member is not None:
             raise InputError(
-                "ref_in: given without reference outputs; pass ref_logits (or ref_probs) of shape "
-                "(K, N, C) or (K, N, A, C) as well, or drop ref_in"
+                "ref_is_member: given without reference outputs; pass ref_logits (or ref_probs) of shape "
+                "(K, N, C) or (K, N, A, C) as well, or drop ref_is_member"
             )
         if ref is not None:
-            if ref_in is None:
+            if ref_is_member is None:
                 raise InputError(
-                    f"{ref_name}: given without ref_in; pass ref_in, a bool array (K, N) saying which "
+                    f"{ref_name}: given without ref_is_member; pass ref_is_member, a bool array (K, N) saying which "
                     "examples each reference model was trained on"
                 )
             ref_arr = _model_outputs(ref_name, ref, n=n, a=a, c=c, n_name="N", n_source=tgt_name)
             k = ref_arr.shape[0]
-            ref_in_arr = _bool_array("ref_in", ref_in, shape=(k, n), shape_hint=f"(K, N) = ({k}, {n})")
+            ref_in_arr = _bool_array("ref_is_member", ref_is_member, shape=(k, n), shape_hint=f"(K, N) = ({k}, {n})")
 
         # --- groups -------------------------------------------------------------------------
         groups_arr = None if groups is None else _groups(groups, n)
@@ -232,7 +232,7 @@ class SignalBundle:
                 if ref_arr is None:
                     raise InputError(
                         f"{rpop_name}: given without reference outputs on the audit examples; pass ref_logits "
-                        "and ref_in as well, or drop it"
+                        "and ref_is_member as well, or drop it"
                     )
                 rpop_arr = _model_outputs(rpop_name, rpop, n=m, a=a, c=c, n_name="M", n_source=pop_name)
                 if rpop_arr.shape[0] != k:
@@ -247,9 +247,9 @@ class SignalBundle:
         return cls(
             labels=_readonly(labels_arr),
             target_logits=_readonly(tgt64),
-            target_in=_readonly(target_in_arr),
+            is_member=_readonly(target_in_arr),
             ref_logits=_readonly(ref_arr),
-            ref_in=_readonly(ref_in_arr),
+            ref_is_member=_readonly(ref_in_arr),
             groups=_readonly(groups_arr),
             population_logits=_readonly(pop_arr),
             population_labels=_readonly(pop_labels_arr),
@@ -271,7 +271,7 @@ class SignalBundle:
         """Bundle for the "each model is a target" design of the full game.
 
         ``logits`` (K, N, A, C) are the outputs of K models trained on the rows of ``membership``
-        (K, N); model ``target`` becomes the target (``target_in = membership[target]``) and the
+        (K, N); model ``target`` becomes the target (``is_member = membership[target]``) and the
         other models the references, except the target's *partner*, the model trained on exactly
         the complement of its training set (:func:`~miaudit.data.balanced_membership` builds models
         in such pairs). With the partner left out, every example is IN for the same number of
@@ -296,9 +296,9 @@ class SignalBundle:
         return cls.from_arrays(
             labels=labels,
             target_logits=lg[t],
-            target_in=mem[t],
+            is_member=mem[t],
             ref_logits=lg[others] if others else None,
-            ref_in=mem[others] if others else None,
+            ref_is_member=mem[others] if others else None,
             groups=groups,
             meta={**dict(meta or {}), "target_model": t, "excluded_partner": partner},
         )

@@ -20,17 +20,20 @@ from .._atomic import atomic_open
 from .._errors import InputError, MissingDependencyError, import_optional
 from ._bundle import SignalBundle
 
-__all__ = ["load_bundle", "save_bundle", "BUNDLE_KEYS", "META_KEY"]
+__all__ = ["load_bundle", "save_bundle", "BUNDLE_KEYS", "LEGACY_KEYS", "META_KEY"]
+
+#: Keys of bundles written before miaudit 0.2 (results schema 1), read under their current names.
+LEGACY_KEYS = {"target_in": "is_member", "ref_in": "ref_is_member"}
 
 #: Array keys of a bundle ``.npz`` (the keyword arguments of :meth:`SignalBundle.from_arrays`).
 BUNDLE_KEYS = (
     "labels",
     "target_logits",
     "target_probs",
-    "target_in",
+    "is_member",
     "ref_logits",
     "ref_probs",
-    "ref_in",
+    "ref_is_member",
     "groups",
     "population_logits",
     "population_probs",
@@ -62,7 +65,7 @@ def load_bundle(
 
     Tables (``.csv``, ``.tsv``, ``.parquet``/``.pq``; CSV may be gz/bz2/xz compressed): one row per
     example with a label column (``label_column``), an optional membership column
-    (``member_column``; bool, 0/1 or true/false/yes/no; absent -> no ``target_in``), an optional
+    (``member_column``; bool, 0/1 or true/false/yes/no; absent -> no ``is_member``), an optional
     group column, and one column per class named ``logit_0 .. logit_{C-1}`` or
     ``prob_0 .. prob_{C-1}``. ``prefix`` picks another column prefix (e.g. ``"score_"``);
     ``outputs`` (``"logits"`` or ``"probs"``) says what those columns hold (default: probabilities
@@ -110,7 +113,7 @@ def save_bundle(bundle: SignalBundle, path: str | os.PathLike[str], *, compress:
     if not p.parent.is_dir():
         raise InputError(f"path: folder {str(p.parent)!r} does not exist; create it first")
     arrays: dict[str, np.ndarray] = {"labels": bundle.labels, "target_logits": bundle.target_logits}
-    for key in ("target_in", "ref_logits", "ref_in", "population_logits", "population_labels",
+    for key in ("is_member", "ref_logits", "ref_is_member", "population_logits", "population_labels",
                 "ref_population_logits"):
         value = getattr(bundle, key)
         if value is not None:
@@ -179,6 +182,7 @@ def _read_npz(p: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
             raise InputError(f"{_nm(p)}: unreadable zip directory ({_short(exc)}); re-save the bundle") from None
         names = [i.filename for i in infos]
         keys = [n[:-4] if n.endswith(".npy") else n for n in names]
+        keys = [LEGACY_KEYS.get(k, k) for k in keys]
         unknown = [k for k in keys if k not in BUNDLE_KEYS and k != META_KEY]
         if unknown:
             shown = ", ".join(repr(k[:40]) for k in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
@@ -344,9 +348,9 @@ def _bundle_from_table(
             raise InputError(f"table: duplicate column {m.group(1)!r}; keep one column per name")
     values = _numeric_block(df, [class_cols[i] for i in idx])
     labels = _int_column(df[label_column], label_column)
-    target_in = None
+    is_member = None
     if member_column is not None and member_column in df.columns:
-        target_in = _bool_column(df[member_column], member_column)
+        is_member = _bool_column(df[member_column], member_column)
     groups = None
     if group_column is not None:
         if group_column not in df.columns:
@@ -359,7 +363,7 @@ def _bundle_from_table(
             groups = groups.astype(str)
     key = "target_probs" if outputs == "probs" else "target_logits"
     return SignalBundle.from_arrays(
-        labels=labels, target_in=target_in, groups=groups, meta={"source": source}, **{key: values}
+        labels=labels, is_member=is_member, groups=groups, meta={"source": source}, **{key: values}
     )
 
 

@@ -262,7 +262,7 @@ def make_verdict(
             strongest=None,
             paragraphs=[
                 "The per-example scores were computed, but without knowing which examples were members "
-                "no attack can be evaluated. Supply the membership labels (target_in) to get figures."
+                "no attack can be evaluated. Supply the membership labels (is_member) to get figures."
             ],
         )
     m = metrics[name]

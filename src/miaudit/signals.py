@@ -38,6 +38,7 @@ __all__ = [
     "modified_entropy",
     "scaled_logit",
     "hinge",
+    "correct",
     "SIGNALS",
 ]
 
@@ -206,6 +207,20 @@ def scaled_logit(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """
     z = _as_logits(logits, min_classes=2)
     return _phi(z, _label_index(labels, z.shape))
+
+
+def correct(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Whether the top class of query 0 is the true class: bool ``(N,)`` for logits ``(N, A, C)``.
+
+    The one definition of a model's accuracy in miaudit (``correct(...)[mask].mean()``).
+    """
+    z = np.asarray(logits)
+    if z.ndim != 3:
+        raise InputError(f"logits: expected shape (N, A, C), got {z.shape}; add a query axis with logits[:, None, :]")
+    y = np.asarray(labels)
+    if y.shape != z.shape[:1]:
+        raise InputError(f"labels: expected shape ({z.shape[0]},) like the logits, got {y.shape}; pass one label per example")
+    return np.asarray(np.argmax(z[:, 0, :], axis=-1) == y)
 
 
 def hinge(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Benchmark: attack power on real targets (issue 3), digits and UCI Adult, K = 4, 8, 16, 64.
 
-The game is the one of ``miaudit audit`` (:func:`miaudit.pipeline.run_audit`): a pool of examples, K models
+The game is the one of ``miaudit audit`` (:func:`miaudit.audit.run_audit`): a pool of examples, K models
 of one scikit-learn recipe on a balanced membership matrix (every example IN for exactly K/2 models), and
 each of the first ``--n-targets`` models plays the target against the other K - 1 as references. Figures are
 pooled over targets (one ROC over every target's members and non-members), with 95% intervals (AUC: DeLong;
@@ -77,7 +77,7 @@ def config_for(dataset: str, k: int, args) -> dict:
 
 def run_game(dataset: str, k: int, args) -> dict:
     from miaudit.config import AuditConfig
-    from miaudit.pipeline import prepare_audit, run_audit, train_prepared
+    from miaudit.audit import prepare_audit, run_audit, train_prepared
 
     cfg = AuditConfig.from_dict(config_for(dataset, k, args))
     # Train (or load) first so that training and scoring wall times can be told apart.
@@ -165,7 +165,7 @@ def null_check(dataset: str, ks: list[int], args) -> str:
     from miaudit.api import evaluate_bundle
     from miaudit.config import AuditConfig
     from miaudit.data import SignalBundle, partner_of
-    from miaudit.pipeline import prepare_audit, train_prepared
+    from miaudit.audit import prepare_audit, train_prepared
 
     def game(k):
         p = prepare_audit(AuditConfig.from_dict(config_for(dataset, k, args)))

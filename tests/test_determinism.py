@@ -8,7 +8,7 @@ byte-identical, across
 (c) executors: inline (jobs=1), the process pool with and without the local trainer thread, and
     ray (skipped when not installed); ``spawn`` workers in a slow variant,
 (d) ``miaudit score`` on the same bundle twice (every attack in a slow variant),
-(e) ``miaudit.demo.run_demo`` twice (slow: ~10 s per demo on a loaded 2-core machine).
+(e) ``miaudit.audit.run_demo`` twice (slow: ~10 s per demo on a loaded 2-core machine).
 
 A cross-process check (a fresh interpreter, another ``PYTHONHASHSEED``) is in
 ``tests/test_crash_safety.py``, whose reference run is in-process and whose resumed runs are not.
@@ -209,7 +209,7 @@ def test_score_twice_with_every_attack_is_byte_identical(tmp_path: Path) -> None
 
 @pytest.mark.slow
 def test_demo_twice_gives_the_same_json() -> None:
-    from miaudit.demo import run_demo
+    from miaudit.audit import run_demo
 
     a, b = (run_demo(model="logreg", n_references=2, jobs=1).to_json() for _ in range(2))
     assert a.pop("created") and b.pop("created")

@@ -55,7 +55,7 @@ def test_tiny_sweep_records_utility_and_risk(tmp_path):
 def test_resume_reuses_finished_points(tmp_path, monkeypatch):
     cfg = _config(tmp_path, {"model.params.C": [0.01, 10.0]})
     first = run_levers(cfg, jobs=1).table
-    import miaudit.pipeline as pipeline
+    import miaudit.audit as pipeline
 
     def boom(*a, **k):  # any re-training would call run_audit
         raise AssertionError("finished point was recomputed")

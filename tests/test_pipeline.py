@@ -8,7 +8,7 @@ import pytest
 
 from miaudit import ConfigError, InputError
 from miaudit.config import AuditConfig
-from miaudit.pipeline import game_seeds, load_target_model, prepare_audit, run_audit, run_audit_with_target
+from miaudit.audit import game_seeds, load_target_model, prepare_audit, run_audit, run_audit_with_target
 from miaudit.training import SklearnRecipe
 
 LR = "sklearn.linear_model.LogisticRegression"
@@ -312,7 +312,7 @@ def test_results_do_not_depend_on_jobs(tmp_path):
 
 def test_show_features_only_when_configured(tmp_path):
     from miaudit.config import AuditConfig
-    from miaudit.pipeline import run_audit
+    from miaudit.audit import run_audit
 
     base = {
         "data": {"kind": "digits", "max_examples": 200},

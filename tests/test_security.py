@@ -117,7 +117,7 @@ def test_pickle_opt_in_warns_and_logs(tmp_path: Path, caplog: pytest.LogCaptureF
     import joblib
     from sklearn.linear_model import LogisticRegression
 
-    from miaudit.pipeline import load_target_model
+    from miaudit.audit import load_target_model
 
     joblib.dump(LogisticRegression().fit(np.eye(4), [0, 1, 0, 1]), tmp_path / "t.joblib")
     _indices(tmp_path)
@@ -134,7 +134,7 @@ def test_skops_target_loads_through_skops_without_pickle(tmp_path: Path, no_pick
     import skops.io as sio
     from sklearn.linear_model import LogisticRegression
 
-    from miaudit.pipeline import load_target_model
+    from miaudit.audit import load_target_model
 
     clf = LogisticRegression().fit(np.eye(4), [0, 1, 0, 1])
     sio.dump(clf, tmp_path / "t.skops")

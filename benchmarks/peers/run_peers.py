@@ -273,7 +273,7 @@ def run_miaudit_pipeline(target: T.Target, gdir: Path, k: int, seed: int, args: 
     out = gdir / f"miaudit_pipeline_k{k}.json"
     if out.exists():
         return json.loads(out.read_text())
-    from miaudit.pipeline import run_audit_with_target
+    from miaudit.audit import run_audit_with_target
 
     with np.load(gdir / "bundle.npz", allow_pickle=False) as z:
         m = z["is_member"].astype(bool)
@@ -469,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="small pools (a smoke run)")
     ap.add_argument("--no-miaudit", action="store_true")
     ap.add_argument("--miaudit-pipeline", action="store_true",
-                    help="also run miaudit through miaudit.pipeline.run_audit_with_target (trains its own references)")
+                    help="also run miaudit through miaudit.audit.run_audit_with_target (trains its own references)")
     ap.add_argument("--rerun-peers", action="store_true")
     ap.add_argument("--peer-timeout", type=int, default=3600)
     ap.add_argument("--table-only", action="store_true")

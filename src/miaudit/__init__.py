@@ -14,7 +14,7 @@ from typing import Any
 
 from ._errors import ConfigError, InputError, MiauditError, MissingDependencyError, TrainingError
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 #: public name -> module that defines it
 _LAZY = {
@@ -23,10 +23,12 @@ _LAZY = {
     "evaluate_bundle": "miaudit.api",
     "evaluate_game": "miaudit.api",
     "check_budget": "miaudit.api",
-    "AuditSettings": "miaudit.api",
-    "run_demo": "miaudit.demo",
-    "run_audit": "miaudit.pipeline",
-    "run_audit_with_target": "miaudit.pipeline",
+    "AuditSettings": "miaudit.metrics",
+    "run_demo": "miaudit.audit",
+    "run_audit": "miaudit.audit",
+    "run_audit_with_target": "miaudit.audit",
+    "balanced_membership": "miaudit.audit",
+    "decide_leakage": "miaudit.metrics",
     "load_config": "miaudit.config",
     "AuditResult": "miaudit.report",
     "SignalBundle": "miaudit.data",

@@ -80,30 +80,37 @@ def _pct_ci(ci: Any) -> str:
 
 
 def print_summary(result: Any, *, title: str) -> None:
-    """A short summary table of every attack in the terminal (fits 80 columns)."""
+    """A short summary of every attack in the terminal (fits 80 columns), strongest first, and the verdict."""
     from rich import box
 
+    from .metrics import n_needed_for_fpr
+
+    fprs = result.fprs[:2]
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     table.add_column("attack", no_wrap=True, max_width=16)
     table.add_column("AUC [95% CI]", justify="right", min_width=17)
-    for f in result.settings["fprs"][:2]:
+    for f in fprs:
         table.add_column(f"TPR@{100 * f:g}% [CI]", justify="right", min_width=15)
     table.add_column("eps LB", justify="right")
-    for name, m in sorted(result.metrics.items(), key=lambda kv: -(kv[1].get("auc") or 0)):
-        auc_ci = m.get("auc_ci")
-        row = [name, _fmt(m["auc"]) + (f" [{auc_ci[0]:.2f},{auc_ci[1]:.2f}]" if auc_ci else "")]
-        for f in result.settings["fprs"][:2]:
-            key = format(f, "g")
-            row.append(_pct(m["tpr_at_fpr"].get(key)) + _pct_ci(m.get("tpr_at_fpr_ci", {}).get(key)))
-        row.append(_fmt(m.get("epsilon_lower_bound"), 2))
+    for name in result.ranking:
+        m = result.metrics[name]
+        row = [name, f"{m.auc:.3f} [{m.auc_ci[0]:.2f},{m.auc_ci[1]:.2f}]"]
+        for f in fprs:
+            t = m.at(f)
+            row.append("n/a" if t.tpr is None else
+                       f"{100 * t.tpr:.1f}% [{100 * t.target_ci_low:.1f},{100 * t.target_ci_high:.1f}]")
+        row.append(f"{m.epsilon.value:.2f}")
         table.add_row(*row)
     out_console.print(table)
-    nulls = {k for m in result.metrics.values() for k, v in m.get("tpr_at_fpr", {}).items() if v is None}
-    for key in sorted(nulls, key=float):
-        out_console.print(
-            f"n/a: TPR at FPR {float(key):.1%} needs at least {int(round(1 / float(key)))} non-members "
-            f"(have {result.game.get('n_nonmembers')}); the figure is not reported rather than guessed."
-        )
+    for f in result.fprs:
+        missing = [n for n in result.ranking if result.metrics[n].at(f).tpr is None]
+        if missing:
+            t = result.metrics[missing[0]].at(f)
+            per = " per target" if t.n_strata > 1 else ""
+            out_console.print(
+                f"n/a: TPR at FPR {100 * f:g}% needs at least {n_needed_for_fpr(f)} non-members{per} "
+                f"(have {t.n_nonmembers // max(1, t.n_strata)}); the figure is not reported rather than guessed."
+            )
     g = result.game
     n_non = g.get("n_nonmembers")
     if n_non is not None:
@@ -114,15 +121,19 @@ def print_summary(result: Any, *, title: str) -> None:
         )
     for name, reason in result.skipped.items():
         out_console.print(f"[dim]skipped {name}: {reason}[/]")
+    for w in result.warnings:
+        console.print(f"[bold yellow]warning:[/] {_one_line(w)}", highlight=False, soft_wrap=True)
+    verdict = result.verdict()
+    colour = "red" if verdict.leakage_detected else "green"
+    out_console.print(f"[bold {colour}]verdict:[/] {_one_line(verdict.sentence)}", highlight=False, soft_wrap=True)
 
 
-def _finish(result: Any, out: Path, fail_above: list[str] | None, *, title: str, started: float) -> None:
-    from .api import check_budget, parse_budget
+def _finish(result: Any, out: Path, budgets: list[Any], *, title: str, started: float) -> None:
+    from .api import check_budget
 
-    budgets = [parse_budget(b) for b in fail_above or []]  # validate before writing
     paths = result.save(out)
     print_summary(result, title=title)
-    out_console.print(f"report: {paths.get('report.html', out / 'report.html')}  ({time.perf_counter() - started:.1f} s)")
+    out_console.print(f"report: {paths['report']}  ({time.perf_counter() - started:.1f} s)")
     if budgets:
         violations = check_budget(result, budgets)
         if violations:
@@ -132,16 +143,16 @@ def _finish(result: Any, out: Path, fail_above: list[str] | None, *, title: str,
         out_console.print("[green]privacy budget met[/]")
 
 
-def _check_budgets(fail_above: list[str] | None) -> None:
-    """Parse every --fail-above before any work, so a typo fails fast with exit 2."""
-    from .api import parse_budget
+def _check_budgets(fail_above: list[str] | None, fprs: Any = None) -> list[Any]:
+    """Parse every --fail-above (and check its FPR is computed) before any work: a typo fails fast with exit 2."""
+    from .audit.budget import check_budget_fprs
+    from .metrics import DEFAULT_FPRS
 
-    for b in fail_above or []:
-        parse_budget(b)
+    return check_budget_fprs(fail_above or [], tuple(fprs) if fprs is not None else DEFAULT_FPRS)
 
 
 def _settings(delta: float, member_prior: float, seed: int = 0) -> Any:
-    from .api import AuditSettings
+    from .metrics import AuditSettings
 
     return AuditSettings(delta=delta, member_prior=member_prior, seed=seed)
 
@@ -151,7 +162,7 @@ def demo(
     out: OutOpt = Path("miaudit-report"),
     seed: Annotated[int, typer.Option(help="Seed of the member/non-member draw and of training.")] = 0,
     model: Annotated[str, typer.Option(help="Target recipe: mlp, rf, logreg or gb (scikit-learn).")] = "mlp",
-    references: Annotated[int, typer.Option("--references", "-k", help="Reference models (even; 0 = none).")] = 8,
+    references: Annotated[int, typer.Option("--references", "-k", help="Reference models per target (even, >= 2); the demo trains references + 2 models.")] = 8,
     jobs: Annotated[Optional[int], typer.Option(help="Parallel training processes (default: all cores).")] = None,
     attack: AttackOpt = None,
     fail_above: FailOpt = None,
@@ -161,10 +172,10 @@ def demo(
     """Run a full audit on scikit-learn's embedded digits data and write a report."""
     started = time.perf_counter()
     with _errors():
-        from .demo import run_demo
+        from .audit import run_demo
         from .training import rich_progress
 
-        _check_budgets(fail_above)
+        budgets = _check_budgets(fail_above)
         settings = _settings(delta, member_prior, seed)
         with rich_progress("training reference models", console=console) as progress:
             result = run_demo(
@@ -177,7 +188,7 @@ def demo(
                 settings=settings,
                 progress=progress,
             )
-        _finish(result, out, fail_above, title=f"miaudit demo: digits, {model}, seed {seed}", started=started)
+        _finish(result, out, budgets, title=f"miaudit demo: digits, {model}, seed {seed}", started=started)
 
 
 @app.command()
@@ -198,7 +209,7 @@ def score(
     with _errors():
         from .api import audit_bundle
 
-        _check_budgets(fail_above)
+        budgets = _check_budgets(fail_above)
         kwargs: dict[str, Any] = {}
         if bundle.suffix.lower() != ".npz":
             kwargs = {"label_column": label_column, "member_column": member_column, "group_column": group_column}
@@ -206,7 +217,7 @@ def score(
             result = audit_bundle(
                 str(bundle), attacks=attack, settings=_settings(delta, member_prior, seed), **kwargs
             )
-        _finish(result, out, fail_above, title=f"miaudit score: {bundle.name}", started=started)
+        _finish(result, out, budgets, title=f"miaudit score: {bundle.name}", started=started)
 
 
 @app.command()
@@ -219,16 +230,16 @@ def audit(
     """Run the full game: train K reference models with your recipe and evaluate each as a target."""
     started = time.perf_counter()
     with _errors():
+        from .audit import run_audit
         from .config import load_config
-        from .pipeline import run_audit
         from .training import rich_progress
 
-        _check_budgets(fail_above)
         cfg = load_config(config)
+        budgets = _check_budgets(fail_above, cfg.metrics.fprs)
         out_dir = out if out is not None else Path(cfg.output.dir)
         with rich_progress("training models", console=console) as progress:
             result = run_audit(cfg, jobs=jobs, progress=progress)
-        _finish(result, out_dir, fail_above, title=f"miaudit audit: {config.name}", started=started)
+        _finish(result, out_dir, budgets, title=f"miaudit audit: {config.name}", started=started)
 
 
 @app.command()

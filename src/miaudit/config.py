@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import ConfigError, InputError, MissingDependencyError
+from .metrics import AuditSettings
 
 __all__ = [
     "AuditConfig",
@@ -34,7 +35,6 @@ __all__ = [
     "ModelConfig",
     "GameConfig",
     "AttacksConfig",
-    "MetricsConfig",
     "OutputConfig",
     "TargetConfig",
     "load_config",
@@ -180,7 +180,13 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class GameConfig:
-    """``[game]``: pool size (None = every example), K models, targets evaluated, seed, query functions."""
+    """``[game]``: pool size (None = every example), reference models per target, targets evaluated, seed,
+    query functions.
+
+    ``n_references`` is the number of reference models each target is tested against. In the full game the
+    target is one of the trained models and its complementary partner is left out of its references, so
+    ``n_references + 2`` models are trained (:meth:`n_models`); with a ``[target]`` model, ``n_references``.
+    """
 
     pool_size: int | None = None
     n_references: int = DEFAULT_N_REFERENCES
@@ -188,10 +194,14 @@ class GameConfig:
     seed: int = 0
     queries: tuple[str, ...] = ()
 
+    def n_models(self, *, with_target: bool = False) -> int:
+        """Models to train: ``n_references + 2`` in the full game, ``n_references`` with a ``[target]``."""
+        return self.n_references if with_target else self.n_references + 2
+
     @property
     def effective_n_targets(self) -> int:
-        """``n_targets``, or ``min(K, 8)`` when not set."""
-        return self.n_targets if self.n_targets is not None else min(self.n_references, DEFAULT_MAX_TARGETS)
+        """``n_targets``, or ``min(n_models, 8)`` when not set."""
+        return self.n_targets if self.n_targets is not None else min(self.n_models(), DEFAULT_MAX_TARGETS)
 
 
 @dataclass(frozen=True)
@@ -200,20 +210,6 @@ class AttacksConfig:
 
     names: tuple[str, ...] | None = None
     params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class MetricsConfig:
-    """``[metrics]``: statistical settings, see :class:`miaudit.api.AuditSettings`."""
-
-    delta: float = 1e-5
-    confidence: float = 0.95
-    member_prior: float = 0.5
-    fprs: tuple[float, ...] = (1e-3, 1e-2, 1e-1)
-
-    def settings(self, *, seed: int = 0) -> dict[str, Any]:
-        return {"delta": self.delta, "confidence": self.confidence, "member_prior": self.member_prior,
-                "fprs": list(self.fprs), "seed": seed}
 
 
 @dataclass(frozen=True)
@@ -247,10 +243,15 @@ class AuditConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     game: GameConfig = field(default_factory=GameConfig)
     attacks: AttacksConfig = field(default_factory=AttacksConfig)
-    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    metrics: AuditSettings = field(default_factory=AuditSettings)
     output: OutputConfig = field(default_factory=OutputConfig)
     target: TargetConfig | None = None
     source: Path | None = None
+
+    def settings(self) -> AuditSettings:
+        """The ``[metrics]`` settings with the game's seed (one seed drives the whole audit)."""
+        return AuditSettings(delta=self.metrics.delta, confidence=self.metrics.confidence,
+                             member_prior=self.metrics.member_prior, fprs=self.metrics.fprs, seed=self.game.seed)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], *, base_dir: str | Path | None = None,
@@ -383,13 +384,16 @@ def _parse_game(table: Any, problems: _Problems) -> GameConfig:
         pool = None
     k = sec.get("n_references", DEFAULT_N_REFERENCES, _is_int, "an even integer >= 2")
     if k < 2 or k % 2:
-        fix = "use 2 or more" if k < 2 else f"use {k - 1} or {k + 1}"
-        problems.add(f"[game] n_references: expected an even integer >= 2 (every example is IN for exactly "
-                     f"half of the models), got {k}; {fix}")
+        fix = ("use 2 or more: the target's complementary partner is left out of its references, so the game "
+               "trains n_references + 2 models and a game of 2 models would have no reference at all"
+               if k < 2 else f"use {k - 1} or {k + 1}")
+        problems.add(f"[game] n_references: expected an even integer >= 2 (reference models per target; "
+                     f"every example is IN for exactly half of them), got {k}; {fix}")
         k = max(2, k + (k % 2))
     n_targets = sec.get("n_targets", None, _is_int, "an integer >= 1")
-    if n_targets is not None and not 1 <= n_targets <= k:
-        problems.add(f"[game] n_targets: expected an integer in [1, n_references = {k}], got {n_targets}")
+    if n_targets is not None and not 1 <= n_targets <= k + 2:
+        problems.add(f"[game] n_targets: expected an integer in [1, n_references + 2 = {k + 2}] (the models "
+                     f"trained), got {n_targets}")
         n_targets = None
     seed = sec.get("seed", 0, lambda v: _is_int(v) and v >= 0, "a non-negative integer")
     queries = sec.get("queries", [], lambda v: isinstance(v, list) and all(isinstance(q, str) for q in v),
@@ -469,7 +473,7 @@ def _parse_attacks(value: Any, problems: _Problems) -> AttacksConfig:
                          params={k: dict(v) for k, v in params.items()})
 
 
-def _parse_metrics(table: Any, problems: _Problems) -> MetricsConfig:
+def _parse_metrics(table: Any, problems: _Problems) -> AuditSettings:
     sec = _Section("metrics", table, ("delta", "confidence", "member_prior", "fprs"), problems)
     delta = sec.get("delta", 1e-5, lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)")
     conf = sec.get("confidence", 0.95, lambda v: _is_number(v) and 0 < v < 1, "a number in (0, 1)")
@@ -477,8 +481,11 @@ def _parse_metrics(table: Any, problems: _Problems) -> MetricsConfig:
     fprs = sec.get("fprs", [1e-3, 1e-2, 1e-1],
                    lambda v: isinstance(v, list) and bool(v) and all(_is_number(f) and 0 < f < 1 for f in v),
                    "a non-empty list of numbers in (0, 1)")
-    return MetricsConfig(delta=float(delta), confidence=float(conf), member_prior=float(prior),
-                         fprs=tuple(float(f) for f in fprs))
+    fs = tuple(float(f) for f in fprs)
+    if len({format(f, "g") for f in fs}) != len(fs):
+        problems.add(f"[metrics] fprs: expected distinct values, got {list(fs)}; remove the duplicates")
+        fs = tuple(dict.fromkeys(fs))
+    return AuditSettings(delta=float(delta), confidence=float(conf), member_prior=float(prior), fprs=fs)
 
 
 def _parse_output(table: Any, base: Path | None, problems: _Problems) -> OutputConfig:

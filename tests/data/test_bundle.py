@@ -100,27 +100,6 @@ def test_groups_population(arrays: dict[str, Any]) -> None:
     assert b.n_population == M
 
 
-def test_from_game_takes_one_model_as_target() -> None:
-    rng = np.random.default_rng(3)
-    from miaudit.data import balanced_membership
-
-    mem = balanced_membership(N, K, seed=0)
-    logits = rng.normal(size=(K, N, A, C))
-    labels = rng.integers(0, C, N)
-    b = SignalBundle.from_game(labels=labels, logits=logits, membership=mem, target=2)
-    np.testing.assert_array_equal(b.target_logits, logits[2])
-    np.testing.assert_array_equal(b.is_member, mem[2])
-    assert b.ref_is_member is not None and b.ref_logits is not None
-    # model 3 is model 2's complementary partner: left out so reference counts do not leak
-    np.testing.assert_array_equal(b.ref_is_member, mem[[0, 1]])
-    np.testing.assert_allclose(b.ref_logits, logits[[0, 1]].astype(np.float32))
-    assert b.meta["target_model"] == 2 and b.meta["excluded_partner"] == 3
-    with pytest.raises(InputError, match=r"target: expected a model index in \[0, 4\), got 7"):
-        SignalBundle.from_game(labels=labels, logits=logits, membership=mem, target=7)
-    with pytest.raises(InputError, match=r"logits/membership: expected \(K, N, \[A,\] C\) and \(K, N\)"):
-        SignalBundle.from_game(labels=labels, logits=logits, membership=mem[:2], target=0)
-
-
 def _mod(arrays: dict[str, Any], **changes: Any) -> dict[str, Any]:
     out = dict(arrays)
     for k, v in changes.items():

@@ -133,9 +133,9 @@ def test_to_dict_is_json_safe():
         ({"delta": "x"}, r"delta: expected"),
         ({"confidence": 1.0}, r"confidence: expected a number strictly between 0 and 1"),
         ({"confidence": 0}, r"confidence: expected"),
-        ({"seed": -1}, r"seed: expected a non-negative integer"),
-        ({"seed": 1.5}, r"seed: expected a non-negative integer"),
-        ({"seed": True}, r"seed: expected a non-negative integer"),
+        ({"seed": -1}, r"seed: expected an integer in \[0, 2\*\*32\)"),
+        ({"seed": 1.5}, r"seed: expected an integer in \[0, 2\*\*32\)"),
+        ({"seed": True}, r"seed: expected an integer in \[0, 2\*\*32\)"),
     ],
 )
 def test_option_errors(kw, match):

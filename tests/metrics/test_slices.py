@@ -28,7 +28,7 @@ def test_one_row_per_group_matching_the_metrics_on_the_subset():
         assert row.auc == auc_score(m[sel], s[sel])
         assert (row.auc_ci_low, row.auc_ci_high) == auc_interval(m[sel], s[sel])
         t = tpr_at_fpr(m[sel], s[sel], fpr=0.1)
-        assert row._9 == t.tpr and row._10 == t.ci_low and row._11 == t.ci_high
+        assert row._9 == t.tpr and row._10 == t.target_ci_low and row._11 == t.target_ci_high  # population interval
         assert row.note == ""
 
 
@@ -72,3 +72,16 @@ def test_errors(groups, kw, match):
     m = np.array([1, 0] * 5, bool)
     with pytest.raises(InputError, match=match):
         slice_metrics(m, np.arange(10.0), groups, **kw)
+
+
+def test_strata_combine_per_slice_like_the_headline_figures():
+    from miaudit.metrics import evaluate_scores
+
+    m, s, g = _game(1)
+    st = np.arange(m.size) % 2
+    df = slice_metrics(m, s, g, fprs=(0.1,), strata=st)
+    for row in df.to_dict("records"):
+        sel = g == row["group"]
+        r = evaluate_scores(m[sel], s[sel], fprs=(0.1,), strata=st[sel])
+        assert row["auc"] == r.auc and (row["auc_ci_low"], row["auc_ci_high"]) == r.auc_ci
+        assert row["tpr@0.1"] == r.tpr_at_fpr[0].tpr

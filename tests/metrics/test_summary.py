@@ -62,8 +62,8 @@ def test_to_dict_follows_the_results_schema_and_is_json_safe():
     m, s = _game(1, n=1500)
     d = evaluate_scores(m, s, member_prior=0.1).to_dict()
     assert list(d) == ["auc", "auc_ci", "balanced_accuracy", "advantage", "tpr_at_fpr", "tpr_at_fpr_ci",
-                       "tpr_at_fpr_detail", "ppv_at_fpr", "epsilon_lower_bound", "epsilon_detail",
-                       "n_members", "n_nonmembers"]
+                       "tpr_at_fpr_detail", "ppv_at_fpr", "ppv_lower_at_fpr", "epsilon_lower_bound",
+                       "epsilon_detail", "n_members", "n_nonmembers", "n_strata"]
     text = json.dumps(d, allow_nan=False)
     back = json.loads(text)
     assert list(back["tpr_at_fpr"]) == ["0.001", "0.01", "0.1"]
@@ -75,7 +75,7 @@ def test_to_dict_follows_the_results_schema_and_is_json_safe():
     )
     det = back["tpr_at_fpr_detail"]["0.1"]
     assert set(det) == {"tpr", "ci_low", "ci_high", "achieved_fpr", "threshold", "n_members", "n_nonmembers",
-                        "reason", "target_ci_low", "target_ci_high"}
+                        "reason", "target_ci_low", "target_ci_high", "n_strata"}
     assert det["target_ci_low"] <= det["ci_low"] <= det["tpr"] <= det["ci_high"] <= det["target_ci_high"]
     assert back["tpr_at_fpr_ci"]["0.1"] == [det["target_ci_low"], det["target_ci_high"]]
     assert det["target_ci_low"] <= det["ci_low"] <= det["tpr"] <= det["ci_high"] <= det["target_ci_high"]
@@ -143,7 +143,7 @@ def test_at_unknown_fpr():
         ({"member_prior": 1.0}, r"member_prior: expected"),
         ({"delta": 1.0}, r"delta: expected"),
         ({"confidence": 95}, r"confidence: expected a number strictly between 0 and 1"),
-        ({"seed": "0"}, r"seed: expected a non-negative integer"),
+        ({"seed": "0"}, r"seed: expected an integer in \[0, 2\*\*32\)"),
     ],
 )
 def test_evaluate_scores_option_errors(kw, match):

@@ -1,4 +1,4 @@
-"""Builders of realistic AuditResults for the report tests (metric dicts follow docs/results-schema.md)."""
+"""Builders of realistic AuditResults for the report tests (typed metrics from miaudit.metrics)."""
 
 from __future__ import annotations
 
@@ -7,71 +7,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.stats import beta
-from sklearn.metrics import roc_auc_score, roc_curve
-
+from miaudit.metrics import AuditSettings, decide_leakage, dp_check, evaluate_scores, summarize_spread
 from miaudit.report import AuditResult
 
 FPRS = (0.001, 0.01, 0.1)
-
-
-def _cp(k: int, n: int, conf: float = 0.95) -> tuple[float, float]:
-    a = 1 - conf
-    lo = 0.0 if k == 0 else float(beta.ppf(a / 2, k, n - k + 1))
-    hi = 1.0 if k == n else float(beta.ppf(1 - a / 2, k + 1, n - k))
-    return lo, hi
-
-
-def metrics_dict(is_member: np.ndarray, scores: np.ndarray, *, fprs=FPRS, spread: bool = False) -> dict[str, Any]:
-    """A results.json per-attack object computed by brute force (stand-in for evaluate_scores().to_dict())."""
-    is_member = np.asarray(is_member, bool)
-    n_mem, n_non = int(is_member.sum()), int((~is_member).sum())
-    fpr, tpr, thr = roc_curve(is_member, scores, drop_intermediate=False)
-    auc = float(roc_auc_score(is_member, scores))
-    out: dict[str, Any] = {
-        "auc": auc,
-        "auc_ci": [max(auc - 0.03, 0.0), min(auc + 0.03, 1.0)],
-        "balanced_accuracy": float(np.max((tpr + 1 - fpr) / 2)),
-        "advantage": float(np.max(tpr - fpr)),
-        "tpr_at_fpr": {},
-        "tpr_at_fpr_ci": {},
-        "tpr_at_fpr_detail": {},
-        "ppv_at_fpr": {},
-        "epsilon_lower_bound": 0.0,
-        "epsilon_detail": {"method": "split", "delta": 1e-5},
-        "n_members": n_mem,
-        "n_nonmembers": n_non,
-    }
-    for f in fprs:
-        key = repr(f)
-        if f * n_non < 1:
-            out["tpr_at_fpr"][key] = None
-            out["tpr_at_fpr_ci"][key] = None
-            out["ppv_at_fpr"][key] = None
-            out["tpr_at_fpr_detail"][key] = {
-                "tpr": None, "ci_low": None, "ci_high": None, "achieved_fpr": None, "threshold": None,
-                "n_members": n_mem, "n_nonmembers": n_non,
-                "reason": f"FPR {f:g} needs at least {int(round(1 / f))} non-members, got {n_non}",
-            }
-            continue
-        ok = fpr <= f
-        i = int(np.flatnonzero(ok)[np.argmax(tpr[ok])])
-        t = float(tpr[i])
-        lo, hi = _cp(int(round(t * n_mem)), n_mem)
-        out["tpr_at_fpr"][key] = t
-        out["tpr_at_fpr_ci"][key] = [lo, hi]
-        out["ppv_at_fpr"][key] = float(t / (t + fpr[i])) if t + fpr[i] > 0 else None
-        out["tpr_at_fpr_detail"][key] = {
-            "tpr": t, "ci_low": lo, "ci_high": hi, "achieved_fpr": float(fpr[i]), "threshold": float(thr[i]),
-            "n_members": n_mem, "n_nonmembers": n_non, "reason": None,
-        }
-    if spread:
-        out["spread"] = {
-            "n_targets": 4,
-            "auc": {"mean": auc, "std": 0.01},
-            "tpr_at_fpr": {repr(f): {"mean": out["tpr_at_fpr"][repr(f)], "std": 0.002} for f in fprs},
-        }
-    return out
 
 
 def make_result(
@@ -95,20 +34,30 @@ def make_result(
     if targets:
         scores["target"] = np.arange(n) % targets
     scores["group"] = np.where(labels == 0, text, "other")
-    metrics = {}
+    metrics, spreads, cols = {}, {}, {}
+    strata = scores["target"].to_numpy() if targets else None
     for name, s in zip(attacks, strength):
         col = rng.normal(size=n) + s * is_member * rng.exponential(size=n)
         scores[name] = col
-        metrics[name] = metrics_dict(is_member, col, spread=spread)
-    metrics[attacks[-1]]["epsilon_lower_bound"] = 1.234
+        cols[name] = col
+        metrics[name] = evaluate_scores(is_member, col, fprs=FPRS, strata=strata)
+        if spread:
+            parts = metrics[name].strata or (metrics[name],) * 4
+            spreads[name] = summarize_spread(list(parts))
+    decision = decide_leakage(is_member, cols, groups=strata, fprs=FPRS)
     game: dict[str, Any] = {
         "source": "demo", "dataset": text, "model": f"MLPClassifier(hidden={text})", "seed": 7,
         "n_examples": n, "n_members": int(is_member.sum()), "n_nonmembers": int((~is_member).sum()),
         "n_classes": 3, "n_queries": 1, "n_references": 8, "n_targets": max(targets, 1),
         "train_accuracy": 1.0, "test_accuracy": 0.93, "generalisation_gap": 0.07, "path": f"/tmp/{text}/data.csv",
     }
+    dp_chk = None
     if dp is not None:
         game["dp"] = dp
+        try:
+            dp_chk = dp_check(is_member, cols, epsilon=float(dp["epsilon"]), delta=float(dp["delta"]))
+        except (KeyError, TypeError, ValueError):
+            dp_chk = None
     slices = {
         "class": pd.DataFrame({"class": [0, 1, 2], "n": [n // 3] * 3, "auc": [0.6, 0.55, np.nan]}),
         "group": pd.DataFrame({text: [text, "other"], "auc": [0.7, 0.5], "tpr@0.01": [0.05, None]}),
@@ -123,8 +72,11 @@ def make_result(
     )
     return AuditResult(
         game=game,
-        settings={"delta": 1e-5, "confidence": 0.95, "member_prior": 0.5, "fprs": list(FPRS)},
+        settings=AuditSettings(fprs=FPRS),
         metrics=metrics,
+        decision=decision,
+        dp_check=dp_chk,
+        spread=spreads,
         scores=scores,
         skipped={"rmia": f"needs reference models ({text})"},
         slices=slices,

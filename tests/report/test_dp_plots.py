@@ -9,10 +9,17 @@ import pytest
 from scipy.stats import norm
 from sklearn.metrics import roc_curve
 
-from miaudit.metrics import dp_tpr_bound, gdp_delta, gdp_mu_from_epsilon, gdp_tradeoff_tpr
-from miaudit.report import strongest_attack
+from miaudit.metrics import (
+    dp_tpr_bound,
+    evaluate_scores,
+    gdp_delta,
+    gdp_mu_from_epsilon,
+    gdp_tradeoff_tpr,
+    n_needed_for_fpr,
+    rank_attacks,
+)
 from miaudit.report._plots import roc_on_grid, roc_points
-from miaudit.report._verdict import describe_tpr, needed_nonmembers, pct, tpr_figure
+from miaudit.report._verdict import describe_tpr, pct
 
 FPR = np.logspace(-5, 0, 60)
 
@@ -63,48 +70,25 @@ def test_roc_on_grid_is_the_tpr_at_fpr_definition() -> None:
     np.testing.assert_allclose(roc_on_grid(fpr, tpr, grid), brute)
 
 
-def test_reading_metric_dicts() -> None:
-    m = {
-        "auc": 0.7,
-        "n_nonmembers": 500,
-        "tpr_at_fpr": {"0.001": None, "0.01": 0.2},
-        "tpr_at_fpr_ci": {"0.001": None, "0.01": [0.15, 0.25]},
-        "tpr_at_fpr_detail": {"0.01": {"achieved_fpr": 0.008, "n_nonmembers": 500}},
-    }
-    t = tpr_figure(m, 0.001)
-    assert not t.available and describe_tpr(t) == "n/a (needs ≥ 1,000 non-members, has 500)"
-    t = tpr_figure(m, 0.01)
-    assert (t.tpr, t.ci_low, t.ci_high, t.n_nonmembers, t.achieved_fpr) == (0.2, 0.15, 0.25, 500, 0.008)
-    assert t.above_chance and describe_tpr(t) == "20% [15%, 25%] (500 non-members)"
-    # 1 false positive of 1000: chance can reach 0.556%, so a TPR interval from 0.3% is not evidence
-    weak = tpr_figure({"tpr_at_fpr": {"0.001": 0.005}, "tpr_at_fpr_ci": {"0.001": [0.003, 0.009]},
-                       "n_nonmembers": 1000}, 0.001)
-    assert weak.chance_high == pytest.approx(0.005559, abs=1e-6) and not weak.above_chance
-    assert [needed_nonmembers(f) for f in (0.001, 0.01, 0.1, 0.05)] == [1000, 100, 10, 20]
+def test_describing_typed_tpr_figures() -> None:
+    rng = np.random.default_rng(2)
+    m = np.r_[np.ones(500, bool), np.zeros(500, bool)]
+    r = evaluate_scores(m, rng.normal(size=1000) + 1.5 * m, fprs=(0.001, 0.01))
+    t = r.at(0.001)
+    assert t.tpr is None and describe_tpr(t) == "n/a (needs ≥ 1,000 non-members, has 500)"
+    t = r.at(0.01)
+    assert describe_tpr(t) == f"{pct(t.tpr)} [{pct(t.target_ci_low)}, {pct(t.target_ci_high)}] (500 non-members)"
+    assert [n_needed_for_fpr(f) for f in (0.001, 0.01, 0.1, 0.05, 0.003)] == [1000, 100, 10, 20, 334]
     assert [pct(x) for x in (None, 0.0, 0.0243, 0.00012, 0.5)] == ["n/a", "0%", "2.43%", "0.012%", "50%"]
 
 
-def test_strongest_attack_ranks_low_fpr_first() -> None:
-    def md(t001, t01, auc):
-        return {"auc": auc, "tpr_at_fpr": {"0.001": t001, "0.01": t01}}
-
-    metrics = {"a": md(0.01, 0.05, 0.9), "b": md(0.02, 0.03, 0.6), "c": md(None, 0.5, 0.99)}
-    assert strongest_attack(metrics, [0.001, 0.01]) == "b"
-    metrics = {"a": md(None, 0.05, 0.9), "b": md(None, 0.03, 0.95)}
-    assert strongest_attack(metrics, [0.001, 0.01]) == "a"
-    assert strongest_attack({"z": md(0.1, 0.1, 0.7), "y": md(0.1, 0.1, 0.7)}, [0.001, 0.01]) == "y"
-    assert strongest_attack({}, [0.01]) is None
-
-
-def test_dp_violations_flag_figures_above_the_guarantee() -> None:
-    from miaudit.report._verdict import dp_violations
-
-    # 20% TPR at 1% FPR with a tight interval; (eps=1, delta=1e-5) allows at most e * FPR_upper ~ 4%
-    m = {"tpr_at_fpr": {"0.01": 0.2}, "tpr_at_fpr_ci": {"0.01": [0.17, 0.23]}, "n_nonmembers": 2000,
-         "tpr_at_fpr_detail": {"0.01": {"achieved_fpr": 0.01, "n_nonmembers": 2000}}}
-    out = dp_violations({"lira": m}, [0.01], epsilon=1.0, delta=1e-5)
-    assert len(out) == 1 and out[0].startswith("lira at 1% FPR: TPR is at least 17%")
-    assert dp_violations({"lira": m}, [0.01], epsilon=4.0, delta=1e-5) == []  # e^4 * 1.3% > 23%
-    # the population interval, when present, is what counts
-    m["tpr_at_fpr_detail"]["0.01"]["target_ci_low"] = 0.02
-    assert dp_violations({"lira": m}, [0.01], epsilon=1.0, delta=1e-5) == []
+def test_rank_attacks_low_fpr_first_then_auc_then_given_order() -> None:
+    rng = np.random.default_rng(3)
+    m = np.r_[np.ones(1500, bool), np.zeros(1500, bool)]
+    noise = rng.normal(size=3000)
+    tail = evaluate_scores(m, noise + 4.0 * m * (rng.random(3000) < 0.1))  # few members far out: low-FPR power
+    broad = evaluate_scores(m, noise + 0.5 * m)  # everyone a little: more AUC, less low-FPR TPR
+    assert broad.auc > tail.auc and tail.at(0.001).tpr > broad.at(0.001).tpr
+    assert rank_attacks({"broad": broad, "tail": tail}) == ["tail", "broad"]
+    assert rank_attacks({"z": broad, "y": broad}) == ["z", "y"]  # ties keep the given order
+    assert rank_attacks({}) == []

@@ -14,7 +14,7 @@ import pytest
 
 from miaudit.report import AuditResult
 
-from .conftest import make_result, metrics_dict
+from .conftest import make_result
 
 XSS = '<script>alert(1)</script>"\'&'
 
@@ -22,11 +22,10 @@ XSS = '<script>alert(1)</script>"\'&'
 def _everywhere(text: str) -> AuditResult:
     """A result with ``text`` in every user-controlled string: names, paths, groups, features, reasons."""
     r = make_result(text=text, attacks=("loss", text), n=1200)
-    r.settings[text] = text
     r.slices[text] = pd.DataFrame({text: [text], "auc": [0.5]})
     r.skipped[text] = text
     r.game["dp"] = {"epsilon": 8.0, "delta": 1e-5, "accountant": text}
-    r.game["strongest_attack"] = text
+    r.warnings.append(text)
     return r
 
 
@@ -64,9 +63,10 @@ def test_no_network_and_no_script(xss_html: str, plain_html: str) -> None:
 
 
 def test_null_figures_shown_as_na_never_zero(plain_html: str) -> None:
-    assert "n/a (needs ≥ 1,000 non-members, has 400)" in plain_html
+    # 4 targets of 100 non-members: neither 0.1% nor 1% FPR can be measured per target
+    assert "n/a (needs ≥ 1,000 non-members per target, has 100)" in plain_html
     cells = re.findall(r'<td class="num na"[^>]*>([^<]*)</td>', plain_html)
-    assert len(cells) == 2 and all(c.startswith("n/a (needs") for c in cells)
+    assert len(cells) == 4 and all(c.startswith("n/a (needs") for c in cells)
     assert "These figures are null, not zero." in plain_html
 
 
@@ -74,9 +74,9 @@ def test_sections_and_numbers(plain_html: str) -> None:
     r = make_result(n=800, spread=True, targets=4)
     for anchor in ("verdict", "game", "summary", "skipped", "roc", "histogram", "slices", "exposures"):
         assert f'id="{anchor}"' in plain_html
-    auc = r.metrics["lira_online"]["auc"]
+    auc = r.metrics["lira_online"].auc
     assert f"{auc:.3f}" in plain_html
-    assert "Chance level" in plain_html and "AUC 0.5" in plain_html
+    assert "How the verdict is decided" in plain_html and "AUC 0.5" in plain_html
     assert "lira_online" in re.search(r'<tr class="strongest">.*?</tr>', plain_html, re.S).group(0)
     assert "4 targets" in plain_html and "±" in plain_html  # spread across targets
     assert "pooled over all target models" in plain_html
@@ -92,28 +92,29 @@ def test_report_without_ground_truth(fast_plots: None) -> None:
 
 
 def test_verdict_no_leakage_on_null_game(fast_plots: None) -> None:
+    from miaudit.metrics import AuditSettings, decide_leakage, evaluate_scores
+
     rng = np.random.default_rng(5)
     n = 2000
     is_member = rng.permutation(np.r_[np.ones(n // 2, bool), np.zeros(n // 2, bool)])
     s = rng.normal(size=n)
-    m = metrics_dict(is_member, s)
-    m["auc_ci"] = [m["auc"] - 0.03, m["auc"] + 0.03]
     r = AuditResult(
-        game={"dataset": "null"}, settings={"fprs": [0.001, 0.01, 0.1]}, metrics={"loss": m},
+        game={"dataset": "null"}, settings=AuditSettings(), metrics={"loss": evaluate_scores(is_member, s)},
+        decision=decide_leakage(is_member, {"loss": s}),
         scores=pd.DataFrame({"is_member": is_member, "loss": s}),
     )
     h = r.to_html()
     assert "No membership leakage detected" in h and "not a proof of privacy" in h
     assert 'class="verdict none_detected"' in h
+    assert "is shown to find at most" in h  # quotes the population upper bound
 
 
-def test_dp_section_and_violation(fast_plots: None) -> None:
+def test_dp_section_and_contradiction(fast_plots: None) -> None:
     ok = make_result(n=1200, dp={"epsilon": 8.0, "delta": 1e-5, "noise_multiplier": 1.1}).to_html()
-    assert 'id="dp"' in ok and "ε = 8" in ok and "ε ≥ 1.23" in ok and "noise_multiplier" in ok
-    assert "Gaussian DP" in ok and "consistent with the guarantee" in ok
-    bad = make_result(n=1200, dp={"epsilon": 0.5, "delta": 1e-5}).to_html()
-    assert "exceeds the accountant" in bad
-    assert "Above the DP bound: lira_online at 10% FPR" in bad  # the strong attack's ROC beats theory's ceiling
+    assert 'id="dp"' in ok and "ε = 8" in ok and "noise_multiplier" in ok
+    assert "Gaussian DP" in ok and "consistent with the guarantee" in ok and "add/remove one example" in ok
+    bad = make_result(n=1200, dp={"epsilon": 0.1, "delta": 1e-5}).to_html()
+    assert "is contradicted" in bad and "exceeds what the guarantee allows in this game" in bad
     broken = make_result(n=1200, dp={"epsilon": "lots"}).to_html()
     assert "DP description is incomplete" in broken
     none = make_result(n=1200, dp={"epsilon": float("inf"), "delta": 1e-5}).to_html()
@@ -121,8 +122,8 @@ def test_dp_section_and_violation(fast_plots: None) -> None:
 
 
 def test_report_of_real_metrics_layer_output(tmp_path) -> None:
-    """End to end with miaudit.metrics: evaluate_scores/slice_metrics/summarize_spread dicts render and save."""
-    from miaudit.metrics import evaluate_scores, slice_metrics, summarize_spread
+    """End to end with miaudit.metrics: typed figures of three pooled targets render and save."""
+    from miaudit.metrics import AuditSettings, decide_leakage, evaluate_scores, slice_metrics, summarize_spread
 
     rng = np.random.default_rng(11)
     n = 1500
@@ -130,26 +131,25 @@ def test_report_of_real_metrics_layer_output(tmp_path) -> None:
     target = np.arange(n) % 3
     strong = rng.normal(size=n) + 1.2 * is_member
     weak = rng.normal(size=n) + 0.05 * is_member
-    metrics = {}
+    metrics, spread = {}, {}
     for name, s in (("weak", weak), ("strong", strong)):
-        d = evaluate_scores(is_member, s).to_dict()
-        d["spread"] = summarize_spread([evaluate_scores(is_member[target == t], s[target == t]) for t in range(3)])
-        metrics[name] = d
+        metrics[name] = evaluate_scores(is_member, s, strata=target)
+        spread[name] = summarize_spread([evaluate_scores(is_member[target == t], s[target == t]) for t in range(3)])
     scores = pd.DataFrame({"target": target, "index": np.arange(n), "label": target, "is_member": is_member,
                            "weak": weak, "strong": strong})
     r = AuditResult(
         game={"source": "audit", "dataset": "synthetic", "n_targets": 3, "dp": {"epsilon": 50.0, "delta": 1e-5}},
-        settings={"delta": 1e-5, "confidence": 0.95, "member_prior": 0.5, "fprs": [0.001, 0.01, 0.1]},
-        metrics=metrics, scores=scores,
+        settings=AuditSettings(), metrics=metrics, scores=scores, spread=spread,
+        decision=decide_leakage(is_member, {"weak": weak, "strong": strong}, groups=target),
         slices={"class": slice_metrics(is_member, strong, target)},
     )
     table = r.metrics_table()
-    assert table.loc["strong", "auc"] == pytest.approx(metrics["strong"]["auc"])
-    assert table.loc["strong", "n_targets"] == 3 and np.isfinite(table.loc["strong", "tpr@0.01_std"])
+    assert table.loc["strong", "auc"] == pytest.approx(metrics["strong"].auc)
+    assert table.loc["strong", "n_strata"] == 3 and list(table.index) == ["strong", "weak"]
     h = r.to_html()
     assert '<tr class="strongest">' in h and "strong ★" in h and "3 targets" in h and "pop. [" in h
     assert "Measurable membership leakage" in h or "High membership risk" in h
-    assert "n/a (needs ≥ 1,000 non-members, has 750)" in h  # 750 non-members cannot resolve 0.1%
+    assert "n/a (needs ≥ 1,000 non-members per target, has 250)" in h  # 250 per target cannot resolve 0.1%
     slices = h[h.index('id="slices"'):]
     assert "<th>TPR @ 1% FPR</th>" in slices and "<th>AUC</th>" in slices and "_ci_low" not in slices
     assert re.search(r'<td>0\.\d{3}<span class="ci">\[0\.\d{3}, [01]\.\d{3}\]</span></td>', slices)  # AUC + CI
@@ -157,6 +157,7 @@ def test_report_of_real_metrics_layer_output(tmp_path) -> None:
     back = json.loads(paths["results"].read_text())
     assert back["attacks"]["strong"]["tpr_at_fpr"]["0.001"] is None
     assert back["slices"]["class"][0]["group"] == 0
+    assert back["verdict"]["leakage_detected"] is True and back["verdict"]["attack"] == "strong"
 
 
 def test_report_is_deterministic() -> None:

@@ -18,47 +18,48 @@ from .conftest import FPRS, make_result
 
 def test_metrics_table_columns_and_values(result: AuditResult) -> None:
     table = result.metrics_table()
-    assert list(table.index) == ["loss", "lira_online"]
+    assert list(table.index) == ["lira_online", "loss"]  # strongest first (rank_attacks)
     assert table.index.name == "attack"
-    expected = ["auc", "auc_ci_low", "auc_ci_high", "balanced_accuracy", "advantage"]
-    for f in ("0.001", "0.01", "0.1"):
-        expected += [f"tpr@{f}", f"tpr@{f}_ci_low", f"tpr@{f}_ci_high", f"n_nonmembers@{f}"]
-    expected += ["n_members", "n_nonmembers", "epsilon_lower_bound"]
+    expected = ["auc", "auc_low", "auc_high"]
+    for f in ("0.1%", "1%", "10%"):
+        expected += [f"tpr@{f}", f"tpr@{f}_low", f"tpr@{f}_high"]
+    expected += ["epsilon_lower_bound", "n_members", "n_nonmembers", "n_strata"]
     assert list(table.columns) == expected
     assert (table.dtypes == "float64").all()
     m = result.metrics["lira_online"]
-    assert table.loc["lira_online", "auc"] == m["auc"]
-    assert table.loc["lira_online", "auc_ci_high"] == m["auc_ci"][1]
-    assert table.loc["lira_online", "tpr@0.01"] == m["tpr_at_fpr"]["0.01"]
-    assert table.loc["lira_online", "tpr@0.001_ci_low"] == m["tpr_at_fpr_ci"]["0.001"][0]
-    assert table.loc["lira_online", "n_nonmembers@0.1"] == 1500
-    assert table.loc["lira_online", "epsilon_lower_bound"] == pytest.approx(1.234)
+    assert table.loc["lira_online", "auc"] == m.auc
+    assert table.loc["lira_online", "auc_high"] == m.auc_ci[1]
+    assert table.loc["lira_online", "tpr@1%"] == m.at(0.01).tpr
+    assert table.loc["lira_online", "tpr@0.1%_low"] == m.at(0.001).target_ci_low
+    assert table.loc["lira_online", "n_nonmembers"] == 1500
+    assert table.loc["lira_online", "epsilon_lower_bound"] == m.epsilon.value
     # the strong attack really is stronger than the weak one at every level
-    assert (table.loc["lira_online", ["tpr@0.001", "tpr@0.01", "tpr@0.1"]].to_numpy()
-            > table.loc["loss", ["tpr@0.001", "tpr@0.01", "tpr@0.1"]].to_numpy()).all()
+    cols = ["tpr@0.1%", "tpr@1%", "tpr@10%"]
+    assert (table.loc["lira_online", cols].to_numpy() > table.loc["loss", cols].to_numpy()).all()
 
 
 def test_metrics_table_null_figures_are_nan_not_zero() -> None:
     table = make_result(n=800).metrics_table()  # 400 non-members: 0.1% FPR cannot be measured
-    assert table["tpr@0.001"].isna().all()
-    assert table["tpr@0.001_ci_low"].isna().all()
-    assert table["tpr@0.01"].notna().all()
+    assert table["tpr@0.1%"].isna().all()
+    assert table["tpr@0.1%_low"].isna().all()
+    assert table["tpr@1%"].notna().all()
 
 
-def test_metrics_table_spread_columns() -> None:
-    table = make_result(spread=True, targets=4).metrics_table()
-    for col in ("n_targets", "auc_mean", "auc_std", "tpr@0.001_mean", "tpr@0.001_std", "tpr@0.1_std"):
-        assert col in table.columns
-    assert (table["n_targets"] == 4).all()
-    assert (table["tpr@0.01_std"] == 0.002).all()
-    assert "auc_mean" not in make_result().metrics_table().columns
+def test_metrics_table_readable_as_printed() -> None:
+    """What the README prints: every column fits in pandas' default 80-column display without '...'."""
+    import pandas as pd
+
+    table = make_result().metrics_table()
+    with pd.option_context("display.width", 200):
+        text = table[["auc", "tpr@0.1%", "tpr@1%", "epsilon_lower_bound"]].round(3).to_string()
+    assert "..." not in text and "tpr@0.1%" in text
 
 
 def test_metrics_table_empty_without_ground_truth() -> None:
     r = make_result()
     r2 = AuditResult(game=r.game, settings=r.settings, metrics={}, scores=r.scores.drop(columns="is_member"))
     table = r2.metrics_table()
-    assert len(table) == 0 and "auc" in table.columns and "tpr@0.001" in table.columns
+    assert len(table) == 0 and "auc" in table.columns and "tpr@0.1%" in table.columns
 
 
 def test_to_json_schema_and_strictness(result: AuditResult) -> None:
@@ -66,21 +67,27 @@ def test_to_json_schema_and_strictness(result: AuditResult) -> None:
                           "b": np.bool_(True), "arr": np.arange(3), "tuple": (1, 2), "path": Path("/x"),
                           1.5: "float key"}
     d = result.to_json()
-    assert list(d) == ["schema_version", "miaudit_version", "created", "game", "settings", "attacks",
-                       "skipped", "slices"]
-    assert d["schema_version"] == SCHEMA_VERSION == 1
+    assert list(d) == ["schema_version", "miaudit_version", "created", "verdict", "warnings", "game", "settings",
+                       "attacks", "ranking", "dp_check", "skipped", "slices"]
+    assert d["schema_version"] == SCHEMA_VERSION == 2
     text = json.dumps(d, allow_nan=False)  # raises on NaN/inf
     back = json.loads(text)
     assert back["game"]["odd"] == {"1.5": "float key", "arr": [0, 1, 2], "b": True, "i": 3, "inf": None,
                                    "nan": None, "np": 0.5, "path": "/x", "tuple": [1, 2]}
     att = back["attacks"]["lira_online"]
     for key in ("auc", "auc_ci", "tpr_at_fpr", "tpr_at_fpr_ci", "tpr_at_fpr_detail", "epsilon_lower_bound",
-                "n_members", "n_nonmembers"):
+                "n_members", "n_nonmembers", "ppv_at_fpr", "ppv_lower_at_fpr", "n_strata"):
         assert key in att
     assert set(att["tpr_at_fpr"]) == {"0.001", "0.01", "0.1"}
     assert back["skipped"] == {"rmia": "needs reference models (digits)"}
     assert back["slices"]["class"][2] == {"auc": None, "class": 2, "n": 1000}  # NaN -> null
     assert back["settings"]["fprs"] == list(FPRS)
+    v = back["verdict"]
+    assert v["leakage_detected"] is True and v["level"] in ("high", "measurable")
+    assert v["attack"] == "lira_online" and v["figure"] in ("auc", "tpr@0.001", "tpr@0.01", "tpr@0.1")
+    assert v["interval"][0] > v["chance"] and v["n_nonmembers"] == 750  # the certification half
+    assert v["sentence"].startswith("Leakage detected: lira_online")
+    assert back["ranking"] == ["lira_online", "loss"] and back["game"]["strongest_attack"] == "lira_online"
 
 
 def test_results_json_bytes_are_deterministic() -> None:
@@ -88,7 +95,6 @@ def test_results_json_bytes_are_deterministic() -> None:
     b = make_result(seed=3)
     # same content built in a different insertion order must give the same bytes
     b.game = dict(reversed(list(b.game.items())))
-    b.metrics = {k: dict(reversed(list(v.items()))) for k, v in reversed(list(b.metrics.items()))}
     assert a.to_json_bytes() == b.to_json_bytes()
     assert b"NaN" not in a.to_json_bytes() and b"Infinity" not in a.to_json_bytes()
 
@@ -185,7 +191,7 @@ def _kw(r: AuditResult, **over):
     ("over", "match"),
     [
         ({"scores": [1, 2]}, r"AuditResult.scores: expected a pandas DataFrame, got list"),
-        ({"metrics": {"loss": 0.5}}, r"AuditResult.metrics\['loss'\]: expected the attack's metrics dict .*got float"),
+        ({"metrics": {"loss": 0.5}}, r"AuditResult.metrics\['loss'\]: expected the attack's AttackMetrics .*got float"),
         ({"metrics": [1]}, r"AuditResult.metrics: expected a dict, got list"),
         ({"game": None}, r"AuditResult.game: expected a dict, got NoneType"),
         ({"slices": {"class": [1]}}, r"AuditResult.slices\['class'\]: expected a pandas DataFrame, got list"),

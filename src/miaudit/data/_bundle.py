@@ -257,52 +257,6 @@ class SignalBundle:
             meta=dict(meta or {}),
         )
 
-    @classmethod
-    def from_game(
-        cls,
-        *,
-        labels: Any,
-        logits: Any,
-        membership: Any,
-        target: int,
-        groups: Any = None,
-        meta: Mapping[str, Any] | None = None,
-    ) -> "SignalBundle":
-        """Bundle for the "each model is a target" design of the full game.
-
-        ``logits`` (K, N, A, C) are the outputs of K models trained on the rows of ``membership``
-        (K, N); model ``target`` becomes the target (``is_member = membership[target]``) and the
-        other models the references, except the target's *partner*, the model trained on exactly
-        the complement of its training set (:func:`~miaudit.data.balanced_membership` builds models
-        in such pairs). With the partner left out, every example is IN for the same number of
-        references whether or not it is a member of the target; with it, that count alone would
-        reveal membership. With K = 2 the partner is the only other model and is kept.
-        """
-        lg = np.asarray(logits)
-        mem = np.asarray(membership)
-        if lg.ndim not in (3, 4) or mem.ndim != 2 or lg.shape[0] != mem.shape[0]:
-            raise InputError(
-                f"logits/membership: expected (K, N, [A,] C) and (K, N) with the same K, got shapes "
-                f"{lg.shape} and {mem.shape}; stack one row per model"
-            )
-        kk = lg.shape[0]
-        if not isinstance(target, (int, np.integer)) or not -kk <= int(target) < kk:
-            raise InputError(f"target: expected a model index in [0, {kk}), got {target!r}; pick one of the K models")
-        t = int(target) % kk
-        from ._design import partner_of
-
-        partner = partner_of(mem, t) if kk >= 4 else None
-        others = [i for i in range(kk) if i not in (t, partner)]
-        return cls.from_arrays(
-            labels=labels,
-            target_logits=lg[t],
-            is_member=mem[t],
-            ref_logits=lg[others] if others else None,
-            ref_is_member=mem[others] if others else None,
-            groups=groups,
-            meta={**dict(meta or {}), "target_model": t, "excluded_partner": partner},
-        )
-
 
 # ---------------------------------------------------------------------------------------------
 # validation helpers (each raises InputError with a one-line message)

@@ -7,8 +7,9 @@ lower bound holds at the stated confidence including the choice of threshold.
 """
 
 from ._checks import check_scores, fpr_key
-from ._dp import dp_tpr_bound, gdp_delta, gdp_mu_estimate, gdp_mu_from_epsilon, gdp_tradeoff_tpr
-from ._epsilon import EpsilonBound, epsilon_lower_bound
+from ._decision import LeakageDecision, LeakageTest, decide_leakage
+from ._dp import NEIGHBOURING, DpCheck, dp_check, substitution_guarantee, dp_tpr_bound, gdp_delta, gdp_mu_estimate, gdp_mu_from_epsilon, gdp_tradeoff_tpr
+from ._epsilon import EpsilonBound, epsilon_bound_strata, epsilon_lower_bound
 from ._intervals import clopper_pearson
 from ._roc import (
     Confusion,
@@ -19,15 +20,34 @@ from ._roc import (
     auc_score,
     balanced_accuracy,
     confusion_at_thresholds,
+    delong_sd,
+    n_needed_for_fpr,
     ppv,
     roc_curve,
     tpr_at_fpr,
+    tpr_lower_bound,
 )
 from ._slices import slice_metrics
-from ._summary import AttackMetrics, evaluate_scores, summarize_spread
+from ._settings import DEFAULT_FPRS, AuditSettings
+from ._summary import ROC_GRID, AttackMetrics, evaluate_scores, rank_attacks, summarize_spread
 
 __all__ = [
     "AttackMetrics",
+    "AuditSettings",
+    "DpCheck",
+    "NEIGHBOURING",
+    "dp_check",
+    "DEFAULT_FPRS",
+    "epsilon_bound_strata",
+    "rank_attacks",
+    "substitution_guarantee",
+    "LeakageDecision",
+    "LeakageTest",
+    "ROC_GRID",
+    "decide_leakage",
+    "delong_sd",
+    "n_needed_for_fpr",
+    "tpr_lower_bound",
     "Confusion",
     "EpsilonBound",
     "RocCurve",

@@ -9,6 +9,8 @@ why the curve is the natural overlay on an audit's log-log ROC.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,8 +18,9 @@ from scipy import optimize, special
 
 from .._errors import InputError
 from ._checks import check_probability
+from ._epsilon import EpsilonBound
 
-__all__ = ["gdp_tradeoff_tpr", "gdp_mu_from_epsilon", "gdp_delta", "dp_tpr_bound", "gdp_mu_estimate"]
+__all__ = ["DpCheck", "NEIGHBOURING", "dp_check", "substitution_guarantee", "gdp_tradeoff_tpr", "gdp_mu_from_epsilon", "gdp_delta", "dp_tpr_bound", "gdp_mu_estimate"]
 
 
 def _rates(x: Any, name: str) -> np.ndarray:
@@ -129,3 +132,102 @@ def gdp_mu_estimate(fpr: Any, fnr: Any) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         mu = -special.ndtri(f) - special.ndtri(n)  # Phi^-1(1 - f) = -Phi^-1(f), exact in the tail
     return np.maximum(np.nan_to_num(mu, nan=0.0, posinf=np.inf), 0.0)
+
+
+def substitution_guarantee(epsilon: float, delta: float) -> tuple[float, float]:
+    """The replace-one guarantee implied by an add/remove-one (epsilon, delta)-DP guarantee: ``(2 eps, (1 + e^eps) delta)``.
+
+    Group privacy for two steps (remove one example, add another; Dwork & Roth 2014, Thm. 2.2 and its
+    (eps, delta) form): ``P[M(D) in S] <= e^eps (e^eps P[M(D'') in S] + delta) + delta``. Accountants such as
+    Opacus's bound add/remove-one neighbours; miaudit's game trains every model on a random half of fixed
+    size, so a member and a non-member differ by a *replacement*, and its empirical bounds are compared
+    with this guarantee. ``delta`` is capped at 1.
+    """
+    eps = _nonneg(epsilon, "epsilon", "4.0")
+    d = check_probability(delta, "delta", low_open=False, high_open=False, example="1e-5")
+    if math.isinf(eps):
+        return math.inf, min(1.0, d) if d == 0 else 1.0
+    return 2.0 * eps, min(1.0, (1.0 + math.exp(min(eps, 700.0))) * d)
+
+
+NEIGHBOURING = ("add_remove", "substitution")
+
+
+@dataclass(frozen=True)
+class DpCheck:
+    """Does the audit contradict a claimed (epsilon, delta)-DP guarantee? (:func:`dp_check`)
+
+    ``claimed_*`` as the accountant states them, for ``neighbouring`` datasets ("add_remove": one example
+    added or removed, what Opacus's accountants bound; "substitution": one replaced). miaudit's game replaces
+    an example (every model trains on a random half of fixed size), so the claim is first turned into the
+    guarantee it implies for the game, ``game_epsilon`` / ``game_delta`` (:func:`substitution_guarantee`
+    for add/remove claims), and every attack's split-half bound is computed *at* ``game_delta``, at
+    confidence ``1 - (1 - confidence) / n_attacks`` (Bonferroni over the attacks tried). The claim is
+    contradicted when the largest of these bounds exceeds ``game_epsilon``: with a correct training and
+    audit that happens with probability at most ``1 - confidence``.
+    """
+
+    claimed_epsilon: float
+    claimed_delta: float
+    neighbouring: str
+    game_epsilon: float
+    game_delta: float
+    attack: str | None
+    bound: EpsilonBound | None
+    confidence: float
+    n_attacks: int
+    contradicted: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "claimed_epsilon": self.claimed_epsilon,
+            "claimed_delta": self.claimed_delta,
+            "neighbouring": self.neighbouring,
+            "game_relation": "substitution",
+            "game_epsilon": self.game_epsilon,
+            "game_delta": self.game_delta,
+            "attack": self.attack,
+            "epsilon_lower_bound": None if self.bound is None else self.bound.value,
+            "bound": None if self.bound is None else self.bound.to_dict(),
+            "confidence": self.confidence,
+            "n_attacks": self.n_attacks,
+            "contradicted": self.contradicted,
+        }
+
+
+def dp_check(
+    is_member: Any,
+    scores: Mapping[str, Any],
+    *,
+    epsilon: float,
+    delta: float,
+    neighbouring: str = "add_remove",
+    strata: Mapping[str, Any] | None = None,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> DpCheck:
+    """Compare every attack's empirical epsilon bound with a claimed guarantee, at the claim's delta and
+    relation (see :class:`DpCheck`). ``strata[attack]`` as in :func:`miaudit.metrics.evaluate_scores`."""
+    from ._checks import check_confidence, check_scores
+    from ._epsilon import epsilon_bound_strata
+
+    if neighbouring not in NEIGHBOURING:
+        raise InputError(f"neighbouring: expected one of {', '.join(NEIGHBOURING)}, got {neighbouring!r}")
+    eps = _nonneg(epsilon, "epsilon", "4.0")
+    d = check_probability(delta, "delta", low_open=False, high_open=True, example="1e-5")
+    conf = check_confidence(confidence)
+    g_eps, g_delta = substitution_guarantee(eps, d) if neighbouring == "add_remove" else (eps, d)
+    names = list(scores)
+    conf_each = 1.0 - (1.0 - conf) / max(1, len(names))
+    best_name, best = None, None
+    if g_delta < 1.0:
+        for name in names:
+            m, s = check_scores(is_member, scores[name])
+            st = None if strata is None or strata.get(name) is None else np.asarray(strata[name])
+            b, _ = epsilon_bound_strata(m, s, strata=st, delta=g_delta, confidence=conf_each, seed=seed)
+            if best is None or b.value > best.value:
+                best_name, best = name, b
+    contradicted = best is not None and math.isfinite(g_eps) and best.value > g_eps
+    return DpCheck(claimed_epsilon=eps, claimed_delta=d, neighbouring=neighbouring, game_epsilon=g_eps,
+                   game_delta=g_delta, attack=best_name, bound=best, confidence=conf_each, n_attacks=len(names),
+                   contradicted=bool(contradicted))

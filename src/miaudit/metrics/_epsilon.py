@@ -23,12 +23,12 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from .._errors import InputError
+from .._seeds import check_seed
 from ._checks import check_confidence, check_probability, check_scores
 from ._intervals import cp_upper
 from ._roc import confusion_from_sorted
 
-__all__ = ["EpsilonBound", "epsilon_lower_bound"]
+__all__ = ["EpsilonBound", "epsilon_bound_strata", "epsilon_lower_bound"]
 
 METHOD = "split_half_clopper_pearson"
 
@@ -149,10 +149,21 @@ def epsilon_from_sorted(
     )
 
 
-def check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or int(seed) < 0:
-        raise InputError(f"seed: expected a non-negative integer, got {seed!r}")
-    return int(seed)
+def epsilon_bound_strata(
+    is_member: np.ndarray, scores: np.ndarray, *, strata: np.ndarray | None, delta: float, confidence: float, seed: int
+) -> tuple[EpsilonBound, int | None]:
+    """The split-half bound of every stratum at ``1 - (1 - confidence) / S`` and the largest of them
+    (Bonferroni: it holds at ``confidence``), with the index of its stratum (None for one stratum)."""
+    if strata is None or np.unique(strata).size == 1:
+        return epsilon_lower_bound(is_member, scores, delta=delta, confidence=confidence, seed=seed), None
+    values = np.unique(strata)
+    conf_each = 1.0 - (1.0 - confidence) / values.size
+    bounds = [
+        epsilon_lower_bound(is_member[strata == v], scores[strata == v], delta=delta, confidence=conf_each, seed=seed + j)
+        for j, v in enumerate(values)
+    ]
+    best = int(np.argmax([b.value for b in bounds]))
+    return bounds[best], best
 
 
 def epsilon_lower_bound(

@@ -33,6 +33,9 @@ __all__ = [
     "ppv",
     "tpr_at_fpr",
     "target_tpr_interval",
+    "tpr_lower_bound",
+    "delong_sd",
+    "n_needed_for_fpr",
 ]
 
 
@@ -95,6 +98,8 @@ class TprAtFpr:
     reason: str | None = None
     target_ci_low: float | None = None
     target_ci_high: float | None = None
+    #: Strata (targets x folds) the figure is averaged over; 1 for one model's scores.
+    n_strata: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         """The results.json ``tpr_at_fpr_detail`` entry (JSON-safe: a non-finite threshold is null)."""
@@ -110,6 +115,7 @@ class TprAtFpr:
             "reason": self.reason,
             "target_ci_low": self.target_ci_low,
             "target_ci_high": self.target_ci_high,
+            "n_strata": self.n_strata,
         }
 
 
@@ -248,6 +254,19 @@ def _order_stat_ranks(n: int, fpr: float, q: float) -> tuple[int, int]:
     return a, b
 
 
+def _tpr_lower(c: Confusion, fpr: float, q: float) -> float:
+    """Lower bound on the population TPR at FPR <= ``fpr``, failing with probability at most ``2 q``.
+
+    With probability >= 1 - q the test ``score > y_(b)`` (``y_(j)`` the j-th largest non-member score,
+    ``b`` from :func:`_order_stat_ranks`) is admissible, i.e. its population FPR is <= ``fpr``; a
+    one-sided Clopper-Pearson bound at ``q`` on the members it flags bounds its TPR from below.
+    """
+    n_pos, n_neg = c.n_members, c.n_nonmembers
+    _, b = _order_stat_ranks(n_neg, fpr, q)
+    k_lo = 0 if b < 1 else int(c.tp[int(np.searchsorted(c.fp, b, side="left")) - 1])  # members > y_(b)
+    return 0.0 if k_lo == 0 else float(stats.beta.ppf(q, k_lo, n_pos - k_lo + 1))
+
+
 def target_tpr_interval(c: Confusion, fpr: float, confidence: float) -> tuple[float, float]:
     """Distribution-free interval for the population TPR at FPR <= ``fpr``, threshold estimation included.
 
@@ -262,18 +281,30 @@ def target_tpr_interval(c: Confusion, fpr: float, confidence: float) -> tuple[fl
     alpha = 1.0 - confidence
     q = alpha / 4.0
     n_pos, n_neg = c.n_members, c.n_nonmembers
-    a, b = _order_stat_ranks(n_neg, fpr, q)
+    a, _ = _order_stat_ranks(n_neg, fpr, q)
     if a > n_neg:
         k_hi = n_pos
     else:
         k_hi = int(c.tp[int(np.searchsorted(c.fp, a, side="left"))])  # members >= y_(a)
-    if b < 1:
-        k_lo = 0
-    else:
-        k_lo = int(c.tp[int(np.searchsorted(c.fp, b, side="left")) - 1])  # members > y_(b)
-    lo = 0.0 if k_lo == 0 else float(stats.beta.ppf(q, k_lo, n_pos - k_lo + 1))
     hi = 1.0 if k_hi == n_pos else float(stats.beta.ppf(1.0 - q, k_hi + 1, n_pos - k_hi))
-    return lo, hi
+    return _tpr_lower(c, fpr, q), hi
+
+
+def tpr_lower_bound(c: Confusion, fpr: float, confidence: float) -> float:
+    """One-sided ``confidence`` lower bound on the population TPR at FPR <= ``fpr`` (see :func:`_tpr_lower`).
+
+    ``P(bound > TPR(fpr)) <= 1 - confidence`` for any score distribution. On a game where the scores
+    ignore membership the population TPR at FPR ``fpr`` is at most ``fpr``, so ``bound > fpr`` is a
+    level ``1 - confidence`` test of leakage.
+    """
+    return _tpr_lower(c, fpr, (1.0 - confidence) / 2.0)
+
+
+def delong_sd(c: Confusion, auc: float) -> float:
+    """Standard error of the empirical AUC (DeLong et al. 1988); NaN with fewer than 2 members or non-members."""
+    if c.n_members < 2 or c.n_nonmembers < 2:
+        return math.nan
+    return math.sqrt(max(_delong_var(c, auc), 0.0))
 
 
 # ----------------------------------------------------------------------------- public

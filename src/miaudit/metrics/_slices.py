@@ -10,6 +10,7 @@ import numpy as np
 from .._errors import InputError
 from ._checks import check_confidence, check_fprs, check_scores, fpr_key
 from ._roc import _auc, _auc_interval, confusion_from_sorted, sort_desc, tpr_at_fpr_from
+from ._summary import evaluate_scores
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -25,15 +26,19 @@ def slice_metrics(
     fprs: Sequence[float] = (1e-3, 1e-2, 1e-1),
     confidence: float = 0.95,
     min_size: int = 1,
+    strata: Any = None,
 ) -> "pd.DataFrame":
     """One row per distinct value of ``groups`` (sorted when the values are comparable).
 
     Columns: ``group``, ``n_members``, ``n_nonmembers``, ``auc``, ``auc_ci_low``, ``auc_ci_high``,
     then per target FPR ``f`` (key ``format(f, "g")``): ``tpr@f``, ``tpr@f_ci_low``,
-    ``tpr@f_ci_high``, and finally ``note``. Metric columns hold python floats or None (so
+    ``tpr@f_ci_high`` (the population interval, as in the headline figures), and finally ``note``. Metric columns hold python floats or None (so
     ``df.to_dict("records")`` is JSON-safe): None for a group with only members or only
     non-members, with fewer than ``min_size`` examples, or (TPR@FPR) whose non-members cannot
     resolve the FPR; ``note`` says why ("" when nothing is missing).
+
+    ``strata`` (one id per row, as in :func:`~miaudit.metrics.evaluate_scores`): rows of several targets
+    or fold models; each slice's figures are then combined over strata the same conservative way.
     """
     import pandas as pd
 
@@ -46,6 +51,9 @@ def slice_metrics(
         )
     fs = check_fprs(fprs)
     conf = check_confidence(confidence)
+    st = None if strata is None else np.asarray(strata)
+    if st is not None and st.shape != m.shape:
+        raise InputError(f"strata: expected one stratum id per example, shape {m.shape}, got shape {st.shape}")
     if isinstance(min_size, bool) or not isinstance(min_size, (int, np.integer)) or min_size < 1:
         raise InputError(f"min_size: expected a positive integer number of examples, got {min_size!r}")
 
@@ -79,17 +87,30 @@ def slice_metrics(
                 if name not in ("group", "n_members", "n_nonmembers", "note"):
                     cols[name].append(None)
         else:
-            c = confusion_from_sorted(*sort_desc(mj, sj))
-            auc = _auc(c)
-            lo, hi = _auc_interval(c, auc, conf)
+            if st is not None and np.unique(st[sel]).size > 1:
+                stj = st[sel]
+                if any(mj[stj == v].all() or not mj[stj == v].any() for v in np.unique(stj)):
+                    notes.append("some target or fold has only members or only non-members in this slice")
+                    for name in cols:
+                        if name not in ("group", "n_members", "n_nonmembers", "note"):
+                            cols[name].append(None)
+                    cols["note"].append("; ".join(notes))
+                    continue
+                r = evaluate_scores(mj, sj, fprs=fs, confidence=conf, strata=stj)
+                auc, (lo, hi), tprs = r.auc, r.auc_ci, r.tpr_at_fpr
+            else:
+                c = confusion_from_sorted(*sort_desc(mj, sj))
+                auc = _auc(c)
+                lo, hi = _auc_interval(c, auc, conf)
+                tprs = tuple(tpr_at_fpr_from(c, f, conf) for f in fs)
             cols["auc"].append(auc)
             cols["auc_ci_low"].append(float(lo))
             cols["auc_ci_high"].append(float(hi))
-            for f, k in zip(fs, keys):
-                t = tpr_at_fpr_from(c, f, conf)
+            for t, k in zip(tprs, keys):
+                ok = t.tpr is not None
                 cols[f"tpr@{k}"].append(t.tpr)
-                cols[f"tpr@{k}_ci_low"].append(t.ci_low)
-                cols[f"tpr@{k}_ci_high"].append(t.ci_high)
+                cols[f"tpr@{k}_ci_low"].append(t.target_ci_low if ok else None)
+                cols[f"tpr@{k}_ci_high"].append(t.target_ci_high if ok else None)
                 if t.reason is not None:
                     notes.append(f"tpr@{k}: {t.reason}")
         cols["note"].append("; ".join(notes))

@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jinja2
 import numpy as np
 import pandas as pd
 
 from ..metrics import gdp_mu_from_epsilon
-from ._plots import DpCurves, plot_roc, plot_roc_grid, plot_score_histogram, roc_points
-from ._verdict import _num, describe_tpr, dp_violations, fpr_label, make_verdict, pct, tpr_figure
-
-if TYPE_CHECKING:
-    from ._result import AuditResult
+from ._plots import DpCurves, plot_roc, plot_roc_grid, plot_score_histogram
+from ._verdict import describe_tpr, fpr_label, make_verdict, pct
 
 __all__ = ["render_report", "CSP"]
 
@@ -39,7 +36,8 @@ _GAME_LABELS = [
     ("n_nonmembers", "Non-members"),
     ("n_classes", "Classes"),
     ("n_queries", "Queries per example"),
-    ("n_references", "Reference models"),
+    ("n_models", "Models trained"),
+    ("n_references", "Reference models per target"),
     ("n_targets", "Target models"),
     ("train_accuracy", "Train accuracy"),
     ("test_accuracy", "Test accuracy"),
@@ -124,21 +122,20 @@ def _frame_table(df: pd.DataFrame, *, max_rows: int = MAX_ROWS) -> dict[str, Any
 
 
 def _attack_description(name: str) -> str:
-    try:
-        from ..attacks import attack_class  # type: ignore[attr-defined]
+    from ..attacks import available_attacks, attack_class
 
-        return str(getattr(attack_class(name), "description", "") or "")
-    except Exception:  # unknown / not yet registered attacks simply get no description
+    if name not in available_attacks():
         return ""
+    return str(getattr(attack_class(name), "description", "") or "")
 
 
-def _dp_context(result: "AuditResult") -> tuple[DpCurves | None, dict[str, Any] | None]:
+def _dp_context(result: Any) -> tuple[DpCurves | None, dict[str, Any] | None]:
     dp = result.game.get("dp")
     if not isinstance(dp, Mapping):
         return None, None
     eps, delta, mu = _num(dp.get("epsilon")), _num(dp.get("delta")), _num(dp.get("mu"))
     try:
-        non_private = float(dp.get("epsilon")) == math.inf  # type: ignore[arg-type]
+        non_private = float(dp.get("epsilon")) == math.inf
     except (TypeError, ValueError):
         non_private = False
     if non_private:
@@ -147,74 +144,71 @@ def _dp_context(result: "AuditResult") -> tuple[DpCurves | None, dict[str, Any] 
         return None, {"invalid": True, "non_private": False, "epsilon": _cell(dp.get("epsilon")), "delta": _cell(dp.get("delta"))}
     if mu is None and delta > 0:
         mu = gdp_mu_from_epsilon(eps, delta=delta)
-    best_name, best_eps = None, 0.0
-    for name, m in result.metrics.items():
-        e = _num(m.get("epsilon_lower_bound"))
-        if e is not None and (best_name is None or e > best_eps):
-            best_name, best_eps = name, e
+    chk = result.dp_check
     ctx = {
         "invalid": False,
         "non_private": False,
         "epsilon": f"{eps:.3g}",
         "delta": f"{delta:.1e}",
         "mu": None if mu is None else f"{mu:.3g}",
-        "empirical": f"{best_eps:.3g}",
-        "empirical_attack": best_name,
-        "violated": best_eps > eps,
-        "roc_violations": dp_violations(
-            result.metrics, result.fprs, epsilon=eps, delta=delta,
-            confidence=_num(result.settings.get("confidence")) or 0.95,
-        ),
+        "relation": "add/remove one example" if chk is None or chk.neighbouring == "add_remove" else "replace one example",
+        "game_epsilon": None if chk is None else f"{chk.game_epsilon:.3g}",
+        "game_delta": None if chk is None else f"{chk.game_delta:.2g}",
+        "empirical": "n/a" if chk is None or chk.bound is None else f"{chk.bound.value:.3g}",
+        "empirical_attack": None if chk is None else chk.attack,
+        "confidence": None if chk is None else f"{chk.confidence:.4g}",
+        "violated": bool(chk is not None and chk.contradicted),
         "extra": [(str(k), _cell(v)) for k, v in dp.items() if k not in ("epsilon", "delta", "mu")],
-        "fraction": None if eps == 0 else f"{100 * best_eps / eps:.0f}%",
     }
     return DpCurves(epsilon=eps, delta=delta, mu=mu), ctx
 
 
-def build_context(result: "AuditResult") -> dict[str, Any]:
-    """Everything the template shows, as plain strings / lists (no markup)."""
+def _num(x: Any) -> float | None:
+    """A finite float, or None for null / NaN / inf / non-numbers."""
+    if isinstance(x, bool) or x is None:
+        return None
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def build_context(result: Any) -> dict[str, Any]:
+    """Everything the template shows, as plain strings / lists (no markup), from the typed result."""
     from .. import __version__
 
     game, metrics, settings = result.game, result.metrics, result.settings
     fprs = result.fprs
-    verdict = make_verdict(metrics, settings, game)
+    verdict = make_verdict(result)
     strongest = verdict.strongest
     dp_curves, dp_ctx = _dp_context(result)
 
-    # --- summary table
+    # --- summary table (strongest first: the one ranking rule)
     summary = []
-    for name, m in metrics.items():
-        auc = _num(m.get("auc"))
-        ci = m.get("auc_ci") if isinstance(m.get("auc_ci"), (list, tuple)) else None
-        lo, hi = (_num(ci[0]), _num(ci[1])) if ci and len(ci) == 2 else (None, None)
+    for name in result.ranking:
+        m = metrics[name]
         tprs = []
         for f in fprs:
-            t = tpr_figure(m, f, confidence=_num(settings.get("confidence")) or 0.95)
+            t = m.at(f)
+            ok = t.tpr is not None
             tprs.append(
                 {
-                    "available": t.available,
-                    "value": pct(t.tpr) if t.available else describe_tpr(t),
-                    "ci": f"[{pct(t.ci_low)}, {pct(t.ci_high)}]" if t.ci_low is not None else "",
-                    "pop_ci": (
-                        f"pop. [{pct(t.target_ci_low)}, {pct(t.target_ci_high)}]"
-                        if t.target_ci_low is not None and t.target_ci_high is not None
-                        else ""
-                    ),
-                    "n": f"n={t.n_nonmembers:,}" if t.n_nonmembers is not None else "",
-                    "above_chance": t.above_chance,
+                    "available": ok,
+                    "value": pct(t.tpr) if ok else describe_tpr(t),
+                    "ci": f"[{pct(t.ci_low)}, {pct(t.ci_high)}]" if ok and t.ci_low is not None else "",
+                    "pop_ci": f"pop. [{pct(t.target_ci_low)}, {pct(t.target_ci_high)}]" if ok else "",
+                    "n": f"n={t.n_nonmembers:,}",
+                    "above_chance": ok and t.target_ci_low is not None and t.target_ci_low > f,
                     "reason": t.reason or "",
                 }
             )
-        eps = _num(m.get("epsilon_lower_bound"))
-        sp = m.get("spread") if isinstance(m.get("spread"), Mapping) else None
+        sp = result.spread.get(name)
         spread = None
         if sp:
-            auc_sp = sp.get("auc") if isinstance(sp.get("auc"), Mapping) else {}
-            tsp = sp.get("tpr_at_fpr") if isinstance(sp.get("tpr_at_fpr"), Mapping) else {}
-            cells = [f"{_cell(auc_sp.get('mean'))} ± {_cell(auc_sp.get('std'))}"]
+            cells = [f"{_cell(sp['auc'].get('mean'))} ± {_cell(sp['auc'].get('std'))}"]
             for f in fprs:
-                e = next((v for k, v in tsp.items() if _num(k) is not None and math.isclose(float(k), f)), None)
-                e = e if isinstance(e, Mapping) else {}
+                e = sp["tpr_at_fpr"].get(format(f, "g"), {})
                 mean, std = _num(e.get("mean")), _num(e.get("std"))
                 cells.append(f"{pct(mean)} ± {pct(std)}" if mean is not None else "n/a")
             spread = {"n_targets": _cell(sp.get("n_targets")), "cells": cells}
@@ -223,41 +217,33 @@ def build_context(result: "AuditResult") -> dict[str, Any]:
                 "name": name,
                 "description": _attack_description(name),
                 "strongest": name == strongest,
-                "auc": "n/a" if auc is None else f"{auc:.3f}",
-                "auc_ci": f"[{lo:.3f}, {hi:.3f}]" if lo is not None and hi is not None else "",
+                "auc": f"{m.auc:.3f}",
+                "auc_ci": f"[{m.auc_ci[0]:.3f}, {m.auc_ci[1]:.3f}]",
                 "tprs": tprs,
-                "eps": "n/a" if eps is None else f"{eps:.3g}",
+                "eps": f"{m.epsilon.value:.3g}",
                 "spread": spread,
             }
         )
     has_spread = any(r["spread"] for r in summary)
 
-    # --- plots (need per-example scores with membership)
+    # --- plots: the ROC curves the metrics layer computed (never recomputed here)
     sc = result.scores
     plots: dict[str, Any] = {"roc": None, "grid": None, "hist": None, "hist_name": None, "n_members": 0, "n_nonmembers": 0}
-    if "is_member" in sc.columns and len(sc):
-        is_member = sc["is_member"].to_numpy().astype(bool)
-        n_mem, n_non = int(is_member.sum()), int((~is_member).sum())
-        curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        points: dict[str, list[tuple[float, float, float, float]]] = {}
-        for name in metrics:
-            if name not in sc.columns or n_mem == 0 or n_non == 0:
-                continue
-            s = pd.to_numeric(sc[name], errors="coerce").to_numpy(dtype=np.float64)
-            ok = np.isfinite(s)
-            curves[name] = roc_points(is_member[ok], s[ok])
-            pts = []
-            for f in fprs:
-                t = tpr_figure(metrics[name], f)
-                if t.available:
-                    pts.append((f, t.tpr, t.ci_low if t.ci_low is not None else t.tpr, t.ci_high if t.ci_high is not None else t.tpr))
-            points[name] = pts  # type: ignore[assignment]
-        if curves:
-            plots["roc"] = plot_roc(curves, n_members=n_mem, n_nonmembers=n_non, highlight=strongest, dp=dp_curves)
-            plots["grid"] = plot_roc_grid(curves, n_members=n_mem, n_nonmembers=n_non, points=points, dp=dp_curves)
-        if strongest is not None and strongest in sc.columns:
+    if metrics:
+        first = next(iter(metrics.values()))
+        n_mem, n_non = first.n_members, first.n_nonmembers
+        curves = {name: (np.asarray(metrics[name].roc.fpr), np.asarray(metrics[name].roc.tpr)) for name in result.ranking}
+        points = {
+            name: [(f, t.tpr, t.target_ci_low, t.target_ci_high) for f in fprs
+                   if (t := metrics[name].at(f)).tpr is not None]
+            for name in result.ranking
+        }
+        plots["roc"] = plot_roc(curves, n_members=n_mem, n_nonmembers=n_non, highlight=strongest, dp=dp_curves)
+        plots["grid"] = plot_roc_grid(curves, n_members=n_mem, n_nonmembers=n_non, points=points, dp=dp_curves)
+        if strongest is not None and strongest in sc.columns and "is_member" in sc.columns:
             plots["hist"] = plot_score_histogram(
-                pd.to_numeric(sc[strongest], errors="coerce").to_numpy(dtype=np.float64), is_member, name=strongest
+                pd.to_numeric(sc[strongest], errors="coerce").to_numpy(dtype=np.float64),
+                sc["is_member"].to_numpy().astype(bool), name=strongest,
             )
             plots["hist_name"] = strongest
         plots["n_members"], plots["n_nonmembers"] = n_mem, n_non
@@ -267,7 +253,7 @@ def build_context(result: "AuditResult") -> dict[str, Any]:
     game_rows = [(label, _game_value(k, game[k])) for k, label in _GAME_LABELS if k in game and game[k] is not None]
     known = {k for k, _ in _GAME_LABELS} | {"dp"}
     game_rows += [(str(k), _game_value(str(k), v)) for k, v in game.items() if k not in known and v is not None]
-    settings_rows = [(str(k), _cell(v)) for k, v in settings.items()]
+    settings_rows = [(str(k), _cell(v)) for k, v in settings.to_dict().items()]
 
     exposures = None
     if result.exposures is not None and len(result.exposures):
@@ -284,6 +270,7 @@ def build_context(result: "AuditResult") -> dict[str, Any]:
         "version": __version__,
         "csp": CSP,
         "verdict": verdict,
+        "warnings": list(result.warnings),
         "fpr_labels": [fpr_label(f) for f in fprs],
         "summary": summary,
         "has_spread": has_spread,
@@ -298,6 +285,6 @@ def build_context(result: "AuditResult") -> dict[str, Any]:
     }
 
 
-def render_report(result: "AuditResult") -> str:
+def render_report(result: Any) -> str:
     """The full ``report.html`` text for ``result``."""
     return _ENV.get_template("report.html").render(**build_context(result))

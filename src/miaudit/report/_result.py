@@ -1,7 +1,8 @@
 """`AuditResult`: everything an audit produced, and its three outputs (results.json, scores.csv, report.html).
 
-The per-attack metric dicts follow the results.json schema of ``docs/DESIGN.md`` / ``docs/results-schema.md``
-(they come from ``miaudit.metrics.evaluate_scores(...).to_dict()``). Output files are written atomically
+Results stay typed (:class:`~miaudit.metrics.AttackMetrics`, :class:`~miaudit.metrics.LeakageDecision`) until
+:meth:`AuditResult.to_json` turns them into the results.json schema (``docs/results-schema.md``); the report
+reads the typed objects, never the dicts. Output files are written atomically
 (temporary name in the same folder, then ``os.replace``) so a crash never leaves a half-written file and
 files already in the output folder are never deleted.
 """
@@ -22,12 +23,12 @@ import pandas as pd
 
 from .._atomic import atomic_write
 from .._errors import InputError
-from ..metrics import fpr_key as _fkey
-from ._verdict import fpr_keys, tpr_figure
+from ..metrics import AttackMetrics, AuditSettings, DpCheck, LeakageDecision, rank_attacks
+from ._verdict import Verdict, make_verdict
 
 __all__ = ["AuditResult", "SCHEMA_VERSION", "json_safe", "atomic_write"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def json_safe(obj: Any, *, sort_keys: bool = True) -> Any:
@@ -90,52 +91,65 @@ def _check_frame(name: str, value: Any, *, allow_none: bool = False) -> None:
 
 @dataclass
 class AuditResult:
-    """The outcome of one audit (a demo, a scored bundle or a full game).
+    """The outcome of one audit (a demo, a scored bundle or a full game), typed until it is written.
 
     Attributes
     ----------
     game : dict
         Description of the game (results.json ``"game"``): source, dataset, model, seed, sizes, accuracies,
-        optional ``"dp": {"epsilon", "delta", ...}`` for DP-trained models.
-    settings : dict
-        ``delta``, ``confidence``, ``member_prior``, ``fprs``.
-    metrics : dict[str, dict]
-        Attack name -> ``AttackMetrics.to_dict()`` (results.json schema), possibly with ``"spread"``.
+        the design's validity check, optional ``"dp": {"epsilon", "delta", ...}`` for DP-trained models.
+    settings : AuditSettings
+        ``delta``, ``confidence``, ``member_prior``, ``fprs``, ``seed``.
+    metrics : dict[str, AttackMetrics]
+        Attack name -> its figures (pooled over targets and folds as strata where there are several).
     scores : pandas.DataFrame
         One row per example (per target when several targets are pooled): ``index``, ``label``,
         ``is_member`` (if known), optional ``target``, ``group``, then one column per attack.
+    decision : LeakageDecision or None
+        The verdict's pre-declared test (None without membership ground truth).
+    spread : dict[str, dict]
+        Attack name -> mean and std of the per-target figures (pooled games only).
     skipped : dict[str, str]
         Attack name -> why it did not run.
     slices : dict[str, pandas.DataFrame]
         Slice kind (``"class"``, ``"group"``) -> one row per slice value (``slice_metrics`` output).
     exposures : pandas.DataFrame or None
-        Most exposed records: ``index``, ``label``, ``score`` and IN/OUT statistics (feature columns only if
-        the caller added them).
+        Most exposed records: ``index``, ``label``, ``score`` and IN/OUT statistics.
+    warnings : list[str]
+        Problems of the game that weaken the figures (e.g. references whose IN counts depend on membership).
+    dp_check : DpCheck or None
+        The empirical bound against the accountant's guarantee, at its delta and neighbouring relation.
     created : str or None
         ISO timestamp; None means "now" at serialisation time. Set it to make outputs byte-reproducible.
     """
 
     game: dict[str, Any]
-    settings: dict[str, Any]
-    metrics: dict[str, dict[str, Any]]
+    settings: AuditSettings
+    metrics: dict[str, AttackMetrics]
     scores: pd.DataFrame
+    decision: LeakageDecision | None = None
+    spread: dict[str, dict[str, Any]] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     slices: dict[str, pd.DataFrame] = field(default_factory=dict)
     exposures: pd.DataFrame | None = None
+    warnings: list[str] = field(default_factory=list)
+    dp_check: DpCheck | None = None
     created: str | None = None
 
     def __post_init__(self) -> None:
-        for name in ("game", "settings", "metrics", "skipped", "slices"):
+        if not isinstance(self.settings, AuditSettings):
+            self.settings = AuditSettings.coerce(self.settings)
+        for name in ("game", "metrics", "skipped", "slices", "spread"):
             value = getattr(self, name)
             if not isinstance(value, Mapping):
                 raise InputError(
                     f"AuditResult.{name}: expected a dict, got {type(value).__name__}; pass {{}} when there is nothing"
                 )
         for attack, m in self.metrics.items():
-            if not isinstance(m, Mapping):
+            if not isinstance(m, AttackMetrics):
                 raise InputError(
-                    f"AuditResult.metrics[{attack!r}]: expected the attack's metrics dict "
-                    f"(evaluate_scores(...).to_dict()), got {type(m).__name__}"
+                    f"AuditResult.metrics[{attack!r}]: expected the attack's AttackMetrics (from "
+                    f"miaudit.metrics.evaluate_scores), got {type(m).__name__}"
                 )
         _check_frame("AuditResult.scores", self.scores)
         for kind, frame in self.slices.items():
@@ -147,86 +161,81 @@ class AuditResult:
                 "drop the column when membership is unknown"
             )
 
-    # ------------------------------------------------------------------ tables
+    # ------------------------------------------------------------------ derived
     @property
     def fprs(self) -> list[float]:
         """FPR levels of the run, ascending."""
-        return fpr_keys(self.metrics, self.settings)
+        return sorted(self.settings.fprs)
 
+    @property
+    def ranking(self) -> list[str]:
+        """Attack names, strongest first (:func:`miaudit.metrics.rank_attacks`, the one rule)."""
+        return rank_attacks(self.metrics)
+
+    @property
+    def strongest(self) -> str | None:
+        r = self.ranking
+        return r[0] if r else None
+
+    def verdict(self) -> Verdict:
+        """The plain-language verdict of the report (and of results.json ``"verdict"``)."""
+        return make_verdict(self)
+
+    # ------------------------------------------------------------------ tables
     def metrics_table(self) -> pd.DataFrame:
-        """One row per attack (index ``attack``), numbers as floats (NaN where a figure is null).
+        """One row per attack (index ``attack``, strongest first), numbers as floats (NaN where a figure is null).
 
-        Columns: ``auc``, ``auc_ci_low``, ``auc_ci_high``, ``balanced_accuracy``, ``advantage``; for every
-        FPR level f (e.g. ``0.001``): ``tpr@f``, ``tpr@f_ci_low``, ``tpr@f_ci_high``, ``n_nonmembers@f``;
-        ``n_members``, ``n_nonmembers``, ``epsilon_lower_bound``; when any attack has a spread across
-        targets: ``n_targets``, ``auc_mean``, ``auc_std``, ``tpr@f_mean``, ``tpr@f_std``.
+        Columns: ``auc``, ``auc_low``, ``auc_high``, ``epsilon_lower_bound``; for every FPR level f in percent
+        (e.g. ``tpr@0.1%``): the TPR and its population interval ``tpr@0.1%_low``, ``tpr@0.1%_high``;
+        ``n_members``, ``n_nonmembers``, ``n_strata``. Every value is a fraction (TPR 0.05 = 5%).
         """
-        fprs = self.fprs
-        has_spread = any(isinstance(m.get("spread"), Mapping) for m in self.metrics.values())
         rows = []
-        for name, m in self.metrics.items():
-            auc_ci = m.get("auc_ci") if isinstance(m.get("auc_ci"), (list, tuple)) else (None, None)
-            row: dict[str, Any] = {
-                "attack": name,
-                "auc": _f(m.get("auc")),
-                "auc_ci_low": _f(auc_ci[0] if len(auc_ci) == 2 else None),
-                "auc_ci_high": _f(auc_ci[1] if len(auc_ci) == 2 else None),
-                "balanced_accuracy": _f(m.get("balanced_accuracy")),
-                "advantage": _f(m.get("advantage")),
-            }
-            for f in fprs:
-                t = tpr_figure(m, f)
-                k = _fkey(f)
-                row[f"tpr@{k}"] = _f(t.tpr)
-                row[f"tpr@{k}_ci_low"] = _f(t.ci_low)
-                row[f"tpr@{k}_ci_high"] = _f(t.ci_high)
-                row[f"n_nonmembers@{k}"] = _f(t.n_nonmembers)
-            row["n_members"] = _f(m.get("n_members"))
-            row["n_nonmembers"] = _f(m.get("n_nonmembers"))
-            row["epsilon_lower_bound"] = _f(m.get("epsilon_lower_bound"))
-            if has_spread:
-                sp = m.get("spread") if isinstance(m.get("spread"), Mapping) else {}
-                row["n_targets"] = _f(sp.get("n_targets"))
-                auc_sp = sp.get("auc") if isinstance(sp.get("auc"), Mapping) else {}
-                row["auc_mean"] = _f(auc_sp.get("mean"))
-                row["auc_std"] = _f(auc_sp.get("std"))
-                tsp = sp.get("tpr_at_fpr") if isinstance(sp.get("tpr_at_fpr"), Mapping) else {}
-                for f in fprs:
-                    k = _fkey(f)
-                    entry = next((v for kk, v in tsp.items() if _same(kk, f)), None)
-                    entry = entry if isinstance(entry, Mapping) else {}
-                    row[f"tpr@{k}_mean"] = _f(entry.get("mean"))
-                    row[f"tpr@{k}_std"] = _f(entry.get("std"))
+        for name in self.ranking:
+            m = self.metrics[name]
+            row: dict[str, Any] = {"attack": name, "auc": m.auc, "auc_low": m.auc_ci[0], "auc_high": m.auc_ci[1]}
+            for f in self.fprs:
+                t = m.at(f)
+                k = f"tpr@{100 * f:g}%"
+                row[k] = _f(t.tpr)
+                row[f"{k}_low"] = _f(t.target_ci_low if t.tpr is not None else None)
+                row[f"{k}_high"] = _f(t.target_ci_high if t.tpr is not None else None)
+            row["epsilon_lower_bound"] = m.epsilon.value
+            row["n_members"] = m.n_members
+            row["n_nonmembers"] = m.n_nonmembers
+            row["n_strata"] = m.n_strata
             rows.append(row)
-        cols = ["attack", "auc", "auc_ci_low", "auc_ci_high", "balanced_accuracy", "advantage"]
-        for f in fprs:
-            k = _fkey(f)
-            cols += [f"tpr@{k}", f"tpr@{k}_ci_low", f"tpr@{k}_ci_high", f"n_nonmembers@{k}"]
-        cols += ["n_members", "n_nonmembers", "epsilon_lower_bound"]
-        if has_spread:
-            cols += ["n_targets", "auc_mean", "auc_std"]
-            for f in fprs:
-                cols += [f"tpr@{_fkey(f)}_mean", f"tpr@{_fkey(f)}_std"]
-        table = pd.DataFrame(rows, columns=cols).set_index("attack")
-        return table.astype("float64")
+        cols = ["attack", "auc", "auc_low", "auc_high"]
+        for f in self.fprs:
+            k = f"tpr@{100 * f:g}%"
+            cols += [k, f"{k}_low", f"{k}_high"]
+        cols += ["epsilon_lower_bound", "n_members", "n_nonmembers", "n_strata"]
+        return pd.DataFrame(rows, columns=cols).set_index("attack").astype("float64")
 
     # ------------------------------------------------------------------ outputs
     def to_json(self) -> dict[str, Any]:
-        """The results.json object (schema version 1), JSON-safe, keys in a deterministic order.
-
-        Top-level keys in schema order; below them every dict is sorted by key, so the same run gives
-        byte-identical ``results.json`` apart from ``"created"``.
-        """
+        """The results.json object (schema version 2, ``docs/results-schema.md``), JSON-safe, keys in a
+        deterministic order: the same run gives byte-identical ``results.json`` apart from ``"created"``."""
         from .. import __version__
 
         created = self.created or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        attacks = {}
+        for name, m in self.metrics.items():
+            d = m.to_dict()
+            if name in self.spread:
+                d["spread"] = self.spread[name]
+            attacks[name] = d
+        verdict = self.verdict()
         return {
             "schema_version": SCHEMA_VERSION,
             "miaudit_version": __version__,
             "created": created,
-            "game": json_safe(self.game),
-            "settings": json_safe(self.settings),
-            "attacks": json_safe(self.metrics),
+            "verdict": json_safe(verdict.to_dict()),
+            "warnings": list(self.warnings),
+            "game": json_safe({**self.game, "strongest_attack": self.strongest}),
+            "settings": json_safe(self.settings.to_dict()),
+            "attacks": json_safe(attacks),
+            "ranking": self.ranking,
+            "dp_check": None if self.dp_check is None else json_safe(self.dp_check.to_dict()),
             "skipped": json_safe(self.skipped),
             "slices": {str(k): json_safe(v) for k, v in sorted(self.slices.items(), key=lambda kv: str(kv[0]))},
         }
@@ -283,10 +292,3 @@ def _f(x: Any) -> float:
         return float(x)
     except (TypeError, ValueError):
         return math.nan
-
-
-def _same(k: Any, f: float) -> bool:
-    try:
-        return math.isclose(float(k), f, rel_tol=1e-9)
-    except (TypeError, ValueError):
-        return False

@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ._html import _ENV, CSP, _cell
-from ._plots import _PALETTE, figure_to_data_uri
+from ..report._html import _ENV, CSP, _cell
+from ..report._plots import _PALETTE, figure_to_data_uri
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..levers import LeverResult
+    from ._sweep import LeverResult
 
 __all__ = ["render_levers_html", "plot_lever", "plot_pareto"]
 

@@ -9,7 +9,7 @@ A levers config is an audit config (see ``docs/config.md``) plus a ``[levers]`` 
     train_size = [250, 500, 800]  # examples each model trains on (pool = 2 x train_size)
     weight_decay = [0.0, 1e-3, 1e-1]
 
-Every point runs the full game of :func:`miaudit.pipeline.run_audit` with the lever values
+Every point runs the full game of :func:`miaudit.audit.run_audit` with the lever values
 applied to the base config, and records utility (train/test accuracy, gap) and risk (the
 strongest attack's AUC, TPR at the configured FPRs with intervals, the empirical epsilon lower
 bound, and the accountant's epsilon for DP points). All points share one model cache, so adding
@@ -32,7 +32,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._errors import ConfigError
+from .._errors import ConfigError
+from ..audit import parse_budget, run_audit
+from ..config import AuditConfig, read_config_file
+from ..report import AuditResult, atomic_write, json_safe
 
 __all__ = ["LEVERS", "LeverSweep", "LeverResult", "parse_levers", "run_levers", "levers_table", "pareto_front"]
 
@@ -51,8 +54,6 @@ LEVERS: dict[str, dict[str, str]] = {
     "n_references": {"*": "game.n_references"},
 }
 
-#: Risk columns where lower is safer, used for budgets and the Pareto front.
-RISK_METRICS = ("auc", "tpr", "epsilon_lower_bound", "advantage")
 _VALID_LEVER_KEYS = ("mode", "repetitions", "values", "risk")
 _MODES = ("one_at_a_time", "grid")
 
@@ -180,11 +181,11 @@ def apply_levers(base: Mapping[str, Any], point: Mapping[str, Any], *, model_kin
 
 #: Bumped whenever what a point measures changes for the same config (v2: models in complementary
 #: pairs with the target's partner left out of its references), so stale stored points are not reused.
-POINT_FORMAT = 2
+POINT_FORMAT = 3  # 3: n_references counts references per target; typed metrics, population intervals
 
 
 def _point_key(config: Mapping[str, Any]) -> str:
-    from . import __version__
+    from .. import __version__
 
     blob = json.dumps({"config": config, "format": POINT_FORMAT, "miaudit": __version__},
                       sort_keys=True, default=str).encode()
@@ -192,37 +193,37 @@ def _point_key(config: Mapping[str, Any]) -> str:
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    from .report import atomic_write
-
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, text.encode("utf-8"))
 
 
-def _risk_row(result: Any, fprs: Sequence[float]) -> dict[str, Any]:
-    """Utility and the strongest attack's risk figures from one audit result."""
+def _risk_row(result: AuditResult, fprs: Sequence[float]) -> dict[str, Any]:
+    """Utility and the strongest attack's risk figures from one audit result (typed metrics)."""
     g = result.game
+    dp = g.get("dp") if isinstance(g.get("dp"), Mapping) else None
     row: dict[str, Any] = {
         "train_accuracy": g.get("train_accuracy"),
         "test_accuracy": g.get("test_accuracy"),
         "generalisation_gap": g.get("generalisation_gap"),
         "n_nonmembers": g.get("n_nonmembers"),
-        "accountant_epsilon": (g.get("dp") or {}).get("epsilon") if isinstance(g.get("dp"), Mapping) else None,
+        "accountant_epsilon": None if dp is None else dp.get("epsilon"),
     }
     metrics = result.metrics
-    if not metrics:
+    best = result.strongest
+    if best is None:
         return row
-    best = g.get("strongest_attack") or max(metrics, key=lambda a: metrics[a].get("auc") or 0)
     m = metrics[best]
     row["strongest_attack"] = best
-    row["auc"] = max(v.get("auc") or 0.0 for v in metrics.values())
-    row["advantage"] = max(v.get("advantage") or 0.0 for v in metrics.values())
-    row["epsilon_lower_bound"] = max(v.get("epsilon_lower_bound") or 0.0 for v in metrics.values())
+    row["auc"] = max(v.auc for v in metrics.values())
+    row["advantage"] = max(v.advantage for v in metrics.values())
+    row["epsilon_lower_bound"] = max(v.epsilon.value for v in metrics.values())
+    row["leakage_detected"] = None if result.decision is None else result.decision.leakage_detected
     for f in fprs:
         key = format(f, "g")
-        ci = m.get("tpr_at_fpr_ci", {}).get(key)
-        row[f"tpr@{key}"] = m.get("tpr_at_fpr", {}).get(key)
-        row[f"tpr@{key}_ci_low"] = ci[0] if ci else None
-        row[f"tpr@{key}_ci_high"] = ci[1] if ci else None
+        t = m.at(f)
+        row[f"tpr@{key}"] = t.tpr
+        row[f"tpr@{key}_ci_low"] = t.target_ci_low if t.tpr is not None else None
+        row[f"tpr@{key}_ci_high"] = t.target_ci_high if t.tpr is not None else None
     return row
 
 
@@ -260,7 +261,6 @@ class LeverResult:
 
     def recommendations(self, budget: str | None = None) -> pd.DataFrame:
         """Settings that meet ``budget`` (``METRIC=VALUE``), best test accuracy first."""
-        from .api import parse_budget
 
         budget = budget or self.budget
         summ = self.summary()
@@ -276,7 +276,7 @@ class LeverResult:
 
     def save(self, out_dir: str | Path) -> dict[str, Path]:
         """Write ``levers.csv``, ``levers.json`` and ``levers.html`` (each atomically)."""
-        from .report import render_levers_html
+        from ._html import render_levers_html
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -289,8 +289,6 @@ class LeverResult:
 
     def to_json(self) -> dict[str, Any]:
         """The ``levers.json`` object (JSON-safe: NaN/inf -> null, numpy -> Python; column order kept)."""
-        from .report import json_safe
-
         return json_safe({
             "schema_version": 1,
             "levers": dict(self.sweep.values),
@@ -333,10 +331,6 @@ def run_levers(
     resolve against the current folder). Finished points are stored under
     ``<out_dir or output.dir>/levers/points`` and reused on a re-run.
     """
-    from .api import parse_budget
-    from .config import AuditConfig, read_config_file
-    from .pipeline import run_audit
-
     if isinstance(config, (str, Path)):
         raw, base_dir = read_config_file(config), Path(config).expanduser().resolve().parent
     else:

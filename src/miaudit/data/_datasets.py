@@ -69,7 +69,7 @@ class Dataset:
     def n_classes(self) -> int:
         return len(self.class_names)
 
-    def subset(self, index: np.ndarray) -> "Dataset":
+    def subset(self, index: np.ndarray) -> Dataset:
         """The examples at ``index`` (int indices or a bool mask), same classes and names."""
         idx = np.asarray(index)
         X = self.X.iloc[idx].reset_index(drop=True) if hasattr(self.X, "iloc") else self.X[idx]

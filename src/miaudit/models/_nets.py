@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .._errors import ConfigError, import_optional
+from .._errors import ConfigError
+from .._imports import import_optional
 
 torch = import_optional("torch", "torch")
 nn = torch.nn
@@ -63,7 +64,7 @@ class MLP(nn.Module):  # type: ignore[misc, name-defined]
         self.n_features = n_features
         self.n_classes = n_classes
 
-    def forward(self, x: "torch.Tensor") -> "torch.Tensor":
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x.reshape(x.shape[0], -1))
 
 
@@ -102,7 +103,7 @@ class SmallCNN(nn.Module):  # type: ignore[misc, name-defined]
         self.n_classes = n_classes
         self.image_size = image_size
 
-    def forward(self, x: "torch.Tensor") -> "torch.Tensor":
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 3:
             x = x.unsqueeze(1)
         return self.classifier(self.features(x))

@@ -16,11 +16,12 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._errors import InputError, import_optional
+from .._errors import InputError
+from .._imports import import_object, import_optional
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -29,19 +30,19 @@ __all__ = ["torch_logits", "hflip", "shift", "identity", "parse_query", "load_we
 
 #: A query maps a batch tensor to an augmented batch tensor of the same shape.
 Query = Callable[["torch.Tensor"], "torch.Tensor"]
-QueryLike = Union[str, Query]
+QueryLike = str | Query
 
 
 def _torch() -> Any:
     return import_optional("torch", "torch")
 
 
-def identity(x: "torch.Tensor") -> "torch.Tensor":
+def identity(x: torch.Tensor) -> torch.Tensor:
     """The un-augmented query (always query 0)."""
     return x
 
 
-def hflip(x: "torch.Tensor") -> "torch.Tensor":
+def hflip(x: torch.Tensor) -> torch.Tensor:
     """Horizontal mirror of image batches (last axis is the image width)."""
     return x.flip(-1)
 
@@ -58,7 +59,7 @@ class shift:  # noqa: N801 - used like a function: shift(1, 0)
                 raise InputError(f"shift: {name} must be an int number of pixels, got {v!r}; e.g. shift(1, 0)")
         self.dx, self.dy = int(dx), int(dy)
 
-    def __call__(self, x: "torch.Tensor") -> "torch.Tensor":
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() < 3:
             raise InputError(
                 f"shift query: expected image batches of shape (N, H, W) or (N, C, H, W), got shape {tuple(x.shape)}; "
@@ -107,8 +108,6 @@ def parse_query(query: QueryLike) -> Query:
     if m:
         return shift(int(m.group(1)), int(m.group(2)))
     if "." in q:
-        from ..training._recipe import import_object
-
         fn = import_object(q, key="queries")
         if not callable(fn):
             raise InputError(f"queries: {q!r} is not callable; name a function f(batch) -> batch")
@@ -118,7 +117,7 @@ def parse_query(query: QueryLike) -> Query:
     )
 
 
-def _as_input_tensor(X: Any) -> "torch.Tensor":
+def _as_input_tensor(X: Any) -> torch.Tensor:
     torch = _torch()
     if isinstance(X, torch.Tensor):
         t = X.detach()

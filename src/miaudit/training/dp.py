@@ -20,7 +20,8 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .._errors import ConfigError, TrainingError, import_optional
+from .._errors import ConfigError, TrainingError
+from .._imports import import_optional
 from .stacked import TrainSettings, _build, _prepare, augment_batch, dropout_seed, lr_at
 
 torch = import_optional("torch", "torch")

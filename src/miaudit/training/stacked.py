@@ -34,7 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import ConfigError, InputError, TrainingError, import_optional
+from .._errors import ConfigError, InputError, TrainingError
+from .._imports import import_optional
+from .._seeds import check_seed
 
 torch = import_optional("torch", "torch")
 F = torch.nn.functional
@@ -110,7 +112,9 @@ class TrainSettings:
 
 
 def _derived_seed(seed: int, stream: int) -> int:
-    return int(np.random.SeedSequence([int(seed) % 2**63, stream]).generate_state(1, dtype=np.uint64)[0] >> 1)
+    """Stream ``stream`` of a model seed (checked with :func:`miaudit._seeds.check_seed`): a 63-bit int."""
+    state = np.random.SeedSequence([check_seed(seed), stream]).generate_state(1, dtype=np.uint64)
+    return int(state[0] >> 1)
 
 
 def init_seed(seed: int) -> int:

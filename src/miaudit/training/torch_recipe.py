@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import ConfigError, InputError, TrainingError, import_optional
+from .._errors import ConfigError, InputError, TrainingError
+from .._imports import import_object, import_optional
 
 torch = import_optional("torch", "torch")
 
@@ -56,7 +57,7 @@ class TabularEncoding:
     categories: tuple[tuple[Any, ...] | None, ...]  # None for numeric columns
 
     @classmethod
-    def of(cls, frame: Any) -> "TabularEncoding":
+    def of(cls, frame: Any) -> TabularEncoding:
         import pandas as pd
         from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
@@ -280,8 +281,6 @@ class TorchRecipe:
                 f"model.model: unknown built-in {self.model!r}; expected one of {', '.join(BUILTIN_MODELS)} "
                 "or an import path such as 'mypackage.nets.ResNet'"
             )
-        from ._recipe import import_object
-
         obj = import_object(self.model, key="model.model")
         if not callable(obj):
             raise ConfigError(f"model.model: {self.model!r} is not callable; name a class or function returning an nn.Module")
@@ -290,8 +289,6 @@ class TorchRecipe:
     def _resolve_train_fn(self) -> Callable[..., Any] | None:
         if self.train_fn is None:
             return None
-        from ._recipe import import_object
-
         fn = import_object(self.train_fn, key="model.train_fn")
         if not callable(fn):
             raise ConfigError(f"model.train_fn: {self.train_fn!r} is not callable; name a function train(model, dataset, seed)")
@@ -357,7 +354,7 @@ class TorchRecipe:
         }
 
     @classmethod
-    def from_spec(cls, spec: Mapping[str, Any]) -> "TorchRecipe":
+    def from_spec(cls, spec: Mapping[str, Any]) -> TorchRecipe:
         """Build from a config ``[model]`` table or a :meth:`spec` dict; unknown keys are refused."""
         if not isinstance(spec, Mapping):
             raise ConfigError(f"model: expected a table, got {type(spec).__name__}")

@@ -25,6 +25,7 @@ from .._imports import import_object, import_optional
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
+    from torch import Tensor
 
 __all__ = ["torch_logits", "hflip", "shift", "identity", "parse_query", "load_weights", "Query"]
 
@@ -119,6 +120,7 @@ def parse_query(query: QueryLike) -> Query:
 
 def _as_input_tensor(X: Any) -> torch.Tensor:
     torch = _torch()
+    t: Tensor
     if isinstance(X, torch.Tensor):
         t = X.detach()
     else:
@@ -248,9 +250,9 @@ def load_weights(module: Any, path: str | os.PathLike[str], *, strict: bool = Tr
     try:
         module.load_state_dict(state, strict=strict)
     except RuntimeError as exc:
-        first = str(exc).strip().splitlines()
+        lines = str(exc).strip().splitlines()
         raise InputError(
-            f"weights: {p.name!r} does not fit the module ({' '.join(s.strip() for s in first[:2])}); "
+            f"weights: {p.name!r} does not fit the module ({' '.join(s.strip() for s in lines[:2])}); "
             "build the module with the same architecture it was saved from"
         ) from None
     return module

@@ -269,13 +269,12 @@ class SklearnRecipe:
 
     # -- helpers ----------------------------------------------------------------------------------
     def _preprocessing_steps(self, X: Any) -> list[Any]:
-        if self.preprocessing == "none":
-            return []
-        if self.preprocessing == "auto":
-            return [_auto_preprocessing(X)]
+        steps = self.preprocessing
+        if isinstance(steps, str):  # "none" or "auto" (see _normalise_preprocessing)
+            return [] if steps == "none" else [_auto_preprocessing(X)]
         return [
             check_step_path(s["step"], s["params"], key=f"[model] preprocessing[{i}].step")
-            for i, s in enumerate(self.preprocessing)
+            for i, s in enumerate(steps)
         ]
 
     def __repr__(self) -> str:

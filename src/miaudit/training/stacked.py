@@ -94,12 +94,12 @@ class TrainSettings:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
                 problems.append(f"{name}: expected an int >= {lo}, got {v!r}")
-        for name, lo, hi in (("lr", 0.0, math.inf), ("momentum", 0.0, 1.0), ("weight_decay", 0.0, math.inf),
-                             ("label_smoothing", 0.0, 1.0)):
+        for name, low, high in (("lr", 0.0, math.inf), ("momentum", 0.0, 1.0), ("weight_decay", 0.0, math.inf),
+                                ("label_smoothing", 0.0, 1.0)):
             v = getattr(self, name)
             ok = not isinstance(v, bool) and isinstance(v, (int, float, np.floating)) and math.isfinite(v)
-            if not ok or not (lo <= float(v) < hi) or (name == "lr" and float(v) <= 0):
-                bound = "> 0" if name == "lr" else f"in [{lo:g}, {hi:g})"
+            if not ok or not (low <= float(v) < high) or (name == "lr" and float(v) <= 0):
+                bound = "> 0" if name == "lr" else f"in [{low:g}, {high:g})"
                 problems.append(f"{name}: expected a finite number {bound}, got {v!r}")
         if problems:
             raise ConfigError("model: " + "; ".join(problems))
@@ -359,7 +359,7 @@ def train_stacked(
             uniform_lr = lr_list[0] if all(t < n for n in n_steps) and len(set(lr_list)) == 1 else None
             idx, w = pack["idx"][:, t], pack["weight"][:, t]
             xb = X[idx]  # (G, B, ...)
-            if mu is not None:
+            if mu is not None and sd is not None:
                 xb = (xb - mu[:, None]) / sd[:, None]
             if pack["flip"] is not None or pack["shifts"] is not None:
                 flat = xb.reshape(-1, *xb.shape[2:])

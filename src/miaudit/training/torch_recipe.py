@@ -275,7 +275,7 @@ class TorchRecipe:
         from ..models._nets import BUILTIN_MODELS
 
         if self.model in BUILTIN_MODELS:
-            return BUILTIN_MODELS[self.model]  # type: ignore[no-any-return]
+            return BUILTIN_MODELS[self.model]
         if "." not in self.model:
             raise ConfigError(
                 f"model.model: unknown built-in {self.model!r}; expected one of {', '.join(BUILTIN_MODELS)} "
@@ -452,9 +452,10 @@ class TorchRecipe:
         for start in range(0, len(seeds), max(1, int(getattr(self, "group_size", 16)))):
             part = slice(start, start + max(1, self.group_size))
             stdz = [self._standardize(x[m], enc) for m in masks[part]]
+            pairs = [s for s in stdz if s is not None]  # all or none: None exactly when enc is None
             tens = None
-            if enc is not None:
-                tens = (torch.from_numpy(np.stack([s[0] for s in stdz])), torch.from_numpy(np.stack([s[1] for s in stdz])))
+            if pairs:
+                tens = (torch.from_numpy(np.stack([s[0] for s in pairs])), torch.from_numpy(np.stack([s[1] for s in pairs])))
             try:
                 models = train_stacked(make, xt, yt, masks[part], seeds[part], settings=self.settings, standardize=tens)
             except (ConfigError, InputError, TrainingError):

@@ -34,6 +34,15 @@ DP_KEYS = ("epsilon", "delta", "noise_multiplier", "max_grad_norm", "accountant"
 ACCOUNTANTS = ("rdp", "prv")
 
 
+def _required_dp(dp: Mapping[str, Any] | None) -> dict[str, Any]:
+    """:func:`check_dp` for callers that need DP settings: ``None`` is a :class:`ConfigError` too."""
+    cfg = check_dp(dp)
+    if cfg is None:
+        raise ConfigError("model.dp: expected a table with epsilon or noise_multiplier, got None; "
+                          "pass e.g. dp={'epsilon': 8.0}")
+    return cfg
+
+
 def _finite_positive(value: Any) -> bool:
     return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value) and value > 0
 
@@ -90,8 +99,7 @@ def train_dp(
     ``epsilon`` is the accountant's epsilon after training. The global torch RNG is left as it was.
     """
     opacus = import_optional("opacus", "dp")
-    cfg = check_dp(dp)
-    assert cfg is not None
+    cfg = _required_dp(dp)
     n = int(X.shape[0])
     model = _build(factory, seed)
     mu, sd = standardize if standardize is not None else (None, None)
@@ -192,8 +200,7 @@ def privacy_guarantee(n_train: int, *, settings: TrainSettings, dp: Mapping[str,
     from opacus.accountants import create_accountant
     from opacus.accountants.utils import get_noise_multiplier
 
-    cfg = check_dp(dp)
-    assert cfg is not None
+    cfg = _required_dp(dp)
     n_batches = max(1, math.ceil(int(n_train) / min(int(settings.batch_size), int(n_train))))
     q = 1.0 / n_batches
     steps = int(settings.epochs) * n_batches

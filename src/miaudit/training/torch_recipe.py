@@ -41,7 +41,6 @@ RECIPE_KEYS = (
     "batch_size", "schedule", "augmentation", "max_shift", "label_smoothing", "queries", "train_fn", "dp",
     "group_size", "stack", "num_threads", "predict_batch_size",
 )
-_SPEC_ONLY = ("kind", "torch_version")
 
 
 # -- tabular input --------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from miaudit.training._executors import (
     ExecutorName,
     ExecutorOptions,
     InlineExecutor,
-    ProcessPoolExecutor,
+    PoolExecutor,
     RayExecutor,
     make_executor,
 )
@@ -33,7 +33,7 @@ def test_every_executor_name_has_an_implementation() -> None:
     assert set(EXECUTORS) == set(ExecutorName)
     assert isinstance(make_executor(ExecutorName.PROCESS, ExecutorOptions(n_workers=1)), InlineExecutor)
     pool = make_executor(ExecutorName.PROCESS, ExecutorOptions(n_workers=2, mp_context="spawn", local_worker=False))
-    assert isinstance(pool, ProcessPoolExecutor) and pool.n_workers == 2 and not pool.local_worker
+    assert isinstance(pool, PoolExecutor) and pool.n_workers == 2 and not pool.local_worker
     assert isinstance(make_executor(ExecutorName.RAY, ExecutorOptions(n_workers=1)), RayExecutor)
 
 

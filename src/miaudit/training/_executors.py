@@ -5,7 +5,7 @@ One interface, :class:`Executor`: ``run(state, tasks, on_model)`` runs every tas
 one-line message). Three implementations:
 
 * :class:`InlineExecutor`: this process, one task after the other (``jobs=1``);
-* :class:`ProcessPoolExecutor`: ``jobs`` concurrent trainers, worker processes plus optionally a thread of
+* :class:`PoolExecutor`: ``jobs`` concurrent trainers, worker processes plus optionally a thread of
   this process (``local_worker``);
 * :class:`RayExecutor`: ray tasks, one CPU each (``pip install "miaudit[ray]"``).
 
@@ -39,7 +39,7 @@ __all__ = [
     "ExecutorOptions",
     "InlineExecutor",
     "ModelCallback",
-    "ProcessPoolExecutor",
+    "PoolExecutor",
     "RayExecutor",
     "EXECUTORS",
     "make_executor",
@@ -127,7 +127,7 @@ class InlineExecutor:
 # ---------------------------------------------------------------------------------------------------
 
 
-class ProcessPoolExecutor:
+class PoolExecutor:
     """``n_workers`` concurrent trainers: worker processes, and with ``local_worker`` a thread of this process.
 
     With ``local_worker``, one trainer is a thread of this process (BLAS pinned to one thread) and
@@ -329,7 +329,7 @@ def _local(options: ExecutorOptions) -> Executor:
     """``process``: in this process for one trainer, else a process pool."""
     if options.n_workers == 1:
         return InlineExecutor()
-    return ProcessPoolExecutor(options.n_workers, mp_context(options.mp_context, options.preload),
+    return PoolExecutor(options.n_workers, mp_context(options.mp_context, options.preload),
                                local_worker=options.local_worker)
 
 

@@ -5,8 +5,8 @@ die with it) and is SIGKILLed at seeded random moments: while it trains (after a
 model files appeared), while it scores and renders, and (slow variant) while it writes its outputs.
 After every kill:
 
-* every ``.npz`` in the model cache loads (``allow_pickle=False``) with the right shape, every
-  ``.json`` in the output folder parses, and any result file already present is *identical* to the
+* every ``.npz`` in the model cache loads (``allow_pickle=False``) with the right shape and holds the
+  reference run's model of that key (same logits and seed), every ``.json`` in the output folder parses, and any result file already present is *identical* to the
   uninterrupted run's (so it cannot be half-written);
 * every other file is a temporary: a dot-name ending in ``.tmp`` (outputs) or
   ``<key>.npz.tmp-<pid>-<hex>`` (cache), which no ``*.npz``/``*.json``/``*.csv``/``*.html`` glob matches;
@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .test_determinism import assert_same_outputs, results_bytes, run_cli
+from ._cli import assert_same_outputs, results_bytes, run_cli
 
 CONFIG = """\
 attacks = ["loss", "trained_lr", "lira_online", "rmia"]
@@ -105,6 +105,16 @@ def models(out: Path) -> list[Path]:
     return sorted(p for p in d.glob("*.npz")) if d.is_dir() else []
 
 
+def _at_least(out: Path, m: int) -> Callable[[], bool]:
+    """Condition: ``m`` or more model files are in the cache of ``out``."""
+    return lambda: len(models(out)) >= m
+
+
+def _after(t0: float, delay: float) -> Callable[[], bool]:
+    """Condition: ``delay`` seconds have passed since ``t0`` (:func:`time.monotonic`)."""
+    return lambda: time.monotonic() - t0 >= delay
+
+
 def check_no_half_written(out: Path, ref: Path, *, n: int) -> dict[str, int]:
     """The invariants after a kill; returns counts of models, result files and temporaries."""
     counts = {"models": 0, "results": 0, "temporaries": 0}
@@ -114,9 +124,14 @@ def check_no_half_written(out: Path, ref: Path, *, n: int) -> dict[str, int]:
             continue
         rel = p.relative_to(out).as_posix()
         if rel.startswith("cache/models/") and _KEY_NPZ.match(p.name):
-            with np.load(p, allow_pickle=False) as z:  # a complete archive with every member
+            twin = ref / rel  # the same key: the uninterrupted run's model
+            assert twin.is_file(), f"{rel}: a model key the uninterrupted run does not have"
+            with np.load(p, allow_pickle=False) as z, np.load(twin, allow_pickle=False) as r:  # complete archives
                 assert z["logits"].shape == (n, 1, 10) and np.isfinite(z["logits"]).all(), rel
-                assert float(z["fit_seconds"]) >= 0 and json.loads(str(z["meta"]))["seed"] >= 0
+                assert z["logits"].tobytes() == r["logits"].tobytes(), f"{rel}: other logits than the reference"
+                fit = float(z["fit_seconds"])
+                assert np.isfinite(fit) and fit > 0, f"{rel}: fit_seconds {fit}"
+                assert json.loads(str(z["meta"]))["seed"] == json.loads(str(r["meta"]))["seed"], rel
             counts["models"] += 1
         elif rel in RESULT_FILES:
             counts["results"] += 1
@@ -127,8 +142,7 @@ def check_no_half_written(out: Path, ref: Path, *, n: int) -> dict[str, int]:
             else:  # the report carries no timestamp: byte-identical
                 assert p.read_bytes() == (ref / rel).read_bytes(), "report.html differs (truncated?)"
         elif (rel.startswith("cache/models/") and _CACHE_TMP.match(p.name)) or ("/" not in rel and _OUT_TMP.match(p.name)):
-            counts["temporaries"] += 1
-            assert not p.name.endswith((".npz", ".json", ".csv", ".html"))  # never globbed as a result
+            counts["temporaries"] += 1  # their names match no *.npz/*.json/*.csv/*.html glob (see the patterns)
         else:
             pytest.fail(f"unexpected file after a kill: {rel}")
     for p in out.rglob("*.json"):
@@ -205,12 +219,12 @@ def test_ten_kills_at_random_points_then_identical_results(tmp_path: Path) -> No
         proc = start(cfg, jobs, log)
         t0 = time.monotonic()
         if phase == "training":
-            ok = wait_for(proc, lambda: len(models(out)) >= arg, log)
+            ok = wait_for(proc, _at_least(out, int(arg)), log)
             time.sleep(rng.uniform(0, 0.2))
         elif phase == "writing":
             ok = wait_for(proc, lambda: out.is_dir() and any(p.is_file() for p in out.iterdir()), log)
         else:
-            ok = wait_for(proc, lambda: time.monotonic() - t0 >= arg, log)
+            ok = wait_for(proc, _after(t0, arg), log)
         hit = kill(proc) and ok
         counts = check_no_half_written(out, ref, n=n)
         where = f"{phase}({arg:.2f}) -> {'killed' if hit else 'finished first'}: {counts}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,7 @@ from ._helpers import LR, digits
 MLP = "sklearn.neural_network.MLPClassifier"
 
 
-def test_recipe_satisfies_protocol_and_spec_round_trips():
+def test_recipe_satisfies_protocol_and_spec_round_trips() -> None:
     r = SklearnRecipe(MLP, {"hidden_layer_sizes": (8,), "max_iter": 5}, n_classes=10)
     assert isinstance(r, Recipe)
     spec = r.spec()
@@ -26,7 +27,7 @@ def test_recipe_satisfies_protocol_and_spec_round_trips():
     assert recipe_from_spec(json.loads(json.dumps(spec))).spec() == spec
 
 
-def test_seed_sets_random_state_and_changes_the_model():
+def test_seed_sets_random_state_and_changes_the_model() -> None:
     X, y = digits(120)
     r = SklearnRecipe(MLP, {"hidden_layer_sizes": [8], "max_iter": 20, "random_state": 123}, n_classes=10)
     import warnings
@@ -41,7 +42,7 @@ def test_seed_sets_random_state_and_changes_the_model():
     assert not np.array_equal(a.named_steps["model"].coefs_[0], c.named_steps["model"].coefs_[0])
 
 
-def test_auto_preprocessing_numeric_and_categorical():
+def test_auto_preprocessing_numeric_and_categorical() -> None:
     from sklearn.compose import ColumnTransformer
     from sklearn.preprocessing import StandardScaler
 
@@ -65,7 +66,7 @@ def test_auto_preprocessing_numeric_and_categorical():
     assert isinstance(r2.build(df[["age"]], seed=0).steps[0][1], StandardScaler)
 
 
-def test_images_are_flattened():
+def test_images_are_flattened() -> None:
     X, y = digits(80)
     r = SklearnRecipe(LR, {"max_iter": 50}, n_classes=10)
     imgs = X.reshape(80, 8, 8)
@@ -74,7 +75,7 @@ def test_images_are_flattened():
     np.testing.assert_allclose(out, flat)
 
 
-def test_explicit_and_no_preprocessing():
+def test_explicit_and_no_preprocessing() -> None:
     X, y = digits(60)
     r = SklearnRecipe(LR, {"max_iter": 50}, [{"step": "sklearn.preprocessing.MinMaxScaler", "params": {"clip": True}}],
                       n_classes=10)
@@ -84,7 +85,7 @@ def test_explicit_and_no_preprocessing():
     assert len(SklearnRecipe(LR, {}, None, n_classes=10).build(X, seed=0).steps) == 1
 
 
-def test_logits_cover_classes_missing_from_training():
+def test_logits_cover_classes_missing_from_training() -> None:
     X, y = digits(200)
     keep = y < 5
     r = SklearnRecipe(LR, {"max_iter": 200}, n_classes=10)
@@ -96,11 +97,11 @@ def test_logits_cover_classes_missing_from_training():
     assert np.all(out[:, 0, 5:] < -100)
 
 
-def _flip(X):
+def _flip(X: np.ndarray) -> np.ndarray:
     return X[:, ::-1]
 
 
-def test_queries_add_a_query_axis():
+def test_queries_add_a_query_axis() -> None:
     X, y = digits(100)
     r = SklearnRecipe(LR, {"max_iter": 100}, n_classes=10, queries=["tests.training.test_recipe._flip"])
     model = r.train(X, y, seed=0)
@@ -109,7 +110,7 @@ def test_queries_add_a_query_axis():
     np.testing.assert_allclose(out[:, 1], r.predict_logits(model, X[:, ::-1])[:, 0])
 
 
-def test_decision_function_only_estimator():
+def test_decision_function_only_estimator() -> None:
     X, y = digits(100)
     r = SklearnRecipe("sklearn.linear_model.RidgeClassifier", {}, n_classes=10)
     out = r.predict_logits(r.train(X, y, seed=0), X)
@@ -137,20 +138,20 @@ def test_decision_function_only_estimator():
         ((LR,), {"queries": ["numpy.pi"]}, r"\[game\] queries\[0\]: 'numpy.pi' is not callable"),
     ],
 )
-def test_construction_errors(args, kwargs, match):
+def test_construction_errors(args: tuple[Any, ...], kwargs: dict[str, Any], match: str) -> None:
     kw = {"n_classes": 10, **kwargs}
     with pytest.raises(ConfigError, match=match):
         SklearnRecipe(*args, **kw)
 
 
-def test_recipe_from_spec_errors():
+def test_recipe_from_spec_errors() -> None:
     with pytest.raises(ConfigError, match=r"\[model\] kind: expected 'sklearn' or 'torch', got 'jax'"):
         recipe_from_spec({"kind": "jax"})
     with pytest.raises(ConfigError, match=r"recipe spec: .*unexpected keyword.*expected keys estimator"):
         recipe_from_spec({"kind": "sklearn", "estimator": LR, "n_classes": 2, "bogus": 1})
 
 
-def test_preload_modules_are_importable():
+def test_preload_modules_are_importable() -> None:
     import importlib
 
     r = SklearnRecipe(MLP, {}, [{"step": "sklearn.decomposition.PCA"}], n_classes=10)

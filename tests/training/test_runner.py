@@ -9,7 +9,9 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -49,7 +51,7 @@ def data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return X, y, balanced(200, K)
 
 
-def test_serial_run_shapes_accuracy_and_files(data, tmp_path):
+def test_serial_run_shapes_accuracy_and_files(data: tuple[np.ndarray, np.ndarray, np.ndarray], tmp_path: Path) -> None:
     X, y, m = data
     seen: list[TrainingProgress] = []
     out = train_models(lr_recipe(), X, y, m, seeds=model_seeds(0, K), run_dir=tmp_path, jobs=1, progress=seen.append)
@@ -67,7 +69,7 @@ def test_serial_run_shapes_accuracy_and_files(data, tmp_path):
     assert out.fit_seconds.min() > 0 and 0 <= out.overhead_fraction <= 1
 
 
-def test_jobs_1_and_2_give_identical_logits_and_pool_pins_threads(data, tmp_path):
+def test_jobs_1_and_2_give_identical_logits_and_pool_pins_threads(data: tuple[np.ndarray, np.ndarray, np.ndarray], tmp_path: Path) -> None:
     X, y, m = data
     seeds = model_seeds(3, K)
     a = train_models(lr_recipe(), X, y, m, seeds=seeds, run_dir=tmp_path / "a", jobs=1)
@@ -85,7 +87,7 @@ def test_jobs_1_and_2_give_identical_logits_and_pool_pins_threads(data, tmp_path
     assert all(omp == "1" and int(threads) == 1 for _, omp, threads in rows)
 
 
-def test_second_run_trains_nothing(data, tmp_path):
+def test_second_run_trains_nothing(data: tuple[np.ndarray, np.ndarray, np.ndarray], tmp_path: Path) -> None:
     X, y, m = data
     recipe = CountingRecipe(LR, {"max_iter": 200}, n_classes=10)
     first = train_models(recipe, X, y, m, seeds=model_seeds(0, K), run_dir=tmp_path, jobs=1)
@@ -96,7 +98,7 @@ def test_second_run_trains_nothing(data, tmp_path):
     np.testing.assert_array_equal(first.fit_seconds, second.fit_seconds)
 
 
-def test_changes_retrain_only_affected_models(data, tmp_path):
+def test_changes_retrain_only_affected_models(data: tuple[np.ndarray, np.ndarray, np.ndarray], tmp_path: Path) -> None:
     X, y, m = data
     seeds = model_seeds(0, K)
     recipe = CountingRecipe(LR, {"max_iter": 200}, n_classes=10)
@@ -125,7 +127,7 @@ def test_changes_retrain_only_affected_models(data, tmp_path):
     assert len(recipe3.calls) == K
 
 
-def test_model_key_depends_on_every_component():
+def test_model_key_depends_on_every_component() -> None:
     X, y = digits(20)
     fp = data_fingerprint(X, y)
     row = np.arange(20) % 2 == 0
@@ -146,7 +148,7 @@ def test_model_key_depends_on_every_component():
     assert base not in others and len(others) == 5
 
 
-def test_dataframe_fingerprint_sees_values_and_columns():
+def test_dataframe_fingerprint_sees_values_and_columns() -> None:
     pd = pytest.importorskip("pandas")
     df = pd.DataFrame({"a": [1.0, 2.0], "b": pd.Categorical(["x", "y"])})
     y = np.array([0, 1])
@@ -158,7 +160,7 @@ def test_dataframe_fingerprint_sees_values_and_columns():
     assert fp != data_fingerprint(df2, y)
 
 
-def test_fork_context_gives_the_same_models(data, tmp_path):
+def test_fork_context_gives_the_same_models(data: tuple[np.ndarray, np.ndarray, np.ndarray], tmp_path: Path) -> None:
     X, y, m = data
     seeds = model_seeds(4, K)
     a = train_models(lr_recipe(), X, y, m, seeds=seeds, run_dir=tmp_path / "a", jobs=1)
@@ -169,7 +171,7 @@ def test_fork_context_gives_the_same_models(data, tmp_path):
     assert all(int(line.split()[0]) != os.getpid() for line in log.read_text().splitlines())
 
 
-def test_crash_names_the_model_and_keeps_the_others(data, tmp_path):
+def test_crash_names_the_model_and_keeps_the_others(data: tuple[np.ndarray, np.ndarray, np.ndarray], tmp_path: Path) -> None:
     X, y, m = data
     seeds = model_seeds(0, K)
     bad = FailOnSeed(LR, {"max_iter": 200}, n_classes=10, fail_seed=seeds[2])
@@ -181,7 +183,7 @@ def test_crash_names_the_model_and_keeps_the_others(data, tmp_path):
     assert recipe.calls == [seeds[2]]
 
 
-def test_crash_in_a_worker_process(data, tmp_path):
+def test_crash_in_a_worker_process(data: tuple[np.ndarray, np.ndarray, np.ndarray], tmp_path: Path) -> None:
     X, y, m = data
     seeds = model_seeds(0, K)
     bad = FailOnSeed(LR, {"max_iter": 200}, n_classes=10, fail_seed=seeds[0])
@@ -190,14 +192,14 @@ def test_crash_in_a_worker_process(data, tmp_path):
     assert len(list((tmp_path / "models").glob("*.npz"))) == 3
 
 
-def test_bad_logits_shape_is_a_training_error(data, tmp_path):
+def test_bad_logits_shape_is_a_training_error(data: tuple[np.ndarray, np.ndarray, np.ndarray], tmp_path: Path) -> None:
     X, y, m = data
     recipe = BadShapeRecipe(LR, {"max_iter": 50}, n_classes=10)
     with pytest.raises(TrainingError, match=r"model 0 .*predict_logits returned shape \(3, 1, 10\), expected \(200, A, 10\)"):
         train_models(recipe, X, y, m, seeds=model_seeds(0, K), run_dir=tmp_path, jobs=1)
 
 
-def test_models_with_different_query_counts_are_a_training_error(data, tmp_path):
+def test_models_with_different_query_counts_are_a_training_error(data: tuple[np.ndarray, np.ndarray, np.ndarray], tmp_path: Path) -> None:
     X, y, m = data
     seeds = model_seeds(0, K)
     recipe = VaryingQueriesRecipe(LR, {"max_iter": 50}, n_classes=10, odd_seed=seeds[2])
@@ -205,7 +207,7 @@ def test_models_with_different_query_counts_are_a_training_error(data, tmp_path)
         train_models(recipe, X, y, m, seeds=seeds, run_dir=tmp_path, jobs=1)
 
 
-def test_train_group_is_used_and_gives_the_same_models(data, tmp_path):
+def test_train_group_is_used_and_gives_the_same_models(data: tuple[np.ndarray, np.ndarray, np.ndarray], tmp_path: Path) -> None:
     X, y, m = data
     seeds = model_seeds(0, K)
     log = tmp_path / "groups.txt"
@@ -216,7 +218,7 @@ def test_train_group_is_used_and_gives_the_same_models(data, tmp_path):
     assert np.array_equal(grouped.logits, single.logits)
 
 
-def test_stale_temporary_and_corrupt_files_are_not_taken_as_models(data, tmp_path):
+def test_stale_temporary_and_corrupt_files_are_not_taken_as_models(data: tuple[np.ndarray, np.ndarray, np.ndarray], tmp_path: Path) -> None:
     X, y, m = data
     seeds = model_seeds(0, K)
     recipe = lr_recipe()
@@ -235,14 +237,15 @@ def test_stale_temporary_and_corrupt_files_are_not_taken_as_models(data, tmp_pat
     assert not list(models.glob("*.tmp-*"))
 
 
-def test_write_is_atomic_and_cleans_up(tmp_path):
+def test_write_is_atomic_and_cleans_up(tmp_path: Path) -> None:
     p = tmp_path / "models" / "k.npz"
     write_model_file(p, logits=np.ones((5, 1, 3)), fit_seconds=1.0, predict_seconds=0.5, meta={"a": 1})
     got = read_model_file(p, n_examples=5, n_classes=3)
     assert got is not None and got["fit_seconds"] == 1.0 and got["logits"].dtype == np.float32
     assert read_model_file(p, n_examples=6, n_classes=3) is None  # wrong shape = not this model
+    unsortable: Any = {"a": object(), 1: 1, "b": 2}  # keys of mixed types: json.dumps(sort_keys=True) fails
     with pytest.raises(TypeError):
-        write_model_file(p, logits=np.ones((5, 1, 3)), fit_seconds=1.0, predict_seconds=0.5, meta={"a": object()} | {1: 1, "b": 2})
+        write_model_file(p, logits=np.ones((5, 1, 3)), fit_seconds=1.0, predict_seconds=0.5, meta=unsortable)
     assert [f.name for f in p.parent.iterdir()] == ["k.npz"]
     assert remove_stale_temporaries(tmp_path / "absent") == 0
 
@@ -263,7 +266,7 @@ _KILL_SCRIPT = textwrap.dedent(
 
 
 @pytest.mark.parametrize("jobs", [1, pytest.param(2, marks=pytest.mark.slow)])
-def test_resume_after_sigkill_is_identical_to_an_uninterrupted_run(tmp_path, jobs):
+def test_resume_after_sigkill_is_identical_to_an_uninterrupted_run(tmp_path: Path, jobs: int) -> None:
     X, y = digits(120)
     m = balanced(120, 6)
     seeds = model_seeds(5, 6)
@@ -295,7 +298,7 @@ def test_resume_after_sigkill_is_identical_to_an_uninterrupted_run(tmp_path, job
     assert not list(models.glob("*.tmp-*"))
 
 
-def test_rich_progress_renders(data, tmp_path):
+def test_rich_progress_renders(data: tuple[np.ndarray, np.ndarray, np.ndarray], tmp_path: Path) -> None:
     from rich.console import Console
 
     X, y, m = data
@@ -309,14 +312,14 @@ def test_rich_progress_renders(data, tmp_path):
 
 
 @pytest.mark.skipif(__import__("importlib").util.find_spec("ray") is None, reason="ray is not installed")
-def test_ray_executor_matches_processes(data, tmp_path):  # pragma: no cover - needs ray
+def test_ray_executor_matches_processes(data: tuple[np.ndarray, np.ndarray, np.ndarray], tmp_path: Path) -> None:  # pragma: no cover - needs ray
     X, y, m = data
     a = train_models(lr_recipe(), X, y, m, seeds=model_seeds(0, K), run_dir=tmp_path / "a", jobs=1)
     b = train_models(lr_recipe(), X, y, m, seeds=model_seeds(0, K), run_dir=tmp_path / "b", jobs=2, executor="ray")
     assert np.array_equal(a.logits, b.logits)
 
 
-def test_model_seeds_are_deterministic_and_prefix_stable():
+def test_model_seeds_are_deterministic_and_prefix_stable() -> None:
     assert model_seeds(7, 4) == model_seeds(7, 8)[:4]
     assert len(set(model_seeds(7, 64))) == 64
     assert model_seeds(7, 4) != model_seeds(8, 4)
@@ -340,16 +343,16 @@ def test_model_seeds_are_deterministic_and_prefix_stable():
         ({"mp_context": "vfork", "jobs": 2}, r"mp_context: expected 'forkserver', 'spawn' or 'fork', got 'vfork'"),
     ],
 )
-def test_bad_input(data, tmp_path, kwargs, match):
+def test_bad_input(data: tuple[np.ndarray, np.ndarray, np.ndarray], tmp_path: Path, kwargs: dict[str, Any], match: str) -> None:
     X, y, m = data
-    args = {"recipe": lr_recipe(), "X": X, "y": y, "membership": m, "seeds": model_seeds(0, K), "run_dir": tmp_path, "jobs": 1}
+    args: dict[str, Any] = {"recipe": lr_recipe(), "X": X, "y": y, "membership": m, "seeds": model_seeds(0, K), "run_dir": tmp_path, "jobs": 1}
     args.update(kwargs)
     with pytest.raises(InputError, match=match):
         train_models(args.pop("recipe"), args.pop("X"), args.pop("y"), args.pop("membership"), **args)
 
 
 class _FakeRef:
-    def __init__(self, fn, args):
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
         try:
             self.value, self.error = fn(*args), None
         except Exception as exc:  # noqa: BLE001
@@ -359,41 +362,41 @@ class _FakeRef:
 class _FakeRay:
     """Just enough of ray's API, run eagerly in this process, to test the ray executor's plumbing."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.initialized = False
         self.puts = 0
 
-    def is_initialized(self):
+    def is_initialized(self) -> bool:
         return self.initialized
 
-    def init(self, **kw):
+    def init(self, **kw: Any) -> None:
         self.initialized = True
 
-    def put(self, obj):
+    def put(self, obj: Any) -> Any:
         self.puts += 1
         return obj
 
-    def remote(self, **kw):
-        def wrap(fn):
+    def remote(self, **kw: Any) -> Callable[[Callable[..., Any]], Any]:
+        def wrap(fn: Callable[..., Any]) -> Any:
             class Remote:
                 @staticmethod
-                def remote(*args):
+                def remote(*args: Any) -> _FakeRef:
                     return _FakeRef(fn, args)
 
             return Remote
 
         return wrap
 
-    def wait(self, refs, num_returns=1):
+    def wait(self, refs: list[_FakeRef], num_returns: int = 1) -> tuple[list[_FakeRef], list[_FakeRef]]:
         return refs[:num_returns], refs[num_returns:]
 
-    def get(self, ref):
+    def get(self, ref: _FakeRef) -> Any:
         if ref.error is not None:
             raise ref.error
         return ref.value
 
 
-def test_ray_executor_plumbing_with_a_fake_ray(data, tmp_path, monkeypatch):
+def test_ray_executor_plumbing_with_a_fake_ray(data: tuple[np.ndarray, np.ndarray, np.ndarray], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS"):
         monkeypatch.setenv(var, os.environ.get(var, ""))
     fake = _FakeRay()

@@ -69,7 +69,7 @@ class Dataset:
     def n_classes(self) -> int:
         return len(self.class_names)
 
-    def subset(self, index: np.ndarray) -> "Dataset":
+    def subset(self, index: np.ndarray) -> Dataset:
         """The examples at ``index`` (int indices or a bool mask), same classes and names."""
         idx = np.asarray(index)
         X = self.X.iloc[idx].reset_index(drop=True) if hasattr(self.X, "iloc") else self.X[idx]
@@ -294,7 +294,7 @@ def _npz(spec: dict[str, Any]) -> Dataset:
 
 # --- IDX (MNIST) -----------------------------------------------------------------------------
 
-_IDX_DTYPES = {0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"), 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
+_IDX_DTYPES: dict[int, np.dtype[Any]] = {0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"), 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
                0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
 
 
@@ -317,7 +317,7 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
         is_gz = raw.read(2) == b"\x1f\x8b"
     try:
         opener = gzip.open if is_gz else open
-        with opener(p, "rb") as fh:  # type: ignore[operator]
+        with opener(p, "rb") as fh:
             head = fh.read(4)
             if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in _IDX_DTYPES or head[3] == 0:
                 raise InputError(f"idx file {p.name!r}: bad magic number {head.hex() or '(empty)'}; expected "

@@ -112,7 +112,7 @@ def save_bundle(bundle: SignalBundle, path: str | os.PathLike[str], *, compress:
         raise InputError(f"path: {str(p)!r} is a directory; pass a file name ending in .npz")
     if not p.parent.is_dir():
         raise InputError(f"path: folder {str(p.parent)!r} does not exist; create it first")
-    arrays: dict[str, np.ndarray] = {"labels": bundle.labels, "target_logits": bundle.target_logits}
+    arrays: dict[str, Any] = {"labels": bundle.labels, "target_logits": bundle.target_logits}
     for key in ("is_member", "ref_logits", "ref_is_member", "population_logits", "population_labels",
                 "ref_population_logits"):
         value = getattr(bundle, key)
@@ -406,7 +406,7 @@ def _int_column(s: Any, name: str) -> np.ndarray:
     if s.isna().any():
         raise InputError(f"{name}: {int(s.isna().sum())} empty label cells; every example needs its class index")
     if s.dtype.kind in "iu":
-        return s.to_numpy()
+        return np.asarray(s.to_numpy())
     num = pd.to_numeric(s, errors="coerce")
     if num.isna().any():
         row = int(np.flatnonzero(num.isna().to_numpy())[0])
@@ -414,7 +414,7 @@ def _int_column(s: Any, name: str) -> np.ndarray:
             f"{name}: expected integer class indices 0..C-1, found {str(s.iloc[row])[:30]!r} at row {row}; "
             "encode the classes as integers in the order of the output columns"
         )
-    return num.to_numpy(dtype=np.float64)
+    return np.asarray(num.to_numpy(dtype=np.float64))
 
 
 _TRUE = {"true", "t", "yes", "y", "1", "1.0", "member", "in"}
@@ -426,9 +426,9 @@ def _bool_column(s: Any, name: str) -> np.ndarray:
         raise InputError(f"{name}: {int(s.isna().sum())} empty membership cells; fill them with true/false "
                          "or drop the column")
     if s.dtype.kind == "b":
-        return s.to_numpy(dtype=bool)
+        return np.asarray(s.to_numpy(dtype=bool))
     if s.dtype.kind in "iuf":
-        return s.to_numpy()  # 0/1 checked by from_arrays
+        return np.asarray(s.to_numpy())  # 0/1 checked by from_arrays
     text = s.astype(str).str.strip().str.lower()
     is_true = text.isin(_TRUE)
     is_false = text.isin(_FALSE)
@@ -437,4 +437,4 @@ def _bool_column(s: Any, name: str) -> np.ndarray:
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise InputError(f"{name}: expected true/false or 1/0, found {str(s.iloc[row])[:30]!r} at row {row}; "
                          "fix that cell")
-    return is_true.to_numpy(dtype=bool)
+    return np.asarray(is_true.to_numpy(dtype=bool))

@@ -10,8 +10,13 @@ Importing this module imports torch; :mod:`miaudit.models` itself never does.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from .._errors import ConfigError, import_optional
+from .._errors import ConfigError
+from .._imports import import_optional
+
+if TYPE_CHECKING:  # pragma: no cover
+    from torch import Tensor
 
 torch = import_optional("torch", "torch")
 nn = torch.nn
@@ -63,8 +68,9 @@ class MLP(nn.Module):  # type: ignore[misc, name-defined]
         self.n_features = n_features
         self.n_classes = n_classes
 
-    def forward(self, x: "torch.Tensor") -> "torch.Tensor":
-        return self.net(x.reshape(x.shape[0], -1))
+    def forward(self, x: Tensor) -> Tensor:
+        logits: Tensor = self.net(x.reshape(x.shape[0], -1))
+        return logits
 
 
 class SmallCNN(nn.Module):  # type: ignore[misc, name-defined]
@@ -102,10 +108,11 @@ class SmallCNN(nn.Module):  # type: ignore[misc, name-defined]
         self.n_classes = n_classes
         self.image_size = image_size
 
-    def forward(self, x: "torch.Tensor") -> "torch.Tensor":
+    def forward(self, x: Tensor) -> Tensor:
         if x.dim() == 3:
             x = x.unsqueeze(1)
-        return self.classifier(self.features(x))
+        logits: Tensor = self.classifier(self.features(x))
+        return logits
 
 
 #: Built-in names accepted by ``TorchRecipe(model=...)``.

@@ -16,32 +16,34 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._errors import InputError, import_optional
+from .._errors import InputError
+from .._imports import import_object, import_optional
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
+    from torch import Tensor
 
 __all__ = ["torch_logits", "hflip", "shift", "identity", "parse_query", "load_weights", "Query"]
 
 #: A query maps a batch tensor to an augmented batch tensor of the same shape.
 Query = Callable[["torch.Tensor"], "torch.Tensor"]
-QueryLike = Union[str, Query]
+QueryLike = str | Query
 
 
 def _torch() -> Any:
     return import_optional("torch", "torch")
 
 
-def identity(x: "torch.Tensor") -> "torch.Tensor":
+def identity(x: torch.Tensor) -> torch.Tensor:
     """The un-augmented query (always query 0)."""
     return x
 
 
-def hflip(x: "torch.Tensor") -> "torch.Tensor":
+def hflip(x: torch.Tensor) -> torch.Tensor:
     """Horizontal mirror of image batches (last axis is the image width)."""
     return x.flip(-1)
 
@@ -58,7 +60,7 @@ class shift:  # noqa: N801 - used like a function: shift(1, 0)
                 raise InputError(f"shift: {name} must be an int number of pixels, got {v!r}; e.g. shift(1, 0)")
         self.dx, self.dy = int(dx), int(dy)
 
-    def __call__(self, x: "torch.Tensor") -> "torch.Tensor":
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() < 3:
             raise InputError(
                 f"shift query: expected image batches of shape (N, H, W) or (N, C, H, W), got shape {tuple(x.shape)}; "
@@ -107,8 +109,6 @@ def parse_query(query: QueryLike) -> Query:
     if m:
         return shift(int(m.group(1)), int(m.group(2)))
     if "." in q:
-        from ..training._recipe import import_object
-
         fn = import_object(q, key="queries")
         if not callable(fn):
             raise InputError(f"queries: {q!r} is not callable; name a function f(batch) -> batch")
@@ -118,8 +118,9 @@ def parse_query(query: QueryLike) -> Query:
     )
 
 
-def _as_input_tensor(X: Any) -> "torch.Tensor":
+def _as_input_tensor(X: Any) -> torch.Tensor:
     torch = _torch()
+    t: Tensor
     if isinstance(X, torch.Tensor):
         t = X.detach()
     else:
@@ -249,9 +250,9 @@ def load_weights(module: Any, path: str | os.PathLike[str], *, strict: bool = Tr
     try:
         module.load_state_dict(state, strict=strict)
     except RuntimeError as exc:
-        first = str(exc).strip().splitlines()
+        lines = str(exc).strip().splitlines()
         raise InputError(
-            f"weights: {p.name!r} does not fit the module ({' '.join(s.strip() for s in first[:2])}); "
+            f"weights: {p.name!r} does not fit the module ({' '.join(s.strip() for s in lines[:2])}); "
             "build the module with the same architecture it was saved from"
         ) from None
     return module

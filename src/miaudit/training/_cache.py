@@ -61,7 +61,7 @@ def data_fingerprint(X: Any, y: np.ndarray) -> str:
             h.update(repr(arr.tolist()).encode())
         else:
             h.update(f"{arr.dtype.str}{arr.shape}".encode())
-            h.update(memoryview(arr).cast("B"))
+            h.update(arr.data.cast("B"))
     yy = np.ascontiguousarray(np.asarray(y, dtype=np.int64))
     h.update(f"y{yy.shape}".encode())
     h.update(yy.tobytes())

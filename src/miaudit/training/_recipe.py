@@ -11,7 +11,6 @@ A PyTorch recipe lives in ``miaudit.training.torch_recipe`` and follows the same
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import json
 from collections.abc import Callable, Mapping, Sequence
@@ -20,12 +19,13 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from .._errors import ConfigError
+from .._imports import import_object, import_optional
+from ..models import sklearn_logits
 
 __all__ = [
     "Recipe",
     "SklearnRecipe",
     "recipe_from_spec",
-    "import_object",
     "check_estimator_path",
     "check_step_path",
 ]
@@ -53,27 +53,6 @@ class Recipe(Protocol):
     def predict_logits(self, model: Any, X: Any) -> np.ndarray:
         """Logits (or log-probabilities) of ``model`` on ``X``: float array (N, A, C)."""
         ...
-
-
-def import_object(path: str, *, key: str) -> Any:
-    """Import ``"package.module.Name"``; :class:`ConfigError` naming ``key`` when that fails."""
-    if not isinstance(path, str) or "." not in path.strip("."):
-        raise ConfigError(
-            f"{key}: expected an import path such as 'sklearn.linear_model.LogisticRegression', got {path!r}"
-        )
-    module_name, _, attr = path.rpartition(".")
-    try:
-        module = importlib.import_module(module_name)
-    except (ImportError, TypeError, ValueError) as exc:  # TypeError: a relative path such as '.a.b'
-        raise ConfigError(
-            f"{key}: cannot import module {module_name!r} of {path!r} ({exc}); check the spelling or install the package"
-        ) from None
-    try:
-        return getattr(module, attr)
-    except AttributeError:
-        raise ConfigError(
-            f"{key}: module {module_name!r} has no attribute {attr!r}; check the spelling of {path!r}"
-        ) from None
 
 
 def _instantiate(cls: Any, params: Mapping[str, Any], *, key: str) -> Any:
@@ -282,22 +261,20 @@ class SklearnRecipe:
             return self.build(X, seed=seed).fit(X, y)
 
     def predict_logits(self, model: Any, X: Any) -> np.ndarray:
-        logits_fn = _sklearn_logits()
-        outs = [logits_fn(model, X, n_classes=self.n_classes)[:, 0, :]]
+        outs = [sklearn_logits(model, X, n_classes=self.n_classes)[:, 0, :]]
         for q in self.queries:
             fn: Callable[[Any], Any] = import_object(q, key="[game] queries")
-            outs.append(logits_fn(model, fn(X), n_classes=self.n_classes)[:, 0, :])
+            outs.append(sklearn_logits(model, fn(X), n_classes=self.n_classes)[:, 0, :])
         return np.stack(outs, axis=1)
 
     # -- helpers ----------------------------------------------------------------------------------
     def _preprocessing_steps(self, X: Any) -> list[Any]:
-        if self.preprocessing == "none":
-            return []
-        if self.preprocessing == "auto":
-            return [_auto_preprocessing(X)]
+        steps = self.preprocessing
+        if isinstance(steps, str):  # "none" or "auto" (see _normalise_preprocessing)
+            return [] if steps == "none" else [_auto_preprocessing(X)]
         return [
             check_step_path(s["step"], s["params"], key=f"[model] preprocessing[{i}].step")
-            for i, s in enumerate(self.preprocessing)
+            for i, s in enumerate(steps)
         ]
 
     def __repr__(self) -> str:
@@ -309,7 +286,7 @@ class SklearnRecipe:
     __hash__ = None  # type: ignore[assignment]
 
     @classmethod
-    def from_spec(cls, spec: Mapping[str, Any]) -> "SklearnRecipe":
+    def from_spec(cls, spec: Mapping[str, Any]) -> SklearnRecipe:
         """Inverse of :meth:`spec`."""
         spec = dict(spec)
         spec.pop("kind", None)
@@ -332,10 +309,9 @@ def _auto_preprocessing(X: Any) -> Any:
         categorical = [c for c in X.columns if not is_numeric_dtype(X[c]) or is_bool_dtype(X[c])]
         if categorical:
             from sklearn.compose import ColumnTransformer
-            from sklearn.preprocessing import OneHotEncoder
-
             from sklearn.impute import SimpleImputer
             from sklearn.pipeline import make_pipeline
+            from sklearn.preprocessing import OneHotEncoder
 
             numeric = [c for c in X.columns if c not in categorical]
             return ColumnTransformer(
@@ -353,33 +329,6 @@ def _flatten(X: Any) -> np.ndarray:
     return arr.reshape(arr.shape[0], -1)
 
 
-def _sklearn_logits() -> Callable[..., np.ndarray]:
-    try:
-        from ..models import sklearn_logits  # type: ignore[attr-defined]
-    except ImportError:  # pragma: no cover - until miaudit.models lands
-        return _fallback_sklearn_logits
-    return sklearn_logits  # type: ignore[no-any-return]
-
-
-_FLOOR = -1e4  # finite stand-in for log(0)
-
-
-def _fallback_sklearn_logits(estimator: Any, X: Any, *, n_classes: int) -> np.ndarray:
-    """Stand-in for :func:`miaudit.models.sklearn_logits` (same contract) until that module lands."""
-    classes = np.asarray(estimator.classes_).astype(np.int64)
-    out = np.full((len(X), n_classes), _FLOOR, dtype=np.float64)
-    if hasattr(estimator, "predict_proba"):
-        with np.errstate(divide="ignore"):
-            cols = np.log(np.asarray(estimator.predict_proba(X), dtype=np.float64))
-    else:
-        dec = np.asarray(estimator.decision_function(X), dtype=np.float64)
-        if dec.ndim == 1:
-            dec = np.stack([-dec / 2, dec / 2], axis=1)
-        cols = dec - np.logaddexp.reduce(dec, axis=1, keepdims=True)
-    out[:, classes] = np.maximum(cols, _FLOOR)
-    return out[:, None, :]
-
-
 def recipe_from_spec(spec: Mapping[str, Any]) -> Recipe:
     """Build a recipe from its spec dict: ``kind`` ``"sklearn"`` (default) or ``"torch"`` (lazy import)."""
     kind = spec.get("kind", "sklearn")
@@ -387,15 +336,13 @@ def recipe_from_spec(spec: Mapping[str, Any]) -> Recipe:
         return SklearnRecipe.from_spec(spec)
     if kind == "torch":
         try:
-            from .torch_recipe import TorchRecipe  # type: ignore[import-not-found]
+            from .torch_recipe import TorchRecipe
         except ImportError as exc:
             if "torch" in str(exc) and "torch_recipe" not in str(exc):
-                from .._errors import import_optional
-
                 import_optional("torch", "torch")
             raise ConfigError(
                 f"[model] kind: 'torch' recipes are not available in this installation ({exc}); "
                 'install them with: pip install "miaudit[torch]"'
             ) from None
-        return TorchRecipe.from_spec(dict(spec))  # type: ignore[no-any-return]
+        return TorchRecipe.from_spec(dict(spec))
     raise ConfigError(f"[model] kind: expected 'sklearn' or 'torch', got {kind!r}")

@@ -20,7 +20,8 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .._errors import ConfigError, TrainingError, import_optional
+from .._errors import ConfigError, TrainingError
+from .._imports import import_optional
 from .stacked import TrainSettings, _build, _prepare, augment_batch, dropout_seed, lr_at
 
 torch = import_optional("torch", "torch")
@@ -31,6 +32,15 @@ __all__ = ["DP_KEYS", "ACCOUNTANTS", "check_dp", "train_dp", "dp_info", "privacy
 #: Accepted keys of a recipe's ``dp`` table.
 DP_KEYS = ("epsilon", "delta", "noise_multiplier", "max_grad_norm", "accountant")
 ACCOUNTANTS = ("rdp", "prv")
+
+
+def _required_dp(dp: Mapping[str, Any] | None) -> dict[str, Any]:
+    """:func:`check_dp` for callers that need DP settings: ``None`` is a :class:`ConfigError` too."""
+    cfg = check_dp(dp)
+    if cfg is None:
+        raise ConfigError("model.dp: expected a table with epsilon or noise_multiplier, got None; "
+                          "pass e.g. dp={'epsilon': 8.0}")
+    return cfg
 
 
 def _finite_positive(value: Any) -> bool:
@@ -89,8 +99,7 @@ def train_dp(
     ``epsilon`` is the accountant's epsilon after training. The global torch RNG is left as it was.
     """
     opacus = import_optional("opacus", "dp")
-    cfg = check_dp(dp)
-    assert cfg is not None
+    cfg = _required_dp(dp)
     n = int(X.shape[0])
     model = _build(factory, seed)
     mu, sd = standardize if standardize is not None else (None, None)
@@ -191,8 +200,7 @@ def privacy_guarantee(n_train: int, *, settings: TrainSettings, dp: Mapping[str,
     from opacus.accountants import create_accountant
     from opacus.accountants.utils import get_noise_multiplier
 
-    cfg = check_dp(dp)
-    assert cfg is not None
+    cfg = _required_dp(dp)
     n_batches = max(1, math.ceil(int(n_train) / min(int(settings.batch_size), int(n_train))))
     q = 1.0 / n_batches
     steps = int(settings.epochs) * n_batches

@@ -34,7 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import ConfigError, InputError, TrainingError, import_optional
+from .._errors import ConfigError, InputError, TrainingError
+from .._imports import import_optional
+from .._seeds import check_seed
 
 torch = import_optional("torch", "torch")
 F = torch.nn.functional
@@ -92,12 +94,12 @@ class TrainSettings:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
                 problems.append(f"{name}: expected an int >= {lo}, got {v!r}")
-        for name, lo, hi in (("lr", 0.0, math.inf), ("momentum", 0.0, 1.0), ("weight_decay", 0.0, math.inf),
-                             ("label_smoothing", 0.0, 1.0)):
+        for name, low, high in (("lr", 0.0, math.inf), ("momentum", 0.0, 1.0), ("weight_decay", 0.0, math.inf),
+                                ("label_smoothing", 0.0, 1.0)):
             v = getattr(self, name)
             ok = not isinstance(v, bool) and isinstance(v, (int, float, np.floating)) and math.isfinite(v)
-            if not ok or not (lo <= float(v) < hi) or (name == "lr" and float(v) <= 0):
-                bound = "> 0" if name == "lr" else f"in [{lo:g}, {hi:g})"
+            if not ok or not (low <= float(v) < high) or (name == "lr" and float(v) <= 0):
+                bound = "> 0" if name == "lr" else f"in [{low:g}, {high:g})"
                 problems.append(f"{name}: expected a finite number {bound}, got {v!r}")
         if problems:
             raise ConfigError("model: " + "; ".join(problems))
@@ -110,7 +112,9 @@ class TrainSettings:
 
 
 def _derived_seed(seed: int, stream: int) -> int:
-    return int(np.random.SeedSequence([int(seed) % 2**63, stream]).generate_state(1, dtype=np.uint64)[0] >> 1)
+    """Stream ``stream`` of a model seed (checked with :func:`miaudit._seeds.check_seed`): a 63-bit int."""
+    state = np.random.SeedSequence([check_seed(seed), stream]).generate_state(1, dtype=np.uint64)
+    return int(state[0] >> 1)
 
 
 def init_seed(seed: int) -> int:
@@ -355,7 +359,7 @@ def train_stacked(
             uniform_lr = lr_list[0] if all(t < n for n in n_steps) and len(set(lr_list)) == 1 else None
             idx, w = pack["idx"][:, t], pack["weight"][:, t]
             xb = X[idx]  # (G, B, ...)
-            if mu is not None:
+            if mu is not None and sd is not None:
                 xb = (xb - mu[:, None]) / sd[:, None]
             if pack["flip"] is not None or pack["shifts"] is not None:
                 flat = xb.reshape(-1, *xb.shape[2:])

@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import ConfigError, InputError, TrainingError, import_optional
+from .._errors import ConfigError, InputError, TrainingError
+from .._imports import import_object, import_optional
 
 torch = import_optional("torch", "torch")
 
@@ -40,7 +41,6 @@ RECIPE_KEYS = (
     "batch_size", "schedule", "augmentation", "max_shift", "label_smoothing", "queries", "train_fn", "dp",
     "group_size", "stack", "num_threads", "predict_batch_size",
 )
-_SPEC_ONLY = ("kind", "torch_version")
 
 
 # -- tabular input --------------------------------------------------------------------------------------
@@ -56,7 +56,7 @@ class TabularEncoding:
     categories: tuple[tuple[Any, ...] | None, ...]  # None for numeric columns
 
     @classmethod
-    def of(cls, frame: Any) -> "TabularEncoding":
+    def of(cls, frame: Any) -> TabularEncoding:
         import pandas as pd
         from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
@@ -274,14 +274,12 @@ class TorchRecipe:
         from ..models._nets import BUILTIN_MODELS
 
         if self.model in BUILTIN_MODELS:
-            return BUILTIN_MODELS[self.model]  # type: ignore[no-any-return]
+            return BUILTIN_MODELS[self.model]
         if "." not in self.model:
             raise ConfigError(
                 f"model.model: unknown built-in {self.model!r}; expected one of {', '.join(BUILTIN_MODELS)} "
                 "or an import path such as 'mypackage.nets.ResNet'"
             )
-        from ._recipe import import_object
-
         obj = import_object(self.model, key="model.model")
         if not callable(obj):
             raise ConfigError(f"model.model: {self.model!r} is not callable; name a class or function returning an nn.Module")
@@ -290,8 +288,6 @@ class TorchRecipe:
     def _resolve_train_fn(self) -> Callable[..., Any] | None:
         if self.train_fn is None:
             return None
-        from ._recipe import import_object
-
         fn = import_object(self.train_fn, key="model.train_fn")
         if not callable(fn):
             raise ConfigError(f"model.train_fn: {self.train_fn!r} is not callable; name a function train(model, dataset, seed)")
@@ -357,7 +353,7 @@ class TorchRecipe:
         }
 
     @classmethod
-    def from_spec(cls, spec: Mapping[str, Any]) -> "TorchRecipe":
+    def from_spec(cls, spec: Mapping[str, Any]) -> TorchRecipe:
         """Build from a config ``[model]`` table or a :meth:`spec` dict; unknown keys are refused."""
         if not isinstance(spec, Mapping):
             raise ConfigError(f"model: expected a table, got {type(spec).__name__}")
@@ -455,9 +451,10 @@ class TorchRecipe:
         for start in range(0, len(seeds), max(1, int(getattr(self, "group_size", 16)))):
             part = slice(start, start + max(1, self.group_size))
             stdz = [self._standardize(x[m], enc) for m in masks[part]]
+            pairs = [s for s in stdz if s is not None]  # all or none: None exactly when enc is None
             tens = None
-            if enc is not None:
-                tens = (torch.from_numpy(np.stack([s[0] for s in stdz])), torch.from_numpy(np.stack([s[1] for s in stdz])))
+            if pairs:
+                tens = (torch.from_numpy(np.stack([s[0] for s in pairs])), torch.from_numpy(np.stack([s[1] for s in pairs])))
             try:
                 models = train_stacked(make, xt, yt, masks[part], seeds[part], settings=self.settings, standardize=tens)
             except (ConfigError, InputError, TrainingError):

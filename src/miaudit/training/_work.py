@@ -1,0 +1,150 @@
+"""What a task does, wherever it runs: train its models, query them on the pool, write their files.
+
+Every executor (inline, process pool, ray) runs :func:`run_task` under the same conditions: BLAS/OpenMP
+(and torch) pinned to one thread, so a model does not depend on where or next to what it was trained.
+Each model's file is written by the worker itself (:func:`~miaudit.training._cache.write_model_file`:
+temporary file + :func:`os.replace`), so a killed run loses at most the models in flight.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._errors import TrainingError
+from ._cache import model_path, write_model_file
+from ._plan import Task, WorkState
+
+__all__ = ["Outcome", "THREAD_ENV", "init_worker", "one_line", "ready", "run_task", "worker_task"]
+
+#: What a task reports per model: (model index, None or a one-line error).
+Outcome = tuple[int, str | None]
+
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+_STATE: dict[str, WorkState] = {}  # a worker process's WorkState, set once by init_worker
+_LIMITER: Any = None
+
+
+def _pin_threads() -> None:
+    global _LIMITER
+    for var in THREAD_ENV:
+        os.environ[var] = "1"
+    from threadpoolctl import threadpool_limits
+
+    _LIMITER = threadpool_limits(limits=1)
+    if "torch" in sys.modules:  # pragma: no cover - torch recipes
+        try:
+            sys.modules["torch"].set_num_threads(1)
+        except Exception:
+            pass
+
+
+def init_worker(state: WorkState) -> None:
+    """Pool initializer: pin threads, keep the recipe and data for every task of this worker."""
+    _pin_threads()
+    _STATE["state"] = state
+
+
+def _take(X: Any, mask: np.ndarray) -> Any:
+    idx = np.flatnonzero(mask)
+    if hasattr(X, "iloc"):
+        return X.iloc[idx]
+    return X[idx]
+
+
+def one_line(exc: BaseException) -> str:
+    """``"Type: message"`` on one line, at most 500 characters: how a failed model is reported."""
+    text = f"{type(exc).__name__}: {exc}".replace("\r", " ").replace("\n", " ").strip()
+    return text if len(text) <= 500 else text[:497] + "..."
+
+
+def _check_logits(logits: Any, n_examples: int, n_classes: int) -> np.ndarray:
+    arr = np.asarray(logits)
+    if arr.ndim == 2:
+        arr = arr[:, None, :]
+    if arr.ndim != 3 or arr.shape[0] != n_examples or arr.shape[2] != n_classes:
+        raise TrainingError(
+            f"recipe.predict_logits returned shape {np.shape(logits)}, expected ({n_examples}, A, {n_classes}); "
+            "make it return one row per example and one column per class"
+        )
+    return arr
+
+
+def _meta(seed: int, state: WorkState, started: float, cpu0: float, *, group: int = 1) -> dict[str, Any]:
+    """Provenance stored with a model file (not part of its key): seed, recipe, who trained it, when, and
+    the CPU seconds its thread spent (train + predict; BLAS is pinned to that thread)."""
+    return {"seed": int(seed), "recipe": state.spec, "pid": os.getpid(), "thread": threading.get_ident(),
+            "group": group, "started": started, "finished": time.time(), "cpu_seconds": time.thread_time() - cpu0,
+            "process_cpu_seconds": time.process_time()}
+
+
+def _run_group(state: WorkState, task: Task) -> list[Outcome]:
+    """Many models at once through ``recipe.train_group``; then query and write each."""
+    recipe, X, run_dir = state.recipe, state.X, Path(state.run_dir)
+    n, c = len(state.y), int(recipe.n_classes)
+    try:
+        started, cpu0 = time.time(), time.thread_time()
+        t0 = time.perf_counter()
+        models = recipe.train_group(X, state.y, task.masks, list(task.seeds))
+        fit_each = (time.perf_counter() - t0) / len(task.indices)
+        if len(models) != len(task.indices):
+            raise TrainingError(f"recipe.train_group returned {len(models)} models for {len(task.indices)} masks")
+    except Exception as exc:  # noqa: BLE001 - reported per model
+        return [(i, one_line(exc)) for i in task.indices]
+    out: list[Outcome] = []
+    for i, key, seed, model in zip(task.indices, task.keys, task.seeds, models):
+        try:
+            t1 = time.perf_counter()
+            logits = _check_logits(recipe.predict_logits(model, X), n, c)
+            t2 = time.perf_counter()
+            write_model_file(model_path(run_dir, key), logits=logits, fit_seconds=fit_each,
+                             predict_seconds=t2 - t1,
+                             meta=_meta(seed, state, started, cpu0, group=len(task.indices)))
+            out.append((i, None))
+        except Exception as exc:  # noqa: BLE001
+            out.append((i, one_line(exc)))
+    return out
+
+
+def run_task(state: WorkState, task: Task) -> list[Outcome]:
+    """Train the models of one task, write their files, return (index, error or None) per model."""
+    if task.group:
+        return _run_group(state, task)
+    recipe, X, y, run_dir = state.recipe, state.X, state.y, Path(state.run_dir)
+    n, c = len(y), int(recipe.n_classes)
+    out: list[Outcome] = []
+    for i, key, mask, seed in zip(task.indices, task.keys, task.masks, task.seeds):
+        try:
+            started, cpu0 = time.time(), time.thread_time()
+            t0 = time.perf_counter()
+            model = recipe.train(_take(X, mask), y[mask], seed=int(seed))
+            t1 = time.perf_counter()
+            logits = _check_logits(recipe.predict_logits(model, X), n, c)
+            t2 = time.perf_counter()
+            write_model_file(model_path(run_dir, key), logits=logits, fit_seconds=t1 - t0,
+                             predict_seconds=t2 - t1, meta=_meta(seed, state, started, cpu0))
+            out.append((i, None))
+        except Exception as exc:  # noqa: BLE001 - reported per model, the others go on
+            out.append((i, one_line(exc)))
+    return out
+
+
+def worker_task(task: Task) -> list[Outcome]:
+    """One task in a worker process, with the state :func:`init_worker` stored."""
+    try:
+        return run_task(_STATE["state"], task)
+    except BaseException as exc:  # pragma: no cover - last resort, keep the pool alive
+        return [(i, one_line(exc) + " " + traceback.format_exc(limit=1).replace("\n", " ")) for i in task.indices]
+
+
+def ready() -> bool:
+    """A probe: a worker process that answers it has started."""
+    return True

@@ -115,4 +115,4 @@ def missing_requirements(name: str, bundle: "SignalBundle") -> str | None:
 
 def _load_builtin() -> None:
     # Importing the modules registers the built-in attacks.
-    from . import population, reference, shokri, trained  # noqa: F401
+    from . import population, lira, rmia, calibration, shokri, trained  # noqa: F401, I001

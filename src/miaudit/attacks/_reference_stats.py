@@ -1,6 +1,6 @@
 """Numerical building blocks of the reference-model attacks (private).
 
-Pure numpy/scipy functions on arrays; the attack classes in :mod:`miaudit.attacks.reference` only
+Pure numpy/scipy functions on arrays; the attack classes in :mod:`miaudit.attacks.lira` etc. only
 wire them together. Everything accumulates in float64.
 
 * :func:`ref_scaled_logit` -- the scaled logit of :func:`miaudit.signals.scaled_logit` on a

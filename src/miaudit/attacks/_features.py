@@ -90,7 +90,7 @@ def attack_features(logits: np.ndarray, labels: np.ndarray, *, top_k: int | None
     return feats.mean(axis=-2)
 
 
-def check_target(bundle: "SignalBundle", attack: str) -> None:
+def check_target(bundle: SignalBundle, attack: str) -> None:
     """Shapes an attack relies on: ``target_logits`` (N, A, C) and ``labels`` (N,)."""
     z, y = bundle.target_logits, bundle.labels
     if z.ndim != 3 or y.ndim != 1 or z.shape[0] != y.shape[0]:
@@ -100,7 +100,7 @@ def check_target(bundle: "SignalBundle", attack: str) -> None:
         )
 
 
-def check_reference(bundle: "SignalBundle", attack: str) -> tuple[np.ndarray, np.ndarray]:
+def check_reference(bundle: SignalBundle, attack: str) -> tuple[np.ndarray, np.ndarray]:
     """``(ref_logits (K, N, A, C), ref_is_member (K, N) bool)`` of ``bundle``, checked."""
     check_target(bundle, attack)
     ref, ref_is_member = bundle.ref_logits, bundle.ref_is_member

@@ -44,7 +44,7 @@ class _ReferenceAttack(Attack):
 
     chunk_size: int | None
 
-    def _check_bundle(self, bundle: "SignalBundle") -> tuple[np.ndarray, np.ndarray]:
+    def _check_bundle(self, bundle: SignalBundle) -> tuple[np.ndarray, np.ndarray]:
         name = self.name
         ref_logits, ref_is_member = bundle.ref_logits, bundle.ref_is_member
         if ref_logits is None or ref_is_member is None:
@@ -84,20 +84,20 @@ class _ReferenceAttack(Attack):
             )
         return ref_logits, ref_is_member
 
-    def _chunk(self, bundle: "SignalBundle") -> int:
+    def _chunk(self, bundle: SignalBundle) -> int:
         rs.check_chunk_size(self.chunk_size, name=self.name)
         if self.chunk_size is not None:
             return int(self.chunk_size)
         return rs.auto_chunk_size(bundle.n_queries, bundle.n_classes)
 
-    def _chunks(self, bundle: "SignalBundle") -> Iterator["_Chunk"]:
+    def _chunks(self, bundle: SignalBundle) -> Iterator[_Chunk]:
         """Consecutive chunks of examples: views into the reference logits, no copies."""
         ref_logits, ref_is_member = self._check_bundle(bundle)
         labels = np.asarray(bundle.labels)
         for sl in rs.iter_chunks(bundle.n_examples, self._chunk(bundle)):
             yield _Chunk(sl, ref_logits[:, sl], ref_is_member[:, sl], labels[sl])
 
-    def _target_phi(self, bundle: "SignalBundle") -> np.ndarray:
+    def _target_phi(self, bundle: SignalBundle) -> np.ndarray:
         """Target scaled logits ``(N, A)`` float64."""
         labels = np.asarray(bundle.labels)
         tl = bundle.target_logits
@@ -106,7 +106,7 @@ class _ReferenceAttack(Attack):
             out[sl] = rs.ref_scaled_logit(tl[sl], labels[sl])
         return out
 
-    def _check_fitted(self, bundle: "SignalBundle", n_fitted: int | None) -> None:
+    def _check_fitted(self, bundle: SignalBundle, n_fitted: int | None) -> None:
         if n_fitted is None:
             raise InputError(f"{self.name}: score() was called before fit(); call fit(bundle) or fit_score(bundle)")
         if bundle.n_examples != n_fitted:
@@ -134,7 +134,7 @@ class _Chunk:
         return rs.ref_scaled_logit(self.logits[:, rows], self.labels[rows])
 
 
-def _moments(attack: _ReferenceAttack, bundle: "SignalBundle", transform: Any = None) -> dict[str, np.ndarray]:
+def _moments(attack: _ReferenceAttack, bundle: SignalBundle, transform: Any = None) -> dict[str, np.ndarray]:
     """Stream the references once: per-example IN/OUT moments of ``transform(phi)`` (default phi)."""
     n = bundle.n_examples
     a = bundle.n_queries if transform is None else 1

@@ -354,7 +354,7 @@ def _average_ranks(x: np.ndarray) -> np.ndarray:
 
 
 def log_mean_prob(
-    phis: Iterable[np.ndarray], masks: list[np.ndarray], *, fallback: "Callable[[np.ndarray], np.ndarray]"
+    phis: Iterable[np.ndarray], masks: list[np.ndarray], *, fallback: Callable[[np.ndarray], np.ndarray]
 ) -> list[np.ndarray]:
     """``log`` of the mean of ``p_y = expit(phi)`` over models and queries, one result per mask.
 

@@ -15,7 +15,6 @@ from scipy import special
 
 from .._errors import ConfigError
 from . import _reference_stats as rs
-from ._base import register_attack
 from ._reference_base import _moments, _pooled_var, _ReferenceAttack, _spread
 
 if TYPE_CHECKING:
@@ -24,12 +23,11 @@ if TYPE_CHECKING:
 __all__ = ["AttackR", "CalibratedLoss"]
 
 
-def _loss_moments(attack: _ReferenceAttack, bundle: "SignalBundle") -> dict[str, np.ndarray]:
+def _loss_moments(attack: _ReferenceAttack, bundle: SignalBundle) -> dict[str, np.ndarray]:
     """Per-example IN/OUT moments of the query-averaged loss (arrays of shape (N, 1))."""
     return _moments(attack, bundle, transform=lambda phi: rs.loss_from_phi(phi).mean(axis=-1, keepdims=True))
 
 
-@register_attack
 class AttackR(_ReferenceAttack):
     """Attack-R of Ye et al. (2022), "Enhanced Membership Inference Attacks against Machine Learning
     Models", ACM CCS: the per-example ``alpha``-quantile of the OUT references' losses is the threshold.
@@ -52,7 +50,7 @@ class AttackR(_ReferenceAttack):
         self.bandwidth = bandwidth
         self.chunk_size = chunk_size
 
-    def fit(self, bundle: "SignalBundle") -> "AttackR":
+    def fit(self, bundle: SignalBundle) -> AttackR:
         if isinstance(self.bandwidth, bool) or not isinstance(self.bandwidth, (int, float)) or not self.bandwidth > 0:
             raise ConfigError(
                 f"{self.name}: bandwidth must be a number > 0, got {self.bandwidth!r}; use bandwidth=1.06"
@@ -80,7 +78,7 @@ class AttackR(_ReferenceAttack):
         }
         return self
 
-    def score(self, bundle: "SignalBundle") -> np.ndarray:
+    def score(self, bundle: SignalBundle) -> np.ndarray:
         self._check_fitted(bundle, getattr(self, "n_fitted_", None))
         target_loss = rs.loss_from_phi(self._target_phi(bundle)).mean(axis=1)
         out = np.empty(bundle.n_examples)
@@ -97,7 +95,6 @@ class AttackR(_ReferenceAttack):
         return out
 
 
-@register_attack
 class CalibratedLoss(_ReferenceAttack):
     """Difficulty calibration of Watson et al. (2022), "On the Importance of Difficulty Calibration in
     Membership Inference Attacks", ICLR: ``score = -(loss(x) - mean over OUT references of loss(x))``.
@@ -113,7 +110,7 @@ class CalibratedLoss(_ReferenceAttack):
     def __init__(self, *, chunk_size: int | None = None) -> None:
         self.chunk_size = chunk_size
 
-    def fit(self, bundle: "SignalBundle") -> "CalibratedLoss":
+    def fit(self, bundle: SignalBundle) -> CalibratedLoss:
         m = _loss_moments(self, bundle)
         n_in, n_out = m["n_in"], m["n_out"]
         has_in, has_out = n_in > 0, n_out > 0
@@ -135,7 +132,7 @@ class CalibratedLoss(_ReferenceAttack):
         }
         return self
 
-    def score(self, bundle: "SignalBundle") -> np.ndarray:
+    def score(self, bundle: SignalBundle) -> np.ndarray:
         self._check_fitted(bundle, getattr(self, "n_fitted_", None))
         self._check_bundle(bundle)
         target_loss = rs.loss_from_phi(self._target_phi(bundle)).mean(axis=1)

@@ -12,7 +12,6 @@ import numpy as np
 
 from .._errors import ConfigError
 from . import _reference_stats as rs
-from ._base import register_attack
 from ._reference_base import _moments, _pooled_var, _ReferenceAttack, _spread
 
 if TYPE_CHECKING:
@@ -143,7 +142,7 @@ class _Lira(_ReferenceAttack):
         self.prior_scale_ = np.array(c0s)
         return np.maximum(out, rs.VAR_FLOOR)
 
-    def fit(self, bundle: "SignalBundle") -> "_Lira":
+    def fit(self, bundle: SignalBundle) -> _Lira:
         self._validate()
         m = _moments(self, bundle)
         n_in, n_out = m["n_in"], m["n_out"]
@@ -223,7 +222,7 @@ class _Lira(_ReferenceAttack):
         )
         return self
 
-    def _query_correlation(self, bundle: "SignalBundle") -> np.ndarray:
+    def _query_correlation(self, bundle: SignalBundle) -> np.ndarray:
         """Correlation (A, A) of the standardised reference residuals across queries, pooled over
         examples and models (IN and OUT online, OUT only offline), on up to ``_CORR_ROWS`` examples
         (a fixed, seeded subsample), shrunk 5% toward the identity so it is well conditioned."""
@@ -247,7 +246,7 @@ class _Lira(_ReferenceAttack):
             return np.eye(a)
         return 0.95 * corr + 0.05 * np.eye(a)
 
-    def score(self, bundle: "SignalBundle") -> np.ndarray:
+    def score(self, bundle: SignalBundle) -> np.ndarray:
         self._check_fitted(bundle, getattr(self, "n_fitted_", None))
         self._check_bundle(bundle)
         phi = self._target_phi(bundle)
@@ -273,7 +272,6 @@ class _Lira(_ReferenceAttack):
         return llr / a
 
 
-@register_attack
 class LiraOnline(_Lira):
     __doc__ = _Lira.__doc__
     name = "lira_online"
@@ -281,7 +279,6 @@ class LiraOnline(_Lira):
     offline = False
 
 
-@register_attack
 class LiraOffline(_Lira):
     __doc__ = _Lira.__doc__
     name = "lira_offline"

@@ -13,7 +13,6 @@ from scipy import special
 
 from .._errors import ConfigError, InputError
 from . import _reference_stats as rs
-from ._base import register_attack
 from ._reference_base import _ReferenceAttack
 
 if TYPE_CHECKING:
@@ -22,7 +21,6 @@ if TYPE_CHECKING:
 __all__ = ["Rmia", "RmiaOffline"]
 
 
-@register_attack
 class Rmia(_ReferenceAttack):
     """RMIA of Zarifzadeh, Liu and Shokri (2024), "Low-Cost High-Power Membership Inference Attacks", ICML.
 
@@ -100,14 +98,14 @@ class Rmia(_ReferenceAttack):
         with np.errstate(divide="ignore"):
             return np.logaddexp(np.log((1.0 + a) / 2.0) + log_p_out, np.log((1.0 - a) / 2.0))
 
-    def _population(self, bundle: "SignalBundle") -> bool:
+    def _population(self, bundle: SignalBundle) -> bool:
         return (
             bundle.population_logits is not None
             and bundle.ref_population_logits is not None
             and bundle.population_labels is not None
         )
 
-    def fit(self, bundle: "SignalBundle") -> "Rmia":
+    def fit(self, bundle: SignalBundle) -> Rmia:
         self._validate()
         ref_logits, ref_is_member = self._check_bundle(bundle)
         k, n = ref_is_member.shape
@@ -166,7 +164,7 @@ class Rmia(_ReferenceAttack):
         }
         return self
 
-    def _fit_population(self, bundle: "SignalBundle") -> np.ndarray:
+    def _fit_population(self, bundle: SignalBundle) -> np.ndarray:
         rpl = np.asarray(bundle.ref_population_logits)
         pl = np.asarray(bundle.population_logits)
         labels = np.asarray(bundle.population_labels)
@@ -210,7 +208,7 @@ class Rmia(_ReferenceAttack):
             return 0.5
         return float(grid[int(np.argmax(total))])
 
-    def score(self, bundle: "SignalBundle") -> np.ndarray:
+    def score(self, bundle: SignalBundle) -> np.ndarray:
         self._check_fitted(bundle, getattr(self, "n_fitted_", None))
         self._check_bundle(bundle)
         labels = np.asarray(bundle.labels)
@@ -230,7 +228,6 @@ class Rmia(_ReferenceAttack):
         return rs.continuous_cdf(log_r_z, log_r_x - np.log(gamma))
 
 
-@register_attack
 class RmiaOffline(Rmia):
     __doc__ = Rmia.__doc__
     name = "rmia_offline"

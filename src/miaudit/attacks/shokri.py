@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from .._errors import ConfigError, InputError
-from ._base import Attack, register_attack
+from ._base import Attack
 from ._features import attack_features, check_reference, check_target
 from .trained import CLASSIFIERS, check_positive_int, check_seed, check_top_k, fit_classifier, log_odds, make_classifier
 
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 __all__ = ["ShokriAttack"]
 
 
-@register_attack
 class ShokriAttack(Attack):
     """Attack classifier(s) trained on reference models' outputs labelled IN/OUT (Shokri et al. 2017).
 
@@ -89,7 +88,7 @@ class ShokriAttack(Attack):
         self.max_train = check_positive_int(max_train, "max_train", 2)
         self.seed = check_seed(seed)
 
-    def fit(self, bundle: "SignalBundle") -> "ShokriAttack":
+    def fit(self, bundle: SignalBundle) -> ShokriAttack:
         """Fit the attack classifier(s) on ``ref_logits`` labelled by ``ref_is_member``."""
         ref, ref_is_member = check_reference(bundle, self.name)
         k, n = ref_is_member.shape
@@ -119,7 +118,7 @@ class ShokriAttack(Attack):
         self.n_train_ = int(rows.size)
         return self
 
-    def score(self, bundle: "SignalBundle") -> np.ndarray:
+    def score(self, bundle: SignalBundle) -> np.ndarray:
         """Log-odds of membership of the target's outputs under the fitted classifier(s): (N,) float64."""
         if not hasattr(self, "model_"):
             raise InputError(f"{self.name}: call fit(bundle) before score(bundle), or use fit_score(bundle)")

@@ -36,7 +36,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from .._errors import ConfigError, InputError
-from ._base import Attack, register_attack
+from ._base import Attack
 from ._features import attack_features, check_target
 
 if TYPE_CHECKING:
@@ -139,7 +139,7 @@ class TrainedAttack(Attack):
         self.seed = check_seed(seed)
         self.top_k = check_top_k(top_k)
 
-    def fit(self, bundle: "SignalBundle") -> "TrainedAttack":
+    def fit(self, bundle: SignalBundle) -> TrainedAttack:
         """Cross-fit on ``bundle`` (reads ``is_member``) and keep the out-of-fold scores."""
         check_target(bundle, self.name)
         is_member = self._membership(bundle)
@@ -158,7 +158,7 @@ class TrainedAttack(Attack):
         self._fitted_on = weakref.ref(bundle)
         return self
 
-    def score(self, bundle: "SignalBundle") -> np.ndarray:
+    def score(self, bundle: SignalBundle) -> np.ndarray:
         """Out-of-fold scores (N,) float64; cross-fits ``bundle`` first unless it was the one fitted."""
         ref = getattr(self, "_fitted_on", None)
         if ref is None or ref() is not bundle:
@@ -170,7 +170,7 @@ class TrainedAttack(Attack):
         state.pop("_fitted_on", None)  # weak references do not pickle
         return state
 
-    def _membership(self, bundle: "SignalBundle") -> np.ndarray:
+    def _membership(self, bundle: SignalBundle) -> np.ndarray:
         if bundle.is_member is None:
             raise InputError(
                 f"{self.name}: needs is_member (the target's membership) for cross-fitting; "
@@ -192,7 +192,6 @@ class TrainedAttack(Attack):
         return is_member
 
 
-@register_attack
 class TrainedLR(TrainedAttack):
     """Cross-fitted logistic regression on standardised output features (Salem et al. 2019)."""
 
@@ -201,7 +200,6 @@ class TrainedLR(TrainedAttack):
     description = "Logistic regression over the sorted output vector and true-label features, 5-fold cross-fitted."
 
 
-@register_attack
 class TrainedGB(TrainedAttack):
     """Cross-fitted histogram gradient boosting on output features (Salem et al. 2019)."""
 

@@ -74,7 +74,7 @@ def without(bundle: SignalBundle, *fields: str) -> SignalBundle:
 def auc(is_member: np.ndarray, scores: np.ndarray) -> float:
     """Mann-Whitney AUC with ties counted 1/2 (brute force is fine at this size)."""
     pos, neg = scores[is_member], scores[~is_member]
-    return float(((pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean()))
+    return float((pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean())
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ import numpy as np
 from scipy import special
 
 from .. import signals
-from .._errors import ConfigError, InputError
+from .._errors import InputError
 
 __all__ = [
     "PHI_MAX",
@@ -136,11 +136,11 @@ def iter_chunks(n: int, chunk_size: int) -> Iterator[slice]:
 
 
 def check_chunk_size(chunk_size: int | None, *, name: str) -> None:
-    """Raise :class:`ConfigError` unless ``chunk_size`` is None or a positive integer."""
+    """Raise :class:`InputError` unless ``chunk_size`` is None or a positive integer."""
     if chunk_size is not None and (
         isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1
     ):
-        raise ConfigError(
+        raise InputError(
             f"{name}: chunk_size must be a positive integer or None (automatic), got {chunk_size!r}; "
             "use e.g. chunk_size=10000"
         )

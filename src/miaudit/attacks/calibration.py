@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import special
 
-from .._errors import ConfigError
+from .._errors import InputError
 from . import _reference_stats as rs
 from ._reference_base import _moments, _pooled_var, _ReferenceAttack, _spread
 
@@ -52,7 +52,7 @@ class AttackR(_ReferenceAttack):
 
     def fit(self, bundle: SignalBundle) -> AttackR:
         if isinstance(self.bandwidth, bool) or not isinstance(self.bandwidth, (int, float)) or not self.bandwidth > 0:
-            raise ConfigError(
+            raise InputError(
                 f"{self.name}: bandwidth must be a number > 0, got {self.bandwidth!r}; use bandwidth=1.06"
             )
         m = _loss_moments(self, bundle)

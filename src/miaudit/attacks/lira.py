@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from .._errors import ConfigError
+from .._errors import InputError
+from .._seeds import check_seed
 from . import _reference_stats as rs
 from ._reference_base import _moments, _pooled_var, _ReferenceAttack, _spread
 
@@ -29,11 +30,11 @@ _CORR_ROWS = 20_000
 def _validate_prior_df(prior_df: Any, name: str) -> None:
     if isinstance(prior_df, str):
         if prior_df != "auto":
-            raise ConfigError(
+            raise InputError(
                 f"{name}: prior_df must be 'auto' or a number >= 0, got {prior_df!r}; use prior_df='auto'"
             )
     elif isinstance(prior_df, bool) or not isinstance(prior_df, (int, float, np.number)) or not prior_df >= 0:
-        raise ConfigError(f"{name}: prior_df must be 'auto' or a number >= 0, got {prior_df!r}; use prior_df='auto'")
+        raise InputError(f"{name}: prior_df must be 'auto' or a number >= 0, got {prior_df!r}; use prior_df='auto'")
 
 
 
@@ -77,6 +78,9 @@ class _Lira(_ReferenceAttack):
     correlated, and averaging per-query ratios as if independent counts the same evidence several
     times. ``query_model="independent"`` is the paper's average (R = I). With A = 1 both agree.
 
+    ``seed`` (default 0) draws the subsample of at most 20,000 examples on which ``query_corr_`` is
+    estimated (no randomness at all with fewer examples).
+
     ``predictive=True`` (default) uses the predictive variance of a new draw given estimated means,
     ``s^2 (1 + 1/n)``, so that examples with few references are not over-confident.
 
@@ -98,23 +102,26 @@ class _Lira(_ReferenceAttack):
         prior_df: float | str = "auto",
         predictive: bool = True,
         query_model: str = "correlated",
+        seed: int = 0,
         chunk_size: int | None = None,
     ) -> None:
         self.variance = variance
         self.prior_df = prior_df
         self.predictive = predictive
         self.query_model = query_model
+        self.seed = seed
         self.chunk_size = chunk_size
 
     def _validate(self) -> None:
         if self.variance not in _VARIANCES:
-            raise ConfigError(
+            raise InputError(
                 f"{self.name}: variance must be one of {', '.join(_VARIANCES)}, got {self.variance!r}; "
                 "use variance='shrunk'"
             )
         _validate_prior_df(self.prior_df, self.name)
+        check_seed(self.seed)
         if self.query_model not in _QUERY_MODELS:
-            raise ConfigError(
+            raise InputError(
                 f"{self.name}: query_model must be one of {', '.join(_QUERY_MODELS)}, got {self.query_model!r}; "
                 "use query_model='correlated'"
             )
@@ -225,11 +232,11 @@ class _Lira(_ReferenceAttack):
     def _query_correlation(self, bundle: SignalBundle) -> np.ndarray:
         """Correlation (A, A) of the standardised reference residuals across queries, pooled over
         examples and models (IN and OUT online, OUT only offline), on up to ``_CORR_ROWS`` examples
-        (a fixed, seeded subsample), shrunk 5% toward the identity so it is well conditioned."""
+        (a subsample drawn with ``seed``), shrunk 5% toward the identity so it is well conditioned."""
         ref_logits, ref_is_member = self._check_bundle(bundle)
         n = bundle.n_examples
         rows = np.arange(n) if n <= _CORR_ROWS else np.sort(
-            np.random.default_rng(0).choice(n, size=_CORR_ROWS, replace=False))
+            np.random.default_rng(self.seed).choice(n, size=_CORR_ROWS, replace=False))
         phi = rs.ref_scaled_logit(ref_logits[:, rows], np.asarray(bundle.labels)[rows])  # (K, r, A)
         is_member = np.asarray(ref_is_member)[:, rows][..., None]
         mu = np.where(is_member, self.mu_in_[rows][None], self.mu_out_[rows][None])

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 from scipy import special
 
-from .._errors import ConfigError, InputError
+from .._errors import InputError
+from .._seeds import check_seed
 from . import _reference_stats as rs
 from ._reference_base import _ReferenceAttack
 
@@ -46,6 +47,9 @@ class Rmia(_ReferenceAttack):
     continuous, strictly increasing function of ``Pr(x|theta)/Pr(x)``; outside the population's range it
     continues linearly (values may leave ``[0, 1]``), so small population sets do not produce ties and
     zero TPR at low FPR. ``gamma`` defaults to 1 online and 2 offline (the paper's choices).
+
+    Tuning ``a`` uses at most ``tune_max_examples`` examples per paired model (a subsample drawn with
+    ``seed``, default 0).
     """
 
     name = "rmia"
@@ -77,18 +81,19 @@ class Rmia(_ReferenceAttack):
 
     def _validate(self) -> None:
         n = self.name
+        check_seed(self.seed)
         if self.gamma is not None and not (isinstance(self.gamma, (int, float)) and self.gamma > 0):
-            raise ConfigError(f"{n}: gamma must be a number > 0 or None, got {self.gamma!r}; use gamma=1")
+            raise InputError(f"{n}: gamma must be a number > 0 or None, got {self.gamma!r}; use gamma=1")
         if self.a is not None and not (isinstance(self.a, (int, float)) and 0.0 <= self.a <= 1.0):
-            raise ConfigError(f"{n}: a must be in [0, 1] or None (tuned), got {self.a!r}; use a=None")
+            raise InputError(f"{n}: a must be in [0, 1] or None (tuned), got {self.a!r}; use a=None")
         if not isinstance(self.a_grid, int) or self.a_grid < 2:
-            raise ConfigError(f"{n}: a_grid must be an integer >= 2, got {self.a_grid!r}; use a_grid=21")
+            raise InputError(f"{n}: a_grid must be an integer >= 2, got {self.a_grid!r}; use a_grid=21")
         if self.tune_fpr is not None and not (isinstance(self.tune_fpr, float) and 0.0 < self.tune_fpr < 1.0):
-            raise ConfigError(f"{n}: tune_fpr must be None (AUC) or in (0, 1), got {self.tune_fpr!r}; use 0.01")
+            raise InputError(f"{n}: tune_fpr must be None (AUC) or in (0, 1), got {self.tune_fpr!r}; use 0.01")
         if not isinstance(self.n_paired, int) or self.n_paired < 1:
-            raise ConfigError(f"{n}: n_paired must be an integer >= 1, got {self.n_paired!r}; use n_paired=1")
+            raise InputError(f"{n}: n_paired must be an integer >= 1, got {self.n_paired!r}; use n_paired=1")
         if not isinstance(self.tune_max_examples, int) or self.tune_max_examples < 10:
-            raise ConfigError(
+            raise InputError(
                 f"{n}: tune_max_examples must be an integer >= 10, got {self.tune_max_examples!r}; use 200000"
             )
 

@@ -23,10 +23,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from .._errors import ConfigError, InputError
+from .._errors import InputError
+from .._seeds import check_seed
 from ._base import Attack
 from ._features import attack_features, check_reference, check_target
-from .trained import CLASSIFIERS, check_positive_int, check_seed, check_top_k, fit_classifier, log_odds, make_classifier
+from .trained import CLASSIFIERS, check_positive_int, check_top_k, fit_classifier, log_odds, make_classifier
 
 if TYPE_CHECKING:
     from ..data import SignalBundle
@@ -76,11 +77,11 @@ class ShokriAttack(Attack):
         seed: int = 0,
     ) -> None:
         if classifier not in CLASSIFIERS:
-            raise ConfigError(
+            raise InputError(
                 f"classifier: expected one of {list(CLASSIFIERS)}, got {classifier!r}; use classifier='lr' or 'gb'"
             )
         if not isinstance(per_class, (bool, np.bool_)):
-            raise ConfigError(f"per_class: expected true or false, got {per_class!r}")
+            raise InputError(f"per_class: expected true or false, got {per_class!r}")
         self.classifier = classifier
         self.per_class = bool(per_class)
         self.min_rows_per_class = check_positive_int(min_rows_per_class, "min_rows_per_class")

@@ -12,7 +12,7 @@ from miaudit.attacks.shokri import ShokriAttack
 from miaudit.attacks.trained import fit_classifier, log_odds, make_classifier
 from miaudit.data import SignalBundle
 
-from .test_conformance import _balanced, auc, make_world, without
+from .._worlds import auc, balanced_membership, make_world, without
 
 K_, N_, C_ = 4, 400, 3
 
@@ -61,7 +61,7 @@ def _class_dependent_world(seed: int) -> SignalBundle:
         return z
 
     is_member = rng.permutation(np.arange(N_) < N_ // 2)
-    ref_is_member = _balanced(N_, K_, rng)
+    ref_is_member = balanced_membership(N_, K_, rng)
     return SignalBundle(labels=labels, target_logits=out(is_member), is_member=is_member,
                         ref_logits=out(ref_is_member).astype(np.float32), ref_is_member=ref_is_member)
 

@@ -14,7 +14,7 @@ from miaudit.attacks._features import attack_features, check_reference, feature_
 from miaudit.attacks.trained import TrainedGB, TrainedLR, fit_classifier, log_odds, make_classifier
 from miaudit.data import SignalBundle
 
-from .test_conformance import auc, make_world, without
+from .._worlds import auc, make_world, without
 
 
 # ---------------------------------------------------------------------------------------------

@@ -93,7 +93,8 @@ def attack_features(logits: np.ndarray, labels: np.ndarray, *, top_k: int | None
         (np.argmax(z, axis=-1) == idx).astype(np.float64),
     ]
     feats = np.concatenate([p_sorted, np.stack(cols, axis=-1)], axis=-1)
-    return feats.mean(axis=-2)
+    out: np.ndarray = feats.mean(axis=-2)
+    return out
 
 
 def check_target(bundle: SignalBundle, attack: str) -> None:

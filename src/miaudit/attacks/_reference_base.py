@@ -138,7 +138,7 @@ def _moments(attack: _ReferenceAttack, bundle: SignalBundle, transform: Any = No
     """Stream the references once: per-example IN/OUT moments of ``transform(phi)`` (default phi)."""
     n = bundle.n_examples
     a = bundle.n_queries if transform is None else 1
-    out = {k: np.zeros((n, a)) for k in ("mean_in", "mean_out", "ss_in", "ss_out")}
+    out: dict[str, np.ndarray] = {k: np.zeros((n, a)) for k in ("mean_in", "mean_out", "ss_in", "ss_out")}
     out["n_in"] = np.zeros(n, dtype=np.int64)
     out["n_out"] = np.zeros(n, dtype=np.int64)
     for ch in attack._chunks(bundle):
@@ -156,7 +156,8 @@ def _pooled_var(ss: np.ndarray, df: np.ndarray) -> np.ndarray | None:
     tot = df.sum()
     if tot <= 0:
         return None
-    return np.maximum(ss.sum(axis=0) / tot, rs.VAR_FLOOR)
+    var: np.ndarray = np.maximum(ss.sum(axis=0) / tot, rs.VAR_FLOOR)
+    return var
 
 
 def _spread(means: np.ndarray, have: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -118,12 +118,14 @@ def ref_scaled_logit(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 def log_py_from_phi(phi: np.ndarray) -> np.ndarray:
     """``log p_y = -softplus(-phi)`` (exact identity for the scaled logit, no cancellation)."""
-    return -np.logaddexp(0.0, -phi)
+    out: np.ndarray = -np.logaddexp(0.0, -phi)
+    return out
 
 
 def loss_from_phi(phi: np.ndarray) -> np.ndarray:
     """Cross-entropy ``-log p_y = softplus(-phi)``, keeps tiny member losses exact."""
-    return np.logaddexp(0.0, -phi)
+    out: np.ndarray = np.logaddexp(0.0, -phi)
+    return out
 
 
 def auto_chunk_size(n_queries: int, n_classes: int) -> int:
@@ -221,7 +223,7 @@ def group_moments(
 def trigamma_inverse(x: float) -> float:
     """Solve ``trigamma(y) = x`` for ``y > 0`` (Newton's method as in limma's ``trigammaInverse``)."""
     if x > 1e7:
-        return 1.0 / np.sqrt(x)
+        return float(1.0 / np.sqrt(x))
     if x < 1e-6:
         return 1.0 / x
     y = 0.5 + 1.0 / x
@@ -318,7 +320,7 @@ def continuous_cdf(sorted_values: np.ndarray, t: np.ndarray) -> np.ndarray:
     cum = np.cumsum(counts) / m
     gap = (u[-1] - u[0]) / (u.size - 1) if u.size > 1 else 1.0
     slope = 1.0 / (m * gap)
-    out = np.interp(t, u, cum)
+    out: np.ndarray = np.interp(t, u, cum)
     lo = t < u[0]
     hi = t > u[-1]
     out = np.where(lo, cum[0] - (u[0] - t) * slope, out)

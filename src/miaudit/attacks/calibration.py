@@ -136,4 +136,5 @@ class CalibratedLoss(_ReferenceAttack):
         self._check_fitted(bundle, getattr(self, "n_fitted_", None))
         self._check_bundle(bundle)
         target_loss = rs.loss_from_phi(self._target_phi(bundle)).mean(axis=1)
-        return -(target_loss - self.mean_out_)
+        out: np.ndarray = -(target_loss - self.mean_out_)
+        return out

@@ -251,7 +251,8 @@ class _Lira(_ReferenceAttack):
         corr = np.corrcoef(zz, rowvar=False)
         if not np.all(np.isfinite(corr)):
             return np.eye(a)
-        return 0.95 * corr + 0.05 * np.eye(a)
+        out: np.ndarray = 0.95 * corr + 0.05 * np.eye(a)
+        return out
 
     def score(self, bundle: SignalBundle) -> np.ndarray:
         self._check_fitted(bundle, getattr(self, "n_fitted_", None))
@@ -262,11 +263,13 @@ class _Lira(_ReferenceAttack):
         if self.offline:
             z = (phi - self.mu_out_) / np.sqrt(self.var_out_)
             if np.array_equal(corr, np.eye(a)):
-                return z.mean(axis=1)
+                mean_z: np.ndarray = z.mean(axis=1)
+                return mean_z
             # generalised-least-squares combination of correlated z-scores (the one-sided test of the
             # multivariate Gaussian with a common shift); equals the mean z up to scale when corr = I
             w = np.linalg.solve(corr, np.ones(a))
-            return z @ w / float(np.sqrt(w.sum())) / np.sqrt(a)
+            gls: np.ndarray = z @ w / float(np.sqrt(w.sum())) / np.sqrt(a)
+            return gls
         r_in = (phi - self.mu_in_) / np.sqrt(self.var_in_)
         r_out = (phi - self.mu_out_) / np.sqrt(self.var_out_)
         if np.array_equal(corr, np.eye(a)):
@@ -276,7 +279,8 @@ class _Lira(_ReferenceAttack):
             q_in = np.einsum("na,ab,nb->n", r_in, prec, r_in)
             q_out = np.einsum("na,ab,nb->n", r_out, prec, r_out)
         llr = 0.5 * (q_out - q_in + (np.log(self.var_out_) - np.log(self.var_in_)).sum(axis=1))
-        return llr / a
+        out: np.ndarray = llr / a
+        return out
 
 
 class LiraOnline(_Lira):

@@ -49,7 +49,8 @@ class PopulationAttack(Attack):
         check_target(bundle, self.name)
         fn, sign = signals.SIGNALS[self.signal]
         values = fn(bundle.target_logits, bundle.labels[:, None])  # (N, A)
-        return sign * values.mean(axis=1)
+        out: np.ndarray = sign * values.mean(axis=1)
+        return out
 
 
 def _population_attack(signal: str, cls_name: str, description: str) -> type[PopulationAttack]:

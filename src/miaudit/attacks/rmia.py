@@ -101,7 +101,8 @@ class Rmia(_ReferenceAttack):
     def _log_pr_offline(log_p_out: np.ndarray, a: float) -> np.ndarray:
         """``log(((1 + a) P_out + (1 - a)) / 2)`` from ``log P_out``, stable (``a = 1`` allowed)."""
         with np.errstate(divide="ignore"):
-            return np.logaddexp(np.log((1.0 + a) / 2.0) + log_p_out, np.log((1.0 - a) / 2.0))
+            out: np.ndarray = np.logaddexp(np.log((1.0 + a) / 2.0) + log_p_out, np.log((1.0 - a) / 2.0))
+        return out
 
     def _population(self, bundle: SignalBundle) -> bool:
         return (
@@ -155,10 +156,7 @@ class Rmia(_ReferenceAttack):
             li = np.where(has_in, lm_in, np.minimum(lm_out + ratio, 0.0))
             lo = np.where(has_out, lm_out, np.minimum(lm_in - ratio, 0.0))
             self.log_pr_x_ = np.logaddexp(li, lo) - np.log(2.0)
-        if self._population(bundle):
-            self.log_pr_z_ = self._fit_population(bundle)
-        else:
-            self.log_pr_z_ = None
+        self.log_pr_z_: np.ndarray | None = self._fit_population(bundle) if self._population(bundle) else None
         self.n_fitted_ = n
         self.exposure_ = {
             "mean_in": np.exp(lm_in),

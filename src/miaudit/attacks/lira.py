@@ -24,6 +24,7 @@ _VARIANCES = ("shrunk", "global", "per_example")
 #: LiRA's model of the A queries: "correlated" (multivariate Gaussian with a correlation estimated
 #: from the references) or "independent" (the paper's average of per-query likelihood ratios).
 _QUERY_MODELS = ("correlated", "independent")
+#: At most this many examples (a subsample drawn with the attack's ``seed``) estimate the query correlation.
 _CORR_ROWS = 20_000
 
 

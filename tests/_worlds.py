@@ -1,8 +1,16 @@
-"""Synthetic worlds shared by the API/CLI tests: bundles whose leakage is known."""
+"""Synthetic worlds shared by the tests (the one home for them): bundles whose leakage is known.
+
+* :func:`leaky_world` -- plain arrays for the API/CLI tests.
+* :func:`make_world` -- a full :class:`~miaudit.data.SignalBundle` (target, membership, K reference models,
+  population) for the attack tests, with the helpers :func:`without`, :func:`flipped`, :func:`permuted`,
+  :func:`balanced_membership` and :func:`auc`.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+
+from miaudit.data import SignalBundle
 
 
 def leaky_world(n: int = 600, k: int = 8, c: int = 3, shift: float = 1.5, seed: int = 0, null: bool = False):
@@ -34,3 +42,102 @@ def leaky_world(n: int = 600, k: int = 8, c: int = 3, shift: float = 1.5, seed: 
         "ref_logits": np.stack([logits_for(ref_is_member[j]) for j in range(k)]).astype(np.float32),
         "ref_is_member": ref_is_member,
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# attack worlds
+# ---------------------------------------------------------------------------------------------
+#: Shape of :func:`make_world`'s bundles: classes, queries, reference models, population size.
+WORLD_C, WORLD_A, WORLD_K, WORLD_M = 5, 2, 8, 400
+
+
+def balanced_membership(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
+    """(k, n) bool: every example IN for exactly k/2 models."""
+    keys = rng.random((k, n))
+    return keys < np.median(keys, axis=0, keepdims=True)
+
+
+def _outputs(is_member: np.ndarray, labels: np.ndarray, difficulty: np.ndarray, shift: float,
+             rng: np.random.Generator) -> np.ndarray:
+    """Logits (..., n, A, C) for membership ``is_member`` (..., n)."""
+    z = rng.normal(size=is_member.shape + (WORLD_A, WORLD_C))
+    margin = 2.0 + difficulty + shift * is_member  # (..., n)
+    y = np.broadcast_to(labels, is_member.shape)[..., None, None]
+    true = margin[..., None] + 0.5 * rng.normal(size=is_member.shape + (WORLD_A,))
+    np.put_along_axis(z, np.broadcast_to(y, is_member.shape + (WORLD_A, 1)), true[..., None], axis=-1)
+    return z
+
+
+def make_world(shift: float, *, seed: int = 0, n: int = 2000, with_population: bool = True) -> SignalBundle:
+    """A full bundle (target, is_member, K = 8 references, population) of the synthetic world.
+
+    Example ``i`` has a difficulty ``d_i``; every model (target or reference) gives it the true-class
+    logit ``2 + d_i + shift * in + noise`` (other classes N(0, 1)), so the outputs of the reference
+    models (balanced ``ref_is_member``: each example IN for exactly 4) follow the same per-example law
+    as the target's. ``shift > 0``: members have systematically higher confidence (a leaky world);
+    ``shift = 0``: outputs are independent of membership (a null world). Shapes: ``(n, A, C)`` target
+    logits float64, ``(K, n, A, C)`` reference logits float32, ``M`` population examples.
+    """
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, WORLD_C, size=n)
+    difficulty = rng.normal(scale=1.5, size=n)
+    is_member = rng.permutation(np.arange(n) < n // 2)
+    ref_is_member = balanced_membership(n, WORLD_K, rng)
+    pop = {}
+    if with_population:
+        m = WORLD_M
+        pop_labels = rng.integers(0, WORLD_C, size=m)
+        pop_diff = rng.normal(scale=1.5, size=m)
+        out = np.zeros(m, dtype=bool)
+        pop = dict(
+            population_logits=_outputs(out, pop_labels, pop_diff, shift, rng),
+            population_labels=pop_labels.astype(np.int64),
+            ref_population_logits=_outputs(np.zeros((WORLD_K, m), bool), pop_labels, pop_diff, shift, rng).astype(
+                np.float32
+            ),
+        )
+    return SignalBundle(
+        labels=labels.astype(np.int64),
+        target_logits=_outputs(is_member, labels, difficulty, shift, rng),
+        is_member=is_member,
+        ref_logits=_outputs(ref_is_member, labels, difficulty, shift, rng).astype(np.float32),
+        ref_is_member=ref_is_member,
+        **pop,
+    )
+
+
+def _fields(bundle: SignalBundle) -> dict:
+    return {f: getattr(bundle, f) for f in SignalBundle.__dataclass_fields__}
+
+
+def without(bundle: SignalBundle, *fields: str) -> SignalBundle:
+    """``bundle`` with ``fields`` set to None."""
+    kw = _fields(bundle)
+    for f in fields:
+        kw[f] = None
+    return SignalBundle(**kw)
+
+
+def flipped(bundle: SignalBundle) -> SignalBundle:
+    """``bundle`` with the target's membership ``is_member`` negated (everything else the same)."""
+    kw = _fields(bundle)
+    kw["is_member"] = ~np.asarray(bundle.is_member)
+    return SignalBundle(**kw)
+
+
+def permuted(bundle: SignalBundle, perm: np.ndarray) -> SignalBundle:
+    """The same world with its audit examples in another order (population untouched)."""
+    kw = _fields(bundle)
+    for f in ("labels", "target_logits", "is_member"):
+        if kw[f] is not None:
+            kw[f] = kw[f][perm]
+    for f in ("ref_logits", "ref_is_member"):
+        if kw[f] is not None:
+            kw[f] = kw[f][:, perm]
+    return SignalBundle(**kw)
+
+
+def auc(is_member: np.ndarray, scores: np.ndarray) -> float:
+    """Mann-Whitney AUC with ties counted 1/2 (brute force is fine at these sizes)."""
+    pos, neg = scores[is_member], scores[~is_member]
+    return float((pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean())

@@ -247,3 +247,44 @@ def test_minus_inf_logit_of_another_class():
     mentr = -(1 - p[0]) * np.log(p[0]) - p[2] * np.log(1 - p[2])
     assert sig.modified_entropy(z, y)[0] == pytest.approx(mentr)
     np.testing.assert_allclose(np.exp(sig.log_softmax(z)), p[None])
+
+
+# --------------------------------------------------------------------------------------------
+# one scaled logit: the attacks' fast, clipped kernel against this reference version
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("n_classes", [2, 3, 40])
+def test_scaled_logit_kernel_and_features_agree_with_reference(n_classes):
+    """``signals.scaled_logit`` (exact, unclipped) and the attacks' kernel ``ref_scaled_logit`` (used by
+    the reference attacks and the attack features) agree, -inf logits included, up to the kernel's
+    clipping to +-PHI_MAX (the one place where the scaled logit is clipped)."""
+    from miaudit.attacks import _reference_stats as rs
+    from miaudit.attacks._features import attack_features, feature_names
+
+    rng = np.random.default_rng(n_classes)
+    n, a = 12, 2
+    z = rng.standard_normal((n, a, n_classes)) * 15
+    y = rng.integers(0, n_classes, n)
+    y[:4] = 1
+    z[0, 0, 1] = -np.inf  # true class -inf: phi = -inf, clipped to -PHI_MAX
+    z[1, 1, 0] = -np.inf  # another class -inf
+    z[2, 0, :] = -np.inf  # every other class -inf: phi = +inf, clipped to +PHI_MAX
+    z[2, 0, 1] = 3.0
+    z[3, 1, :] = [1e4 if c == 1 else -1e4 for c in range(n_classes)]  # huge but finite
+    want = sig.scaled_logit(z, y[:, None])
+    assert want[0, 0] == -np.inf and want[2, 0] == np.inf
+    clipped = np.clip(want, -rs.PHI_MAX, rs.PHI_MAX)
+    for logits in (z, z.astype(np.float32)):
+        ref = sig.scaled_logit(logits, y[:, None])
+        got = rs.ref_scaled_logit(logits, y)
+        assert got.dtype == np.float64 and got.shape == (n, a) and np.isfinite(got).all()
+        np.testing.assert_allclose(got, np.clip(ref, -rs.PHI_MAX, rs.PHI_MAX), rtol=1e-12, atol=1e-12)
+    assert rs.ref_scaled_logit(z, y)[0, 0] == -rs.PHI_MAX and rs.ref_scaled_logit(z, y)[2, 0] == rs.PHI_MAX
+    # a (K, n, A, C) block with labels (n,) and with labels broadcast to (K, n)
+    block = np.stack([z, z[::-1]])
+    labels = np.stack([y, y[::-1]])
+    np.testing.assert_allclose(rs.ref_scaled_logit(block, labels), np.stack([clipped, clipped[::-1]]), rtol=1e-12)
+    np.testing.assert_allclose(rs.ref_scaled_logit(block[:1], y)[0], clipped, rtol=1e-12)
+    # the attack features' scaled_logit column is the same function, averaged over queries
+    col = feature_names(n_classes).index("scaled_logit")
+    np.testing.assert_array_equal(attack_features(z, y)[:, col], rs.ref_scaled_logit(z, y).mean(axis=1))
+    np.testing.assert_allclose(attack_features(z, y)[:, col], clipped.mean(axis=1), rtol=1e-12, atol=1e-12)

@@ -204,6 +204,11 @@ def scaled_logit(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
     Computed exactly as ``z_y - logsumexp_{i != y} z_i`` in float64 (no normalisation needed).
     Needs C >= 2 classes.
+
+    This is the reference version: exact and unclipped (``-inf`` for a true-class ``-inf`` logit,
+    ``+inf`` when every other class is ``-inf``). The attacks use its fast kernel
+    :func:`miaudit.attacks._reference_stats.ref_scaled_logit`, which agrees with it up to rounding and
+    is the one place that clips the scaled logit (to ``+-PHI_MAX``, so scores stay finite).
     """
     z = _as_logits(logits, min_classes=2)
     return _phi(z, _label_index(labels, z.shape))

@@ -8,9 +8,9 @@ from scipy import special, stats
 from sklearn.metrics import roc_auc_score
 
 from miaudit import signals
-from miaudit._errors import ConfigError, InputError
-from miaudit.attacks import attack_class, available_attacks, get_attack
+from miaudit._errors import InputError
 from miaudit.attacks import _reference_stats as rs
+from miaudit.attacks import attack_class, available_attacks, get_attack
 from miaudit.data import SignalBundle
 
 NAMES = ["lira_online", "lira_offline", "rmia", "rmia_offline", "attack_r", "calibrated_loss"]
@@ -364,8 +364,9 @@ def test_lira_correlated_queries_against_multivariate_normal() -> None:
     a = get_attack("lira_online").fit_score(one)
     b = get_attack("lira_online", query_model="independent").fit_score(one)
     np.testing.assert_array_equal(a, b)
-    with pytest.raises(ConfigError, match="query_model must be one of"):
+    with pytest.raises(InputError, match="query_model must be one of") as err:
         get_attack("lira_online", query_model="diagonal").fit(one)
+    assert type(err.value) is InputError  # bad maths parameters are input errors, not config errors
 
 
 def test_rmia_against_brute_force_pairwise_count() -> None:
@@ -593,8 +594,9 @@ def test_bundle_errors(name: str) -> None:
     with pytest.raises(InputError, match="fitted on 20 examples but asked to score 10"):
         small = gaussian_world(10, 4, seed=20)[0]
         get_attack(name).fit(b).score(small)
-    with pytest.raises(ConfigError, match="chunk_size must be a positive integer"):
+    with pytest.raises(InputError, match="chunk_size must be a positive integer") as err:
         get_attack(name, chunk_size=0).fit(b)
+    assert type(err.value) is InputError
 
 
 @pytest.mark.parametrize(
@@ -609,12 +611,16 @@ def test_bundle_errors(name: str) -> None:
         ("rmia", {"tune_fpr": 2.0}, r"tune_fpr must be None \(AUC\) or in \(0, 1\)"),
         ("rmia", {"n_paired": 0}, "n_paired must be an integer >= 1"),
         ("rmia", {"tune_max_examples": 5}, "tune_max_examples must be an integer >= 10"),
+        ("rmia_offline", {"seed": None}, r"seed: expected an integer in \[0, 2\*\*32\), got None"),
+        ("lira_online", {"seed": -1}, r"seed: expected an integer in \[0, 2\*\*32\), got -1"),
+        ("lira_offline", {"seed": 1.5}, r"seed: expected an integer in \[0, 2\*\*32\), got 1.5"),
         ("attack_r", {"bandwidth": 0.0}, "bandwidth must be a number > 0"),
     ],
 )
-def test_config_errors(name: str, params: dict, match: str) -> None:
-    with pytest.raises(ConfigError, match=match):
+def test_bad_parameters_are_input_errors(name: str, params: dict, match: str) -> None:
+    with pytest.raises(InputError, match=match) as err:
         get_attack(name, **params).fit(_small())
+    assert type(err.value) is InputError  # not ConfigError: the maths raises InputError
 
 
 def test_unknown_parameter_is_input_error() -> None:
@@ -644,3 +650,20 @@ def test_identical_outputs_everywhere_are_finite_without_warnings(name: str) -> 
         scores = get_attack(name).fit_score(b)
     assert np.isfinite(scores).all()
     assert np.ptp(scores) < 1e-6  # nothing to tell apart
+
+
+@pytest.mark.parametrize("name", ["lira_online", "lira_offline"])
+def test_lira_seed_draws_the_correlation_subsample(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``seed`` (not a constant) draws the examples the query correlation is estimated on."""
+    from miaudit.attacks import lira
+
+    bundle, _, _ = gaussian_world(400, 6, seed=30, n_queries=3)
+    full = get_attack(name).fit(bundle).query_corr_
+    monkeypatch.setattr(lira, "_CORR_ROWS", 100)  # subsample 100 of the 400 examples
+    a = get_attack(name).fit(bundle)
+    assert get_attack(name, seed=0).get_params()["seed"] == 0
+    np.testing.assert_array_equal(get_attack(name, seed=0).fit(bundle).query_corr_, a.query_corr_)
+    b = get_attack(name, seed=1).fit(bundle)
+    assert not np.array_equal(a.query_corr_, b.query_corr_)
+    assert not np.array_equal(a.query_corr_, full)
+    np.testing.assert_array_equal(get_attack(name, seed=1).fit_score(bundle), b.score(bundle))

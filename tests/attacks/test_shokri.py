@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from miaudit._errors import ConfigError, InputError
+from miaudit._errors import InputError
 from miaudit.attacks import get_attack
 from miaudit.attacks._features import attack_features
 from miaudit.attacks.shokri import ShokriAttack
 from miaudit.attacks.trained import fit_classifier, log_odds, make_classifier
 from miaudit.data import SignalBundle
 
-from .test_conformance import _balanced, auc, make_world, without
+from .._worlds import auc, balanced_membership, make_world, without
 
 K_, N_, C_ = 4, 400, 3
 
@@ -61,7 +61,7 @@ def _class_dependent_world(seed: int) -> SignalBundle:
         return z
 
     is_member = rng.permutation(np.arange(N_) < N_ // 2)
-    ref_is_member = _balanced(N_, K_, rng)
+    ref_is_member = balanced_membership(N_, K_, rng)
     return SignalBundle(labels=labels, target_logits=out(is_member), is_member=is_member,
                         ref_logits=out(ref_is_member).astype(np.float32), ref_is_member=ref_is_member)
 
@@ -146,8 +146,9 @@ def test_score_before_fit_and_class_mismatch(world):
     ({"max_train": 1}, "max_train: expected an integer >= 2, got 1"),
     ({"min_rows_per_class": 0}, "min_rows_per_class: expected an integer >= 1, got 0"),
     ({"top_k": -1}, "top_k: expected an integer >= 1, got -1"),
-    ({"seed": "0"}, r"seed: expected a non-negative integer below 2\*\*32, got '0'"),
+    ({"seed": "0"}, r"seed: expected an integer in \[0, 2\*\*32\), got '0'"),
 ])
 def test_bad_parameters(kw, msg):
-    with pytest.raises(ConfigError, match=msg):
+    with pytest.raises(InputError, match=msg) as err:
         ShokriAttack(**kw)
+    assert type(err.value) is InputError  # not ConfigError

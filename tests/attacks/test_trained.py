@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from miaudit import signals
-from miaudit._errors import ConfigError, InputError
+from miaudit._errors import InputError
 from miaudit.attacks import get_attack
 from miaudit.attacks._features import attack_features, check_reference, feature_names
 from miaudit.attacks.trained import TrainedGB, TrainedLR, fit_classifier, log_odds, make_classifier
 from miaudit.data import SignalBundle
 
-from .test_conformance import auc, make_world, without
+from .._worlds import auc, make_world, without
 
 
 # ---------------------------------------------------------------------------------------------
@@ -189,17 +189,19 @@ def test_target_in_wrong_length(world):
     ({"n_folds": 1}, "n_folds: expected an integer >= 2, got 1"),
     ({"n_folds": 2.5}, "n_folds: expected an integer >= 2, got 2.5"),
     ({"top_k": 0}, "top_k: expected an integer >= 1, got 0"),
-    ({"seed": None}, r"seed: expected a non-negative integer below 2\*\*32, got None"),
-    ({"seed": -1}, r"seed: expected a non-negative integer below 2\*\*32, got -1"),
+    ({"seed": None}, r"seed: expected an integer in \[0, 2\*\*32\), got None"),
+    ({"seed": -1}, r"seed: expected an integer in \[0, 2\*\*32\), got -1"),
 ])
 def test_bad_parameters(kw, msg):
-    with pytest.raises(ConfigError, match=msg):
+    with pytest.raises(InputError, match=msg) as err:
         TrainedLR(**kw)
+    assert type(err.value) is InputError  # not ConfigError
 
 
 def test_bad_classifier_and_unknown_parameter():
-    with pytest.raises(ConfigError, match=r"classifier: expected one of \['lr', 'gb'\], got 'svm'"):
+    with pytest.raises(InputError, match=r"classifier: expected one of \['lr', 'gb'\], got 'svm'") as err:
         make_classifier("svm")
+    assert type(err.value) is InputError
     with pytest.raises(InputError, match="attack 'trained_lr': bad parameters"):
         get_attack("trained_lr", folds=3)
 

@@ -1,5 +1,9 @@
-"""Membership-inference attacks, registered by name (see :mod:`miaudit.attacks._base`)."""
+"""Membership-inference attacks, found by name in :mod:`miaudit.attacks.registry`.
 
-from ._base import Attack, attack_class, available_attacks, get_attack, missing_requirements, register_attack
+The contract every attack follows is :class:`Attack` (:mod:`miaudit.attacks._base`).
+"""
+
+from ._base import Attack
+from .registry import attack_class, available_attacks, get_attack, missing_requirements, register_attack
 
 __all__ = ["Attack", "attack_class", "available_attacks", "get_attack", "missing_requirements", "register_attack"]

@@ -7,7 +7,8 @@ row of features per example (averaged over the ``A`` queries):
 * the probability vector sorted in decreasing order, its first ``top_k`` entries (Salem et al. use
   the top 3; Shokri et al. the full vector) -- label-free, so one classifier serves every class;
 * true-label features: ``p_y``, ``log p_y`` (the loss is ``-log p_y`` and is carried by it),
-  the scaled logit ``log p_y - log(1 - p_y)`` (Carlini et al. 2022), the entropy, the modified
+  the scaled logit ``log p_y - log(1 - p_y)`` (Carlini et al. 2022; the reference attacks' own
+  :func:`._reference_stats.ref_scaled_logit`, clipped to ``+-PHI_MAX``), the entropy, the modified
   entropy (Song & Mittal 2021) and the correct-prediction flag ``argmax == y`` (Yeom et al. 2018;
   averaged over queries it is the fraction of correct queries).
 
@@ -22,6 +23,7 @@ import numpy as np
 
 from .. import signals
 from .._errors import InputError
+from . import _reference_stats as rs
 
 if TYPE_CHECKING:
     from ..data import SignalBundle
@@ -32,7 +34,8 @@ __all__ = ["attack_features", "feature_names", "check_target", "check_reference"
 LABEL_FEATURES = ("p_y", "log_p_y", "scaled_logit", "entropy", "modified_entropy", "correct")
 
 
-#: Log-domain features are clipped to +-_CLIP so ``-inf`` logits stay finite.
+#: The log-probability features (``log p_y``, modified entropy) are clipped to +-_CLIP so ``-inf``
+#: logits stay finite; the scaled logit comes clipped from :func:`._reference_stats.ref_scaled_logit`.
 _CLIP = 1e4
 
 
@@ -76,21 +79,25 @@ def attack_features(logits: np.ndarray, labels: np.ndarray, *, top_k: int | None
     k = _n_sorted(z.shape[-1], top_k)
     p_sorted = -np.sort(-p, axis=-1)[..., :k]
     idx = signals._label_index(y, z.shape)
-    phi = signals._phi(logp, idx) if z.shape[-1] > 1 else np.full(z.shape[:-1], np.inf)
+    if z.shape[-1] > 1:  # the attacks' one scaled logit (same as the reference attacks)
+        phi = rs.ref_scaled_logit(z, np.broadcast_to(np.asarray(labels), z.shape[:-2]))
+    else:  # one class: p_y = 1, phi = +inf, clipped as the kernel clips it
+        phi = np.full(z.shape[:-1], rs.PHI_MAX)
     log_py = np.take_along_axis(logp, idx[..., None], axis=-1)[..., 0]
     cols = [
         np.exp(log_py),
         np.maximum(log_py, -_CLIP),
-        np.clip(phi, -_CLIP, _CLIP),
+        phi,
         signals.entropy(logp),
         np.minimum(signals.modified_entropy(logp, idx), _CLIP),
         (np.argmax(z, axis=-1) == idx).astype(np.float64),
     ]
     feats = np.concatenate([p_sorted, np.stack(cols, axis=-1)], axis=-1)
-    return feats.mean(axis=-2)
+    out: np.ndarray = feats.mean(axis=-2)
+    return out
 
 
-def check_target(bundle: "SignalBundle", attack: str) -> None:
+def check_target(bundle: SignalBundle, attack: str) -> None:
     """Shapes an attack relies on: ``target_logits`` (N, A, C) and ``labels`` (N,)."""
     z, y = bundle.target_logits, bundle.labels
     if z.ndim != 3 or y.ndim != 1 or z.shape[0] != y.shape[0]:
@@ -100,7 +107,7 @@ def check_target(bundle: "SignalBundle", attack: str) -> None:
         )
 
 
-def check_reference(bundle: "SignalBundle", attack: str) -> tuple[np.ndarray, np.ndarray]:
+def check_reference(bundle: SignalBundle, attack: str) -> tuple[np.ndarray, np.ndarray]:
     """``(ref_logits (K, N, A, C), ref_is_member (K, N) bool)`` of ``bundle``, checked."""
     check_target(bundle, attack)
     ref, ref_is_member = bundle.ref_logits, bundle.ref_is_member

@@ -1,11 +1,12 @@
 """Numerical building blocks of the reference-model attacks (private).
 
-Pure numpy/scipy functions on arrays; the attack classes in :mod:`miaudit.attacks.reference` only
+Pure numpy/scipy functions on arrays; the attack classes in :mod:`.lira`, :mod:`.rmia` and :mod:`.calibration` only
 wire them together. Everything accumulates in float64.
 
-* :func:`ref_scaled_logit` -- the scaled logit of :func:`miaudit.signals.scaled_logit` on a
-  ``(K, n, A, C)`` block, with a class loop instead of ``take_along_axis``/``put_along_axis``
-  (several times faster for the small C of tabular and image classifiers; identical results).
+* :func:`ref_scaled_logit` -- the attacks' scaled logit (the one definition of its clipping): the
+  fast kernel of :func:`miaudit.signals.scaled_logit` on a ``(K, n, A, C)`` block, with a class loop
+  instead of ``take_along_axis``/``put_along_axis`` (several times faster for the small C of tabular
+  and image classifiers; equal up to rounding), clipped to ``[-PHI_MAX, PHI_MAX]``.
 * :func:`stream_moments` -- per-example IN/OUT counts, means and within-group sums of squares,
   accumulated one reference model at a time (:func:`group_moments` is the two-pass reference).
 * :func:`log_mean_prob` -- ``log`` of mean ``p_y`` over groups of models (RMIA), underflow-safe.
@@ -25,7 +26,7 @@ import numpy as np
 from scipy import special
 
 from .. import signals
-from .._errors import ConfigError, InputError
+from .._errors import InputError
 
 __all__ = [
     "PHI_MAX",
@@ -60,16 +61,22 @@ _CHUNK_ELEMENTS = 1 << 17
 
 
 def ref_scaled_logit(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Scaled logit ``phi = z_y - logsumexp_{i != y} z_i`` of a block of logits, float64.
+    """Scaled logit ``phi = z_y - logsumexp_{i != y} z_i`` of a block of logits, float64, clipped.
+
+    The one scaled logit of miaudit's attacks (the reference attacks and the attack features of
+    :mod:`._features` both call it) and the one place that defines its clipping: values are clipped to
+    ``[-PHI_MAX, PHI_MAX]`` so that ``-inf`` logits give finite values. It is the fast kernel of
+    :func:`miaudit.signals.scaled_logit` (Carlini et al. 2022, §4.3), the exact, unclipped reference
+    version, and agrees with it up to rounding and this clipping (``tests/test_signals.py``).
 
     ``logits`` has shape ``(..., n, A, C)`` (any float dtype; e.g. ``(K, n, A, C)`` float32 reference
-    logits or ``(n, A, C)`` target logits) and ``labels`` shape ``(n,)``. Returns ``(..., n, A)``
-    float64, equal to :func:`miaudit.signals.scaled_logit` (Carlini et al. 2022, §4.3), clipped to
-    ``[-PHI_MAX, PHI_MAX]`` so that ``-inf`` logits give finite values.
+    logits or ``(n, A, C)`` target logits) and integer ``labels`` in ``[0, C)`` broadcastable to
+    ``logits.shape[:-2]`` (typically ``(n,)``; not range-checked here). Returns ``(..., n, A)`` float64.
 
     For ``C == 2`` this is the exact difference ``z_y - z_{1-y}`` (no exp/log at all); for
     ``C <= 32`` the label gather and the masked log-sum-exp loop over classes with elementwise
-    operations, which avoids numpy's slow reductions over a short last axis.
+    operations, which avoids numpy's slow reductions over a short last axis; above, the gather/scatter
+    code of :mod:`miaudit.signals`.
     """
     z = np.asarray(logits)
     y = np.asarray(labels, dtype=np.intp)
@@ -80,12 +87,12 @@ def ref_scaled_logit(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
             "give the logits of every class"
         )
     if n_classes > _CLASS_LOOP_MAX:
-        phi = signals.scaled_logit(z, y[:, None])
+        phi = signals.scaled_logit(z, y[..., None])
     elif n_classes == 2:
         phi = np.subtract(z[..., 1], z[..., 0], dtype=np.float64)
-        phi *= np.where(y == 1, 1.0, -1.0)[:, None]
+        phi *= np.where(y == 1, 1.0, -1.0)[..., None]
     else:
-        masks = [(y == c)[:, None] for c in range(n_classes)]
+        masks = [(y == c)[..., None] for c in range(n_classes)]
         cols = [z[..., c].astype(np.float64) for c in range(n_classes)]
         z_y = np.zeros(cols[0].shape)
         m = np.full(cols[0].shape, -np.inf)
@@ -95,7 +102,7 @@ def ref_scaled_logit(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
         m_safe = np.where(np.isfinite(m), m, 0.0)
         s = np.zeros(cols[0].shape)
         for c in range(n_classes):
-            with np.errstate(invalid="ignore"):
+            with np.errstate(invalid="ignore", over="ignore"):  # the label's column may overflow; masked out
                 e = np.exp(cols[c] - m_safe)
             s += np.where(masks[c], 0.0, e)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -111,12 +118,14 @@ def ref_scaled_logit(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 def log_py_from_phi(phi: np.ndarray) -> np.ndarray:
     """``log p_y = -softplus(-phi)`` (exact identity for the scaled logit, no cancellation)."""
-    return -np.logaddexp(0.0, -phi)
+    out: np.ndarray = -np.logaddexp(0.0, -phi)
+    return out
 
 
 def loss_from_phi(phi: np.ndarray) -> np.ndarray:
     """Cross-entropy ``-log p_y = softplus(-phi)``, keeps tiny member losses exact."""
-    return np.logaddexp(0.0, -phi)
+    out: np.ndarray = np.logaddexp(0.0, -phi)
+    return out
 
 
 def auto_chunk_size(n_queries: int, n_classes: int) -> int:
@@ -136,11 +145,11 @@ def iter_chunks(n: int, chunk_size: int) -> Iterator[slice]:
 
 
 def check_chunk_size(chunk_size: int | None, *, name: str) -> None:
-    """Raise :class:`ConfigError` unless ``chunk_size`` is None or a positive integer."""
+    """Raise :class:`InputError` unless ``chunk_size`` is None or a positive integer."""
     if chunk_size is not None and (
         isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1
     ):
-        raise ConfigError(
+        raise InputError(
             f"{name}: chunk_size must be a positive integer or None (automatic), got {chunk_size!r}; "
             "use e.g. chunk_size=10000"
         )
@@ -214,7 +223,7 @@ def group_moments(
 def trigamma_inverse(x: float) -> float:
     """Solve ``trigamma(y) = x`` for ``y > 0`` (Newton's method as in limma's ``trigammaInverse``)."""
     if x > 1e7:
-        return 1.0 / np.sqrt(x)
+        return float(1.0 / np.sqrt(x))
     if x < 1e-6:
         return 1.0 / x
     y = 0.5 + 1.0 / x
@@ -311,7 +320,7 @@ def continuous_cdf(sorted_values: np.ndarray, t: np.ndarray) -> np.ndarray:
     cum = np.cumsum(counts) / m
     gap = (u[-1] - u[0]) / (u.size - 1) if u.size > 1 else 1.0
     slope = 1.0 / (m * gap)
-    out = np.interp(t, u, cum)
+    out: np.ndarray = np.interp(t, u, cum)
     lo = t < u[0]
     hi = t > u[-1]
     out = np.where(lo, cum[0] - (u[0] - t) * slope, out)
@@ -354,7 +363,7 @@ def _average_ranks(x: np.ndarray) -> np.ndarray:
 
 
 def log_mean_prob(
-    phis: Iterable[np.ndarray], masks: list[np.ndarray], *, fallback: "Callable[[np.ndarray], np.ndarray]"
+    phis: Iterable[np.ndarray], masks: list[np.ndarray], *, fallback: Callable[[np.ndarray], np.ndarray]
 ) -> list[np.ndarray]:
     """``log`` of the mean of ``p_y = expit(phi)`` over models and queries, one result per mask.
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from .. import signals
-from ._base import Attack, register_attack
+from ._base import Attack
 from ._features import check_target
 
 if TYPE_CHECKING:
@@ -44,16 +44,17 @@ class PopulationAttack(Attack):
     signal: ClassVar[str] = ""
     requires: ClassVar[frozenset[str]] = frozenset()
 
-    def score(self, bundle: "SignalBundle") -> np.ndarray:
+    def score(self, bundle: SignalBundle) -> np.ndarray:
         """``sign * signal`` of the target's outputs, averaged over queries: (N,) float64."""
         check_target(bundle, self.name)
         fn, sign = signals.SIGNALS[self.signal]
         values = fn(bundle.target_logits, bundle.labels[:, None])  # (N, A)
-        return sign * values.mean(axis=1)
+        out: np.ndarray = sign * values.mean(axis=1)
+        return out
 
 
 def _population_attack(signal: str, cls_name: str, description: str) -> type[PopulationAttack]:
-    """Create and register the population attack on ``signal`` (one class per registry name)."""
+    """Create the population attack on ``signal`` (one class per registry name)."""
     if signal not in signals.SIGNALS:  # pragma: no cover - programming error
         raise TypeError(f"unknown signal {signal!r}")
     _, sign = signals.SIGNALS[signal]
@@ -61,12 +62,12 @@ def _population_attack(signal: str, cls_name: str, description: str) -> type[Pop
         f"Population attack on the {signal.replace('_', ' ')} (score = "
         f"{'-' if sign < 0 else ''}{signal}, averaged over queries). {description}"
     )
-    cls = type(
+    cls: type[PopulationAttack] = type(
         cls_name,
         (PopulationAttack,),
         {"name": signal, "signal": signal, "description": description, "__doc__": doc, "__module__": __name__},
     )
-    return register_attack(cls)
+    return cls
 
 
 LossAttack = _population_attack("loss", "LossAttack", "Low loss -log p_y means member (Yeom et al. 2018).")

@@ -23,10 +23,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from .._errors import ConfigError, InputError
-from ._base import Attack, register_attack
+from .._errors import InputError
+from .._seeds import check_seed
+from ._base import Attack
 from ._features import attack_features, check_reference, check_target
-from .trained import CLASSIFIERS, check_positive_int, check_seed, check_top_k, fit_classifier, log_odds, make_classifier
+from .trained import CLASSIFIERS, check_positive_int, check_top_k, fit_classifier, log_odds, make_classifier
 
 if TYPE_CHECKING:
     from ..data import SignalBundle
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
 __all__ = ["ShokriAttack"]
 
 
-@register_attack
 class ShokriAttack(Attack):
     """Attack classifier(s) trained on reference models' outputs labelled IN/OUT (Shokri et al. 2017).
 
@@ -77,11 +77,11 @@ class ShokriAttack(Attack):
         seed: int = 0,
     ) -> None:
         if classifier not in CLASSIFIERS:
-            raise ConfigError(
+            raise InputError(
                 f"classifier: expected one of {list(CLASSIFIERS)}, got {classifier!r}; use classifier='lr' or 'gb'"
             )
         if not isinstance(per_class, (bool, np.bool_)):
-            raise ConfigError(f"per_class: expected true or false, got {per_class!r}")
+            raise InputError(f"per_class: expected true or false, got {per_class!r}")
         self.classifier = classifier
         self.per_class = bool(per_class)
         self.min_rows_per_class = check_positive_int(min_rows_per_class, "min_rows_per_class")
@@ -89,7 +89,7 @@ class ShokriAttack(Attack):
         self.max_train = check_positive_int(max_train, "max_train", 2)
         self.seed = check_seed(seed)
 
-    def fit(self, bundle: "SignalBundle") -> "ShokriAttack":
+    def fit(self, bundle: SignalBundle) -> ShokriAttack:
         """Fit the attack classifier(s) on ``ref_logits`` labelled by ``ref_is_member``."""
         ref, ref_is_member = check_reference(bundle, self.name)
         k, n = ref_is_member.shape
@@ -119,7 +119,7 @@ class ShokriAttack(Attack):
         self.n_train_ = int(rows.size)
         return self
 
-    def score(self, bundle: "SignalBundle") -> np.ndarray:
+    def score(self, bundle: SignalBundle) -> np.ndarray:
         """Log-odds of membership of the target's outputs under the fitted classifier(s): (N,) float64."""
         if not hasattr(self, "model_"):
             raise InputError(f"{self.name}: call fit(bundle) before score(bundle), or use fit_score(bundle)")

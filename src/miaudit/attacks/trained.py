@@ -33,10 +33,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from threadpoolctl import threadpool_limits
 
-from .._errors import ConfigError, InputError
-from ._base import Attack, register_attack
+from .._errors import InputError
+from .._seeds import check_seed
+from ._base import Attack
 from ._features import attack_features, check_target
 
 if TYPE_CHECKING:
@@ -62,17 +62,11 @@ def make_classifier(kind: str, *, seed: int = 0) -> ClassifierMixin:
             max_iter=100, learning_rate=0.1, max_leaf_nodes=15, min_samples_leaf=20,
             early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, random_state=seed,
         )
-    raise ConfigError(f"classifier: expected one of {list(CLASSIFIERS)}, got {kind!r}; use classifier='lr' or 'gb'")
-
-
-#: Threads used by the attack classifiers (OpenMP/BLAS). One: parallelism in miaudit comes from processes
-#: (training, targets), and on shared or oversubscribed cores multi-threaded boosting spins: measured under
-#: load, shokri with classifier="gb" on 200,000 rows took 96 s wall with 2 threads and 10 s with one.
-ATTACK_THREADS = 1
+    raise InputError(f"classifier: expected one of {list(CLASSIFIERS)}, got {kind!r}; use classifier='lr' or 'gb'")
 
 
 def fit_classifier(base: ClassifierMixin, x: np.ndarray, y: np.ndarray) -> Any:
-    """Fit a clone of ``base`` on ``(x, y)`` with :data:`ATTACK_THREADS` threads.
+    """Fit a clone of ``base`` on ``(x, y)``.
 
     Boosting uses early stopping (seeded stratified 10% validation split) when each class has >= 50 rows.
     """
@@ -80,29 +74,20 @@ def fit_classifier(base: ClassifierMixin, x: np.ndarray, y: np.ndarray) -> Any:
     if isinstance(model, HistGradientBoostingClassifier):
         n_pos = int(np.count_nonzero(y))
         model.set_params(early_stopping=min(n_pos, len(y) - n_pos) >= 50)
-    with threadpool_limits(limits=ATTACK_THREADS):
-        return model.fit(x, y)
+    return model.fit(x, y)
 
 
 def log_odds(model: Any, features: np.ndarray) -> np.ndarray:
     """Fitted binary classifier's log-odds of class ``True`` (float64, finite)."""
     if list(model.classes_) != [False, True]:  # pragma: no cover - guarded by the callers
         raise RuntimeError(f"attack classifier classes {model.classes_!r}")
-    with threadpool_limits(limits=ATTACK_THREADS):
-        return np.asarray(model.decision_function(features), dtype=np.float64).reshape(-1)
+    return np.asarray(model.decision_function(features), dtype=np.float64).reshape(-1)
 
 
 def check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ConfigError(f"{name}: expected an integer >= {minimum}, got {value!r}; e.g. {name}={max(minimum, 5)}")
+        raise InputError(f"{name}: expected an integer >= {minimum}, got {value!r}; e.g. {name}={max(minimum, 5)}")
     return int(value)
-
-
-def check_seed(seed: Any) -> int:
-    """Seeds must be integers: ``None`` would make the attack non-deterministic."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
-        raise ConfigError(f"seed: expected a non-negative integer below 2**32, got {seed!r}; e.g. seed=0")
-    return int(seed)
 
 
 def check_top_k(top_k: Any) -> int | None:
@@ -139,7 +124,7 @@ class TrainedAttack(Attack):
         self.seed = check_seed(seed)
         self.top_k = check_top_k(top_k)
 
-    def fit(self, bundle: "SignalBundle") -> "TrainedAttack":
+    def fit(self, bundle: SignalBundle) -> TrainedAttack:
         """Cross-fit on ``bundle`` (reads ``is_member``) and keep the out-of-fold scores."""
         check_target(bundle, self.name)
         is_member = self._membership(bundle)
@@ -158,7 +143,7 @@ class TrainedAttack(Attack):
         self._fitted_on = weakref.ref(bundle)
         return self
 
-    def score(self, bundle: "SignalBundle") -> np.ndarray:
+    def score(self, bundle: SignalBundle) -> np.ndarray:
         """Out-of-fold scores (N,) float64; cross-fits ``bundle`` first unless it was the one fitted."""
         ref = getattr(self, "_fitted_on", None)
         if ref is None or ref() is not bundle:
@@ -170,7 +155,7 @@ class TrainedAttack(Attack):
         state.pop("_fitted_on", None)  # weak references do not pickle
         return state
 
-    def _membership(self, bundle: "SignalBundle") -> np.ndarray:
+    def _membership(self, bundle: SignalBundle) -> np.ndarray:
         if bundle.is_member is None:
             raise InputError(
                 f"{self.name}: needs is_member (the target's membership) for cross-fitting; "
@@ -192,7 +177,6 @@ class TrainedAttack(Attack):
         return is_member
 
 
-@register_attack
 class TrainedLR(TrainedAttack):
     """Cross-fitted logistic regression on standardised output features (Salem et al. 2019)."""
 
@@ -201,7 +185,6 @@ class TrainedLR(TrainedAttack):
     description = "Logistic regression over the sorted output vector and true-label features, 5-fold cross-fitted."
 
 
-@register_attack
 class TrainedGB(TrainedAttack):
     """Cross-fitted histogram gradient boosting on output features (Salem et al. 2019)."""
 

@@ -1,0 +1,113 @@
+"""The attack registry: one explicit, ordered mapping from name to attack class.
+
+Imports flow one way: this module imports the attack modules, which import only
+:mod:`miaudit.attacks._base` (and private helpers); no attack module imports the registry, so
+importing an attack never fills the registry as a side effect. The built-in attacks are listed in
+:data:`BUILTIN` in the order :func:`available_attacks` returns them: population attacks, reference
+attacks, then the trained attacks and the shadow-model attack. :func:`register_attack` adds a
+user-defined attack after them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .._errors import InputError
+from ._base import REQUIREMENTS, Attack
+from .calibration import AttackR, CalibratedLoss
+from .lira import LiraOffline, LiraOnline
+from .population import ConfidenceAttack, EntropyAttack, LossAttack, ModifiedEntropyAttack, ScaledLogitAttack
+from .rmia import Rmia, RmiaOffline
+from .shokri import ShokriAttack
+from .trained import TrainedGB, TrainedLR
+
+if TYPE_CHECKING:
+    from ..data import SignalBundle
+
+__all__ = ["BUILTIN", "register_attack", "available_attacks", "attack_class", "get_attack", "missing_requirements"]
+
+A = TypeVar("A", bound="type[Attack]")
+
+#: The built-in attacks, name -> class, in the order of :func:`available_attacks`.
+BUILTIN: dict[str, type[Attack]] = {
+    "loss": LossAttack,
+    "confidence": ConfidenceAttack,
+    "entropy": EntropyAttack,
+    "modified_entropy": ModifiedEntropyAttack,
+    "scaled_logit": ScaledLogitAttack,
+    "lira_online": LiraOnline,
+    "lira_offline": LiraOffline,
+    "rmia": Rmia,
+    "rmia_offline": RmiaOffline,
+    "attack_r": AttackR,
+    "calibrated_loss": CalibratedLoss,
+    "trained_lr": TrainedLR,
+    "trained_gb": TrainedGB,
+    "shokri": ShokriAttack,
+}
+
+
+def _check_class(cls: type[Attack], name: str | None = None) -> None:
+    if not cls.name:
+        raise TypeError(f"{cls.__name__} has no name")
+    if name is not None and cls.name != name:
+        raise TypeError(f"{cls.__name__} is named {cls.name!r} but listed as {name!r}")
+    unknown = set(cls.requires) - REQUIREMENTS
+    if unknown:
+        raise TypeError(f"{cls.__name__}.requires has unknown entries {sorted(unknown)}")
+
+
+for _name, _cls in BUILTIN.items():
+    _check_class(_cls, _name)
+
+#: Every attack by name: the built-in ones, then user-registered ones in registration order.
+_REGISTRY: dict[str, type[Attack]] = dict(BUILTIN)
+
+
+def register_attack(cls: A) -> A:
+    """Class decorator: add a user-defined attack to the registry under ``cls.name``.
+
+    The class must subclass :class:`~miaudit.attacks.Attack`, set ``name`` and a ``requires`` within
+    ``{"reference", "membership", "population"}``; a name already taken by another class is an error.
+    """
+    _check_class(cls)
+    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
+        raise TypeError(f"attack name {cls.name!r} registered twice")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def available_attacks() -> list[str]:
+    """Names of all registered attacks: the built-in ones in :data:`BUILTIN` order, then user ones."""
+    return list(_REGISTRY)
+
+
+def attack_class(name: str) -> type[Attack]:
+    """The attack class registered as ``name`` (:class:`InputError` naming the choices if none)."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise InputError(
+            f"unknown attack {name!r}; expected one of: {', '.join(_REGISTRY)}"
+        ) from None
+
+
+def get_attack(name: str, **params: Any) -> Attack:
+    """Instantiate the attack registered as ``name`` with hyper-parameters ``params``."""
+    cls = attack_class(name)
+    try:
+        return cls(**params)
+    except TypeError as exc:
+        raise InputError(f"attack {name!r}: bad parameters {params!r} ({exc})") from None
+
+
+def missing_requirements(name: str, bundle: SignalBundle) -> str | None:
+    """Why attack ``name`` cannot run on ``bundle`` (a sentence), or None if it can."""
+    cls = attack_class(name)
+    if "reference" in cls.requires and bundle.ref_logits is None:
+        return "needs reference models (ref_logits/ref_is_member in the bundle, or an audit with K >= 2)"
+    if "membership" in cls.requires and bundle.is_member is None:
+        return "needs the target's membership labels (is_member) for cross-fitting"
+    if "population" in cls.requires and bundle.population_logits is None and bundle.ref_logits is None:
+        return "needs population data or reference models"
+    return None

@@ -21,7 +21,8 @@ a subprocess per game, exit code checked):
     ``--k-semantics`` says what ``[game] n_references`` means for the code under test: ``models`` (today:
     the number of models trained; writes n_references = K) or ``references`` (new code: references per
     target, models trained = n_references + 2; writes n_references = K - 2). The first audit's game block is
-    printed so the model/target count can be checked.
+    printed so the model/target count can be checked. (On today's code ``references`` trains only 6 models
+    and the config is rejected: "[game] n_targets: expected an integer in [1, n_references = 6], got 8".)
 
 Leakage claimed: if results.json has a top-level ``"verdict"`` object, ``verdict["leakage_detected"]``;
 otherwise today's report verdict is rebuilt with ``miaudit.report.make_verdict(attacks, settings, game)``

@@ -44,7 +44,7 @@ def _fmt(v, ci=None, pct=False):
 
 def _game(n, k, n_targets, *, seed):
     """(k + n_targets, n) membership: k balanced references, then targets drawn independently."""
-    from miaudit.data import balanced_membership, draw_membership
+    from miaudit.audit import balanced_membership, draw_membership
 
     ss = np.random.SeedSequence(seed)
     a, b = ss.spawn(2)

@@ -161,7 +161,7 @@ def main() -> None:
 
     import torch
 
-    from miaudit.data import balanced_membership, load_dataset
+    from miaudit.audit import balanced_membership, load_dataset
 
     peaks = {1: _peak_gflops(1), 2: _peak_gflops(2)}
     torch.set_num_threads(args.threads)

@@ -40,7 +40,7 @@ def main() -> None:
     from sklearn.datasets import load_digits
     from sklearn.exceptions import ConvergenceWarning
 
-    from miaudit.data import balanced_membership
+    from miaudit.audit import balanced_membership
     from miaudit.training import SklearnRecipe, model_seeds, train_models
 
     warnings.filterwarnings("ignore", category=ConvergenceWarning)

@@ -35,10 +35,13 @@ def test_audit_model_returns_metrics_for_every_population_attack(digits_split):
     assert result.game["train_accuracy"] >= result.game["test_accuracy"]
     # 300 non-members cannot resolve FPR 0.1%: the figure is null with a reason, never 0
     m = result.metrics["loss"]
-    assert m["tpr_at_fpr"]["0.001"] is None
-    assert m["tpr_at_fpr_detail"]["0.001"]["reason"]
-    assert m["tpr_at_fpr"]["0.01"] is not None
+    assert m.at(0.001).tpr is None
+    assert m.at(0.001).reason
+    assert m.at(0.01).tpr is not None
     assert len(result.scores) == 600
+    # the cross-fitted attack is measured per fold (5 strata), every other attack on one model's scores
+    assert result.metrics["trained_lr"].n_strata == 5 and m.n_strata == 1
+    assert result.decision is not None and result.verdict().level in ("high", "measurable", "none_detected")
 
 
 def test_audit_model_dataframe_and_string_labels(digits_split):
@@ -63,19 +66,39 @@ def test_bundle_with_references_runs_reference_attacks_and_finds_leak():
     world = leaky_world(n=800, k=8, shift=2.0)
     bundle = SignalBundle.from_arrays(**world)
     result = audit_bundle(bundle, attacks=["lira_online", "scaled_logit"])
-    assert result.metrics["lira_online"]["auc"] > 0.8
+    assert result.metrics["lira_online"].auc > 0.8
     # reference attack beats the population attack in a world with per-example difficulty
-    assert result.metrics["lira_online"]["auc"] > result.metrics["scaled_logit"]["auc"]
+    assert result.metrics["lira_online"].auc > result.metrics["scaled_logit"].auc
     assert result.exposures is not None and len(result.exposures) > 0
     assert result.game["n_references"] == 8
+    assert result.warnings == [] and result.game["reference_design"]["warnings"] == []
+    assert result.decision.leakage_detected and result.decision.test.attack == "lira_online"
 
 
-def test_skipped_attacks_have_reasons():
+def test_bundle_whose_reference_counts_reveal_membership_gets_a_warning():
+    """A bundle that keeps the target's partner among its references: counts reveal membership."""
+    from miaudit.audit import balanced_membership
+
+    world = leaky_world(n=400, k=4, null=True, seed=2)
+    design = balanced_membership(400, 6, seed=0)
+    bundle = SignalBundle.from_arrays(labels=world["labels"], target_logits=world["target_logits"],
+                                      is_member=design[0], ref_logits=np.concatenate([world["ref_logits"]] * 2)[:5],
+                                      ref_is_member=design[1:])
+    result = audit_bundle(bundle, attacks=["lira_online", "loss"])
+    assert len(result.warnings) == 2 and "IN references depends on the target's membership" in result.warnings[0]
+    back = result.to_json()
+    assert back["warnings"] == result.warnings and back["game"]["reference_design"]["mirrors"] == [0]
+    assert any("Warning about the game" in p for p in result.verdict().paragraphs)
+
+
+def test_attacks_that_cannot_run_are_skipped_unless_asked_for_by_name():
     world = leaky_world(n=300)
     del world["ref_logits"], world["ref_is_member"]
-    result = audit_bundle(SignalBundle.from_arrays(**world), attacks=["loss", "lira_online"])
+    result = audit_bundle(SignalBundle.from_arrays(**world))
     assert "lira_online" in result.skipped and "reference" in result.skipped["lira_online"]
     assert "loss" in result.metrics
+    with pytest.raises(InputError, match=r"attack 'lira_online' cannot run on this data: needs reference models"):
+        audit_bundle(SignalBundle.from_arrays(**world), attacks=["loss", "lira_online"])
 
 
 def test_bundle_without_ground_truth_scores_but_no_metrics():
@@ -88,22 +111,45 @@ def test_bundle_without_ground_truth_scores_but_no_metrics():
         check_budget(result, ["auc=0.6"])
 
 
+def _paired_game(n: int = 400, k: int = 4, shift: float = 2.0, seed: int = 3):
+    from miaudit.audit import balanced_membership
+
+    rng = np.random.default_rng(seed)
+    design = balanced_membership(n, k, seed=seed)
+    labels = rng.integers(0, 3, n)
+    base = rng.normal(2.0, 1.5, n)
+    logits = rng.normal(0, 0.3, (k, n, 1, 3))
+    logits[:, np.arange(n), 0, labels] = base + shift * design + rng.normal(0, 0.5, (k, n))
+    return labels, logits, design
+
+
 def test_evaluate_game_pools_targets_and_reports_spread():
-    world = leaky_world(n=400, k=4, shift=2.0, seed=3)
-    logits = world["ref_logits"][:, :, None, :]
-    result = evaluate_game(world["labels"], logits, world["ref_is_member"], attacks=["lira_online", "loss"])
+    labels, logits, design = _paired_game()
+    result = evaluate_game(labels, logits, design, attacks=["lira_online", "loss"])
     m = result.metrics["lira_online"]
-    assert m["spread"]["n_targets"] == 4
-    assert m["n_nonmembers"] == 4 * 200
+    assert result.spread["lira_online"]["n_targets"] == 4 and m.n_strata == 4
+    assert m.n_nonmembers == 4 * 200
     assert set(result.scores["target"]) == {0, 1, 2, 3}
-    assert result.game["n_references"] == 3
-    json.dumps(result.to_json())
+    assert result.game["n_references"] == 2  # every model but the target and its partner
+    assert result.decision.n_targets == 4 and result.decision.leakage_detected
+    back = json.loads(result.to_json_bytes())
+    assert back["verdict"]["rule"]["n_targets"] == 4 and len(back["verdict"]["rule"]["tests"]) == 4
+
+
+def test_evaluate_game_refuses_two_models_and_designs_that_leak():
+    labels, logits, design = _paired_game(k=2)
+    with pytest.raises(InputError, match=r"needs K >= 4, got K = 2"):
+        evaluate_game(labels, logits, design, attacks=["lira_online"])
+    labels, logits, _ = _paired_game(k=4)
+    unpaired = np.argsort(np.random.default_rng(0).random((4, 400)), axis=0) < 2
+    with pytest.raises(InputError, match=r"cannot be the target of this design"):
+        evaluate_game(labels, logits, unpaired, attacks=["lira_online"])
 
 
 def test_evaluate_game_rejects_bad_shapes():
     with pytest.raises(InputError, match=r"expected logits \(K, N, A, C\)"):
         evaluate_game(np.zeros(3, int), np.zeros((2, 3, 2)), np.zeros((2, 3), bool))
-    with pytest.raises(InputError, match="targets must be indices"):
+    with pytest.raises(InputError, match=r"targets: expected distinct model indices in \[0, 2\), got \[5\]"):
         evaluate_game(np.zeros(4, int), np.zeros((2, 4, 1, 2)), np.ones((2, 4), bool), targets=[5])
 
 
@@ -125,7 +171,7 @@ def test_parse_budget_rejects(text):
 def test_check_budget_flags_violations_and_unmeasurable_figures():
     world = leaky_world(n=400, shift=3.0)
     result = audit_bundle(SignalBundle.from_arrays(**world), attacks=["lira_online"])
-    assert check_budget(result, ["auc=0.99"]) == [] or result.metrics["lira_online"]["auc"] > 0.99
+    assert check_budget(result, ["auc=0.99"]) == [] or result.metrics["lira_online"].auc > 0.99
     assert any("exceeds the budget" in v for v in check_budget(result, ["auc=0.5"]))
     # 200 non-members cannot show TPR at FPR 0.1%: the gate must not pass silently
     assert any("cannot be measured" in v for v in check_budget(result, ["tpr@0.001=0.5"]))
@@ -134,7 +180,7 @@ def test_check_budget_flags_violations_and_unmeasurable_figures():
 
 
 def test_settings_validation():
-    with pytest.raises(InputError, match="member_prior must be in"):
+    with pytest.raises(InputError, match=r"settings: member_prior: expected a number in \(0, 1\)"):
         AuditSettings(member_prior=1.5)
     with pytest.raises(InputError, match="unknown key"):
         AuditSettings.coerce({"dlta": 1e-5})

@@ -69,12 +69,13 @@ def test_toml_and_yaml_give_the_same_config(tmp_path):
     a, b = load_config(tmp_path / "a.toml"), load_config(tmp_path / "a.yaml")
     assert a.to_dict() == b.to_dict()
     assert a.game.pool_size == 200 and a.game.n_references == 4 and a.game.seed == 3
-    assert a.game.effective_n_targets == 4  # min(K, 8)
+    assert a.game.effective_n_targets == 6  # min(models trained = n_references + 2, 8)
+    assert a.game.n_models() == 6 and a.game.n_models(with_target=True) == 4
     assert a.attacks.names == ("loss", "lira_online")
     assert a.metrics.fprs == (0.01, 0.1) and a.metrics.delta == 1e-6
     assert a.output.dir == tmp_path / "out" and a.output.run_dir == tmp_path / "out" / "cache"
-    assert a.metrics.settings(seed=3) == {"delta": 1e-6, "confidence": 0.95, "member_prior": 0.5,
-                                          "fprs": [0.01, 0.1], "seed": 3}
+    assert a.settings().to_dict() == {"delta": 1e-6, "confidence": 0.95, "member_prior": 0.5,
+                                      "fprs": [0.01, 0.1], "seed": a.game.seed}
     # to_dict is accepted again
     again = AuditConfig.from_dict(a.to_dict())
     assert again.to_dict() == a.to_dict()
@@ -129,7 +130,7 @@ def test_examples_with_shared_data_load(shared_data):
         (_base(game={"n_references": "8"}), r"\[game\] n_references: expected an even integer >= 2, got string '8'"),
         (_base(game={"n_references": True}), r"\[game\] n_references: expected an even integer >= 2, got boolean True"),
         (_base(game={"n_references": 4, "pool_size": 3}), r"\[game\] pool_size: expected an integer >= 4"),
-        (_base(game={"n_references": 4, "n_targets": 5}), r"\[game\] n_targets: expected an integer in \[1, n_references = 4\], got 5"),
+        (_base(game={"n_references": 4, "n_targets": 7}), r"\[game\] n_targets: expected an integer in \[1, n_references \+ 2 = 6\] \(the models trained\), got 7"),
         (_base(game={"n_references": 4, "seed": -1}), r"\[game\] seed: expected a non-negative integer, got integer -1"),
         (_base(game={"n_references": 4, "queries": "flip"}), r"\[game\] queries: expected a list of import paths"),
         (_base(game=[1]), r"\[game\] must be a table, got list"),

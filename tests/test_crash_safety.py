@@ -49,7 +49,7 @@ estimator = "sklearn.linear_model.LogisticRegression"
 params = {{ max_iter = 300 }}
 
 [game]
-n_references = {k}
+n_references = {refs}
 n_targets = 2
 seed = 7
 
@@ -65,7 +65,7 @@ _OUT_TMP = re.compile(r"^\..+\.tmp$")
 
 def write_config(root: Path, name: str, *, n: int, k: int) -> Path:
     cfg = root / f"{name}.toml"
-    cfg.write_text(CONFIG.format(n=n, k=k, out=name))
+    cfg.write_text(CONFIG.format(n=n, refs=k - 2, out=name))  # k models: k - 2 references per target
     return cfg
 
 

@@ -42,7 +42,7 @@ estimator = "sklearn.linear_model.LogisticRegression"
 params = {{ max_iter = 200 }}
 
 [game]
-n_references = 4
+n_references = 2  # references per target: 4 models
 n_targets = 2
 seed = 11
 
@@ -97,7 +97,7 @@ def test_jobs_1_and_jobs_2_are_byte_identical(first_run: Path) -> None:
 def _tiny() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     from sklearn.datasets import load_digits
 
-    from miaudit.data import balanced_membership
+    from miaudit.audit import balanced_membership
 
     X, y = load_digits(return_X_y=True)
     return X[:160], y[:160].astype(np.int64), balanced_membership(160, 4, seed=1)

@@ -19,7 +19,7 @@ def _config(tmp_path, **over):
     d = {
         "data": {"kind": "digits"},
         "model": {"estimator": LR, "params": {"max_iter": 200}},
-        "game": {"pool_size": 200, "n_references": 4, "seed": 1},
+        "game": {"pool_size": 200, "n_references": 2, "seed": 1},  # 2 references per target: 4 models
         "attacks": ATTACKS,
         "output": {"dir": str(tmp_path / "out")},
     }
@@ -43,12 +43,12 @@ def count_train(monkeypatch):
 
 def test_prepare_uses_a_seeded_pool_and_the_balanced_design(tmp_path):
     p = prepare_audit(_config(tmp_path))
-    assert p.membership.shape == (4, 200) and p.X.shape == (200, 64)
-    assert np.all(p.membership.sum(axis=0) == 2)  # every example IN for exactly K/2 models
-    assert np.all(np.abs(p.membership.sum(axis=1) - 100) <= 1)
+    assert p.is_member.shape == (4, 200) and p.X.shape == (200, 64)
+    assert np.all(p.is_member.sum(axis=0) == 2)  # every example IN for exactly K/2 models
+    assert np.all(np.abs(p.is_member.sum(axis=1) - 100) <= 1)
     assert np.all(np.diff(p.pool_index) > 0) and p.pool_index.max() < 1797
     q = prepare_audit(_config(tmp_path))
-    assert np.array_equal(p.pool_index, q.pool_index) and np.array_equal(p.membership, q.membership)
+    assert np.array_equal(p.pool_index, q.pool_index) and np.array_equal(p.is_member, q.is_member)
     assert p.seeds == q.seeds and len(set(p.seeds)) == 4
     r = prepare_audit(_config(tmp_path, game={"seed": 2}))
     assert not np.array_equal(p.pool_index, r.pool_index)
@@ -60,7 +60,7 @@ def test_game_seeds_are_independent_streams_and_prefix_stable():
     _, _, s4 = game_seeds(0, 4)
     _, _, s8 = game_seeds(0, 8)
     assert s4 == s8[:4]
-    with pytest.raises(InputError, match=r"seed: expected a non-negative integer, got -1"):
+    with pytest.raises(InputError, match=r"seed: expected an integer in \[0, 2\*\*32\), got -1"):
         game_seeds(-1, 4)
 
 
@@ -78,7 +78,8 @@ def test_run_audit_end_to_end_and_cache_reuse(tmp_path, count_train):
     # a second run trains nothing and gives the same figures
     again = run_audit(cfg, jobs=1)
     assert len(count_train) == 4
-    assert again.metrics["lira_online"]["auc"] == result.metrics["lira_online"]["auc"]
+    assert again.metrics["lira_online"].auc == result.metrics["lira_online"].auc
+    assert g["n_references"] == 2 and result.decision is not None and result.decision.n_targets == 4
     pd.testing.assert_frame_equal(again.scores, result.scores)
     # more targets evaluated: no retraining; a new seed retrains everything
     run_audit(_config(tmp_path, game={"n_targets": 2}), jobs=1)
@@ -159,8 +160,9 @@ def test_run_audit_with_target(tmp_path):
     assert g["n_members"] == 100 and g["train_accuracy"] == 1.0
     assert 0.5 < g["reference_test_accuracy"] < g["reference_train_accuracy"]
     assert set(result.metrics) == set(ATTACKS)
-    assert result.metrics["lira_online"]["auc"] > 0.6
-    with pytest.raises(InputError, match=r"n_references: expected an even integer >= 2, got 3"):
+    assert result.metrics["lira_online"].auc > 0.6
+    assert result.warnings == [] and result.game["reference_design"]["count_dependence_p"] == 1.0
+    with pytest.raises(InputError, match=r"n_references: expected an even number .*got 3; use 2 or 4"):
         run_audit_with_target(recipe, target, Xm, ym, Xn, yn, n_references=3, run_dir=tmp_path)
     with pytest.raises(InputError, match=r"X_members and y_members: inconsistent numbers of examples \[100, 99\]"):
         run_audit_with_target(recipe, target, Xm, ym[:-1], Xn, yn, n_references=4, run_dir=tmp_path)

@@ -104,7 +104,7 @@ def check_art(args: argparse.Namespace, tmp: Path) -> dict:
 
 def synthetic_reference_bundle(path: Path, seed: int, n: int, k: int) -> None:
     """Per-example difficulty + membership shift; logits = [phi, 0, ..., 0] (class 0 true)."""
-    from miaudit.data import balanced_membership
+    from miaudit.audit import balanced_membership
 
     rng = np.random.default_rng([seed, 99])
     c = 10

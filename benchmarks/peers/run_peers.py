@@ -141,7 +141,7 @@ def load_target(name: str, args: argparse.Namespace) -> T.Target:
 
 def prepare_game(target: T.Target, seed: int, gdir: Path, args: argparse.Namespace) -> dict:
     """Train the target and the reference models; write bundle.npz and features.npz."""
-    from miaudit.data import balanced_membership, draw_membership
+    from miaudit.audit import balanced_membership, draw_membership
     from miaudit.training import model_seeds, train_models
 
     gdir.mkdir(parents=True, exist_ok=True)

@@ -7,11 +7,11 @@ fifth of the games. The rule here makes one claim per game, at a stated level ``
 1. **Split.** Each target's examples are split at random (seeded, stratified by membership) into a
    *selection* half and a *certification* half (:func:`miaudit.metrics._epsilon.split_select_certify`,
    the split the epsilon bound uses).
-2. **Select.** On the selection half only, every candidate (attack, figure) is scored by the p-value of a
-   test of "the scores ignore membership": figures are the AUC (one-sided DeLong z) and the TPR at each
-   target FPR that the certification half can resolve (exact negative-hypergeometric count of members
-   above the (k+1)-th largest non-member score). The smallest p-value wins (ties: figure order, then
-   attack order).
+2. **Select.** On the selection half only, every candidate (attack, figure) is scored by the p-value of the
+   test the certification half will run, computed on the selection half: figures are the AUC (one-sided
+   DeLong z) and the TPR at each target FPR that the certification half can resolve (the smallest level
+   at which the distribution-free lower bound clears the FPR). The smallest p-value wins (ties: figure
+   order, then attack order).
 3. **Certify.** On the certification half the chosen figure gets one one-sided lower confidence bound at
    ``1 - alpha / T`` (T targets, Bonferroni): the AUC's DeLong bound, or the distribution-free population
    bound on the TPR at FPR f (:func:`miaudit.metrics.tpr_lower_bound`). Leakage is detected when the
@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from .._errors import InputError
 from ._checks import check_confidence, check_fprs, check_scores, fpr_key
@@ -154,18 +154,21 @@ def _auc_p(cs: Sequence[Confusion]) -> float:
 
 
 def _tpr_p(cs: Sequence[Confusion], fpr: float) -> float:
-    """Exact p-value (Bonferroni over strata) of the count of members ranked above the (k+1)-th largest
-    non-member, k = floor(fpr * n_nonmembers): under exchangeable labels it is negative hypergeometric."""
-    ps = []
-    for c in cs:
-        k = int(math.floor(fpr * c.n_nonmembers + 1e-9))
-        if k >= c.n_nonmembers:
-            return 1.0
-        # members with score strictly above the (k+1)-th largest non-member (ties count against the attack)
-        i = int(np.searchsorted(c.fp, k + 1, side="left"))  # first threshold with fp >= k + 1
-        j = int(c.tp[i - 1]) if i >= 1 else 0
-        ps.append(float(stats.nhypergeom.sf(j - 1, c.n_members + c.n_nonmembers, c.n_members, k + 1)))
-    return min(1.0, len(ps) * min(ps))
+    """The smallest ``p`` at which the certification bound (:func:`_certify`) at confidence ``1 - p`` lies above
+    ``fpr`` on these counts (1.0 if none does): the evidence the selection half gives for a TPR figure, on the
+    same scale as the test the certification half will run."""
+    if _certify(cs, fpr, 1.0 - 0.5)[1] <= fpr:
+        return 1.0
+    lo, hi = -16.0, math.log10(0.5)  # log10 p: the bound clears fpr at hi, not (we assume) at lo
+    if _certify(cs, fpr, 1.0 - 10.0**lo)[1] > fpr:
+        return 10.0**lo
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        if _certify(cs, fpr, 1.0 - 10.0**mid)[1] > fpr:
+            hi = mid
+        else:
+            lo = mid
+    return float(10.0**hi)
 
 
 def _eligible_auc(cs: Sequence[Confusion]) -> bool:

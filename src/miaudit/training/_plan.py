@@ -102,7 +102,7 @@ def check_inputs(recipe: Any, X: Any, y: Any, is_member: Any, seeds: Any) -> tup
     m = np.asarray(is_member)
     if m.ndim != 2 or m.shape[1] != n or m.shape[0] < 1:
         raise InputError(f"membership: expected a bool array of shape (K, {n}), got shape {m.shape}; "
-                         "build it with miaudit.data.balanced_membership")
+                         "build it with miaudit.audit.balanced_membership")
     if m.dtype != bool:
         raise InputError(f"membership: expected dtype bool, got {m.dtype}; pass a boolean (K, N) matrix")
     empty = np.flatnonzero(~m.any(axis=1))

@@ -150,7 +150,7 @@ def train_models(
     X, y:
         The pool: an array or DataFrame of N examples and int labels in ``[0, recipe.n_classes)``.
     is_member:
-        (K, N) bool; row k marks model k's training examples (see ``miaudit.data.balanced_membership``).
+        (K, N) bool; row k marks model k's training examples (see ``miaudit.audit.balanced_membership``).
     seeds:
         K ints, e.g. :func:`model_seeds` (audit seed, K).
     run_dir:

@@ -76,8 +76,8 @@ def config_for(dataset: str, k: int, args) -> dict:
 
 
 def run_game(dataset: str, k: int, args) -> dict:
-    from miaudit.config import AuditConfig
     from miaudit.audit import prepare_audit, run_audit, train_prepared
+    from miaudit.config import AuditConfig
 
     cfg = AuditConfig.from_dict(config_for(dataset, k, args))
     # Train (or load) first so that training and scoring wall times can be told apart.
@@ -163,9 +163,9 @@ def null_check(dataset: str, ks: list[int], args) -> str:
     import numpy as np
 
     from miaudit.api import evaluate_bundle
+    from miaudit.audit import prepare_audit, train_prepared
     from miaudit.config import AuditConfig
     from miaudit.data import SignalBundle, partner_of
-    from miaudit.audit import prepare_audit, train_prepared
 
     def game(k):
         p = prepare_audit(AuditConfig.from_dict(config_for(dataset, k, args)))

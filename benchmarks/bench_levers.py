@@ -129,9 +129,10 @@ def main() -> None:
     ap.add_argument("--results", default=str(Path(__file__).parent / "results"))
     args = ap.parse_args()
 
+    from miaudit.report._levers import plot_lever, plot_pareto
+
     from miaudit.config import read_config_file
     from miaudit.levers import run_levers
-    from miaudit.report._levers import plot_lever, plot_pareto
 
     cfg_path = Path(args.config).resolve()
     raw = read_config_file(cfg_path)

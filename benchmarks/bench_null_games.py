@@ -130,7 +130,8 @@ def judge(results: dict[str, Any]) -> dict[str, Any]:
     if isinstance(results.get("verdict"), dict) and "leakage_detected" in results["verdict"]:
         v = results["verdict"]
         claimed, level, source = bool(v["leakage_detected"]), v.get("level"), "results.json verdict"
-        strongest = v.get("strongest") or v.get("strongest_attack")
+        # new schema: verdict["attack"] is the deciding attack (None when nothing was detected)
+        strongest = v.get("attack") or v.get("strongest") or v.get("strongest_attack") or (results.get("game") or {}).get("strongest_attack")
     else:
         from miaudit.report import make_verdict
 

@@ -49,7 +49,7 @@ def make_bundle(n: int, k: int, a: int, c: int, seed: int = 0):  # -> SignalBund
     return SignalBundle(labels=labels, target_logits=target_logits, ref_logits=ref_logits, ref_is_member=ref_is_member)
 
 
-def _child(args: argparse.Namespace, name: str, traced: bool, q: "mp.Queue") -> None:
+def _child(args: argparse.Namespace, name: str, traced: bool, q: mp.Queue) -> None:
     from miaudit.attacks import available_attacks, get_attack
 
     available_attacks()  # import every attack module before the clock starts

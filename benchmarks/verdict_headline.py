@@ -41,7 +41,8 @@ def main() -> None:
         v = res["verdict"]
         level, title = v.get("level"), v.get("title")
         claimed = v.get("leakage_detected")
-        strongest = v.get("strongest") or v.get("strongest_attack") or game.get("strongest_attack")
+        # new schema: "attack" is the deciding attack; the strongest (ranking[0]) is game.strongest_attack
+        strongest = game.get("strongest_attack") or v.get("attack") or v.get("strongest")
         source = "results.json verdict"
     else:
         from miaudit.report import make_verdict
@@ -61,6 +62,14 @@ def main() -> None:
     lines += [
         f"- verdict level: **{level}** ({source}); leakage claimed: {claimed}",
         f"- verdict title: {title}",
+        *([f"- verdict sentence: {v.get('sentence')}",
+           f"- deciding test: attack {v.get('attack')}, figure {v.get('figure')}, estimate {v.get('estimate')}, "
+           f"interval {v.get('interval')} (confidence {v.get('interval_confidence')}), chance {v.get('chance')}, "
+           f"{v.get('n_members')} members / {v.get('n_nonmembers')} non-members held out, target {v.get('target')}",
+           f"- rule: method {(v.get('rule') or {}).get('method')}, alpha {(v.get('rule') or {}).get('alpha')}, "
+           f"high {(v.get('rule') or {}).get('high')}, n_targets {(v.get('rule') or {}).get('n_targets')}, "
+           f"n_candidates {(v.get('rule') or {}).get('n_candidates')}"]
+          if isinstance(res.get("verdict"), dict) else []),
         f"- game: {game.get('n_models')} models, {game.get('n_targets')} targets, n_references (as reported) "
         f"{game.get('n_references')}, {game.get('n_members')} members / {game.get('n_nonmembers')} non-members pooled; "
         f"train acc {game.get('train_accuracy')}, test acc {game.get('test_accuracy')}",

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from miaudit import ConfigError, InputError
-from miaudit.config import AuditConfig
 from miaudit.audit import game_seeds, load_target_model, prepare_audit, run_audit, run_audit_with_target
+from miaudit.config import AuditConfig
 from miaudit.training import SklearnRecipe
 
 LR = "sklearn.linear_model.LogisticRegression"
@@ -91,13 +91,13 @@ def test_run_audit_end_to_end_and_cache_reuse(tmp_path, count_train):
 def test_run_audit_from_a_file(tmp_path):
     cfg = tmp_path / "a.toml"
     cfg.write_text(
-        '[data]\nkind = "digits"\nmax_examples = 120\n[model]\nestimator = "%s"\n[game]\nn_references = 2\n'
-        'n_targets = 1\nattacks = ["loss"]\n' % LR
+        f'[data]\nkind = "digits"\nmax_examples = 120\n[model]\nestimator = "{LR}"\n[game]\nn_references = 2\n'
+        'n_targets = 1\nattacks = ["loss"]\n'
     )
     with pytest.raises(ConfigError, match=r"unknown key 'attacks' in \[game\]"):
         run_audit(cfg)
-    cfg.write_text('attacks = ["loss"]\n[data]\nkind = "digits"\nmax_examples = 120\n[model]\nestimator = "%s"\n'
-                   '[game]\nn_references = 2\nn_targets = 1\n' % LR)
+    cfg.write_text(f'attacks = ["loss"]\n[data]\nkind = "digits"\nmax_examples = 120\n[model]\nestimator = "{LR}"\n'
+                   '[game]\nn_references = 2\nn_targets = 1\n')
     result = run_audit(cfg, jobs=1)
     assert result.game["n_targets"] == 1 and result.game["n_examples"] == 120
     assert (tmp_path / "miaudit-report" / "cache" / "models").is_dir()
@@ -313,8 +313,8 @@ def test_results_do_not_depend_on_jobs(tmp_path):
 
 
 def test_show_features_only_when_configured(tmp_path):
-    from miaudit.config import AuditConfig
     from miaudit.audit import run_audit
+    from miaudit.config import AuditConfig
 
     base = {
         "data": {"kind": "digits", "max_examples": 200},

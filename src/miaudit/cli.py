@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -31,11 +31,11 @@ out_console = Console()
 
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Directory for results.json, scores.csv and report.html.")]
 AttackOpt = Annotated[
-    Optional[list[str]],
+    list[str] | None,
     typer.Option("--attack", "-a", help="Attack to run (repeatable); default: every attack that can run. See `miaudit attacks`."),
 ]
 FailOpt = Annotated[
-    Optional[list[str]],
+    list[str] | None,
     typer.Option(
         "--fail-above",
         help="Privacy gate METRIC=VALUE (repeatable), e.g. tpr@0.001=0.01, auc=0.6, epsilon=1: exit 1 if any attack exceeds it.",
@@ -163,7 +163,7 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed of the member/non-member draw and of training.")] = 0,
     model: Annotated[str, typer.Option(help="Target recipe: mlp, rf, logreg or gb (scikit-learn).")] = "mlp",
     references: Annotated[int, typer.Option("--references", "-k", help="Reference models per target (even, >= 2); the demo trains references + 2 models.")] = 8,
-    jobs: Annotated[Optional[int], typer.Option(help="Parallel training processes (default: all cores).")] = None,
+    jobs: Annotated[int | None, typer.Option(help="Parallel training processes (default: all cores).")] = None,
     attack: AttackOpt = None,
     fail_above: FailOpt = None,
     delta: DeltaOpt = 1e-5,
@@ -199,7 +199,7 @@ def score(
     fail_above: FailOpt = None,
     label_column: Annotated[str, typer.Option(help="Table bundles: the label column.")] = "label",
     member_column: Annotated[str, typer.Option(help="Table bundles: the membership column (optional).")] = "is_member",
-    group_column: Annotated[Optional[str], typer.Option(help="Table bundles: a column to slice results by.")] = None,
+    group_column: Annotated[str | None, typer.Option(help="Table bundles: a column to slice results by.")] = None,
     seed: Annotated[int, typer.Option(help="Seed for cross-fitting and threshold selection.")] = 0,
     delta: DeltaOpt = 1e-5,
     member_prior: PriorOpt = 0.5,
@@ -223,8 +223,8 @@ def score(
 @app.command()
 def audit(
     config: Annotated[Path, typer.Argument(help="Audit config (TOML or YAML); see docs/config.md.")],
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Override the config's output directory.")] = None,
-    jobs: Annotated[Optional[int], typer.Option(help="Parallel training processes (default: all cores).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Override the config's output directory.")] = None,
+    jobs: Annotated[int | None, typer.Option(help="Parallel training processes (default: all cores).")] = None,
     fail_above: FailOpt = None,
 ) -> None:
     """Run the full game: train K reference models with your recipe and evaluate each as a target."""
@@ -245,10 +245,10 @@ def audit(
 @app.command()
 def levers(
     config: Annotated[Path, typer.Argument(help="Levers config: an audit config plus a [levers] section (docs/levers.md).")],
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Override the config's output directory.")] = None,
-    jobs: Annotated[Optional[int], typer.Option(help="Parallel training processes (default: all cores).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Override the config's output directory.")] = None,
+    jobs: Annotated[int | None, typer.Option(help="Parallel training processes (default: all cores).")] = None,
     budget: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(help="Privacy budget METRIC=VALUE, e.g. tpr@0.001=0.005: the report names the settings that meet it."),
     ] = None,
 ) -> None:
@@ -260,7 +260,7 @@ def levers(
         from .levers import run_levers
         from .training import rich_progress
 
-        def on_point(info: dict) -> None:
+        def on_point(info: dict[str, Any]) -> None:
             row = info["row"]
             levers_txt = ", ".join(f"{k[6:]}={v}" for k, v in row.items() if k.startswith("lever:"))
             risk = row.get("tpr@0.01")

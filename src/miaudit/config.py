@@ -255,7 +255,7 @@ class AuditConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], *, base_dir: str | Path | None = None,
-                  source: str | Path | None = None) -> "AuditConfig":
+                  source: str | Path | None = None) -> AuditConfig:
         """Validate a parsed config; relative paths resolve against ``base_dir`` (default: cwd).
 
         Raises :class:`~miaudit.ConfigError` listing every problem found.

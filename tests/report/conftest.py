@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+
 from miaudit.metrics import AuditSettings, decide_leakage, dp_check, evaluate_scores, summarize_spread
 from miaudit.report import AuditResult
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import base64
-import json
 import html as html_lib
+import json
 import re
 
 import markupsafe

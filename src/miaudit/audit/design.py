@@ -71,7 +71,7 @@ def game_seeds(seed: SeedLike, n_models: int) -> tuple[np.random.SeedSequence, n
     return pool_ss, member_ss, child_seeds(model_ss, n_models)
 
 
-def draw_membership(n: int, *, seed: Seed) -> np.ndarray:
+def draw_membership(n: int, *, seed: SeedLike) -> np.ndarray:
     """Random member/non-member split: a bool (n,) array with exactly ``n // 2`` True entries.
 
     Every subset of size ``n // 2`` is equally likely (a uniform random permutation).
@@ -82,7 +82,7 @@ def draw_membership(n: int, *, seed: Seed) -> np.ndarray:
     return out
 
 
-def balanced_membership(n_examples: int, n_models: int, *, seed: Seed) -> np.ndarray:
+def balanced_membership(n_examples: int, n_models: int, *, seed: SeedLike) -> np.ndarray:
     """Balanced K x N membership matrix for K models (K even), built from complementary pairs.
 
     Models ``2j`` and ``2j + 1`` are trained on complementary halves of the pool: model ``2j`` on a

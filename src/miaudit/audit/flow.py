@@ -26,6 +26,7 @@ import numpy as np
 
 from .._errors import ConfigError, InputError
 from ..config import AuditConfig, TargetConfig, load_config
+from ..metrics import AuditSettings
 from ..report import AuditResult
 from ..training import Recipe, TrainedModels, train_models
 from ..training._runner import ProgressCallback
@@ -219,7 +220,7 @@ def run_audit_with_target(
     run_dir: str | Path,
     jobs: int | None = None,
     attacks: Sequence[str] | None = None,
-    settings: Mapping[str, Any] | None = None,
+    settings: AuditSettings | Mapping[str, Any] | None = None,
     progress: ProgressCallback | None = None,
     attack_params: Mapping[str, Mapping[str, Any]] | None = None,
     groups: Any = None,

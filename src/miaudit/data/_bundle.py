@@ -100,7 +100,7 @@ class SignalBundle:
         ref_population_logits: Any = None,
         ref_population_probs: Any = None,
         meta: Mapping[str, Any] | None = None,
-    ) -> "SignalBundle":
+    ) -> SignalBundle:
         """Validate user arrays and return a normalised, read-only bundle.
 
         Parameters
@@ -245,8 +245,8 @@ class SignalBundle:
             raise InputError(f"meta: expected a dict, got {type(meta).__name__}; pass a dict or None")
 
         return cls(
-            labels=_readonly(labels_arr),
-            target_logits=_readonly(tgt64),
+            labels=_readonly_array(labels_arr),
+            target_logits=_readonly_array(tgt64),
             is_member=_readonly(target_in_arr),
             ref_logits=_readonly(ref_arr),
             ref_is_member=_readonly(ref_in_arr),
@@ -261,6 +261,12 @@ class SignalBundle:
 # ---------------------------------------------------------------------------------------------
 # validation helpers (each raises InputError with a one-line message)
 # ---------------------------------------------------------------------------------------------
+
+
+def _readonly_array(a: np.ndarray) -> np.ndarray:
+    v = a.view()
+    v.flags.writeable = False
+    return v
 
 
 def _readonly(a: np.ndarray | None) -> np.ndarray | None:
@@ -324,7 +330,7 @@ def _float_array(name: str, x: Any, *, dtype: type, ndims: tuple[int, ...], shap
         raise InputError(f"{name}: expected a non-empty array of shape {shape_hint}, got shape {arr.shape}; "
                          "pass at least one example and two classes")
     with np.errstate(over="ignore", invalid="ignore"):
-        out = np.ascontiguousarray(arr, dtype=dtype)
+        out: np.ndarray = np.ascontiguousarray(arr, dtype=dtype)
     if not _all_finite(out):
         bad = int((~np.isfinite(out)).sum())
         where = " after conversion to float32" if np.isfinite(arr.astype(np.float64)).all() else ""

@@ -8,7 +8,7 @@ script, no URL, a strict Content-Security-Policy.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,8 +17,6 @@ from matplotlib.figure import Figure
 from ..report._html import _ENV, CSP, _cell
 from ..report._plots import _PALETTE, figure_to_data_uri
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ._sweep import LeverResult
 
 __all__ = ["render_levers_html", "plot_lever", "plot_pareto"]
 
@@ -111,7 +109,7 @@ def _table(df: pd.DataFrame) -> dict[str, Any]:
             "rows": [[_cell(v) for v in row] for row in df[cols].itertuples(index=False)]}
 
 
-def render_levers_html(result: "LeverResult") -> str:
+def render_levers_html(result: Any) -> str:
     """The full ``levers.html`` text."""
     summary = result.summary()
     risk = result.risk_column()

@@ -289,7 +289,7 @@ class LeverResult:
 
     def to_json(self) -> dict[str, Any]:
         """The ``levers.json`` object (JSON-safe: NaN/inf -> null, numpy -> Python; column order kept)."""
-        return json_safe({
+        out: dict[str, Any] = json_safe({
             "schema_version": 1,
             "levers": dict(self.sweep.values),
             "mode": self.sweep.mode,
@@ -301,6 +301,7 @@ class LeverResult:
             "summary": self.summary(),
             "recommended": self.recommendations(),
         }, sort_keys=False)
+        return out
 
 
 def pareto_front(df: pd.DataFrame, *, risk: str, utility: str = "test_accuracy") -> np.ndarray:
@@ -357,7 +358,7 @@ def run_levers(
             plans.append((point, rep, d, cfg))
 
     rows = []
-    for i, (point, rep, d, cfg) in enumerate(plans):
+    for i, (point, rep, _, cfg) in enumerate(plans):
         key = _point_key(cfg.to_dict())
         cached = points_dir / f"{key}.json"
         if cached.exists():

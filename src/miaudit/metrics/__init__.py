@@ -8,7 +8,17 @@ lower bound holds at the stated confidence including the choice of threshold.
 
 from ._checks import check_scores, fpr_key
 from ._decision import LeakageDecision, LeakageTest, decide_leakage
-from ._dp import NEIGHBOURING, DpCheck, dp_check, substitution_guarantee, dp_tpr_bound, gdp_delta, gdp_mu_estimate, gdp_mu_from_epsilon, gdp_tradeoff_tpr
+from ._dp import (
+    NEIGHBOURING,
+    DpCheck,
+    dp_check,
+    dp_tpr_bound,
+    gdp_delta,
+    gdp_mu_estimate,
+    gdp_mu_from_epsilon,
+    gdp_tradeoff_tpr,
+    substitution_guarantee,
+)
 from ._epsilon import EpsilonBound, epsilon_bound_strata, epsilon_lower_bound
 from ._intervals import clopper_pearson
 from ._roc import (
@@ -27,8 +37,8 @@ from ._roc import (
     tpr_at_fpr,
     tpr_lower_bound,
 )
-from ._slices import slice_metrics
 from ._settings import DEFAULT_FPRS, AuditSettings
+from ._slices import slice_metrics
 from ._summary import ROC_GRID, AttackMetrics, evaluate_scores, rank_attacks, summarize_spread
 
 __all__ = [

@@ -161,7 +161,7 @@ def _tpr_p(cs: Sequence[Confusion], fpr: float) -> float:
         return 1.0
     lo, hi = -16.0, math.log10(0.5)  # log10 p: the bound clears fpr at hi, not (we assume) at lo
     if _certify(cs, fpr, 1.0 - 10.0**lo)[1] > fpr:
-        return 10.0**lo
+        return float(10.0**lo)
     for _ in range(40):
         mid = 0.5 * (lo + hi)
         if _certify(cs, fpr, 1.0 - 10.0**mid)[1] > fpr:

@@ -28,7 +28,7 @@ from ._checks import check_confidence, check_probability, check_scores
 from ._intervals import cp_upper
 from ._roc import confusion_from_sorted
 
-__all__ = ["EpsilonBound", "epsilon_bound_strata", "epsilon_lower_bound"]
+__all__ = ["EpsilonBound", "check_seed", "epsilon_bound_strata", "epsilon_lower_bound"]
 
 METHOD = "split_half_clopper_pearson"
 
@@ -140,7 +140,7 @@ def epsilon_from_sorted(
     n_fn = int((~flagged & m_c).sum())
     fpr_upper = float(cp_upper(n_fp, n_c, alpha / 2.0))
     fnr_upper = float(cp_upper(n_fn, p_c, alpha / 2.0))
-    value = float(_bound(np.float64(fpr_upper), np.float64(fnr_upper), delta))
+    value = float(_bound(np.array(fpr_upper), np.array(fnr_upper), delta))
     return EpsilonBound(
         value=value, delta=delta, confidence=confidence, method=METHOD, direction=direction,
         threshold=threshold, n_false_positives=n_fp, n_false_negatives=n_fn,

@@ -20,7 +20,7 @@ def _check_count(value: Any, name: str) -> int:
     if isinstance(value, numbers.Integral):
         return int(value)
     if isinstance(value, numbers.Real) and float(value).is_integer():
-        return int(value)
+        return int(float(value))
     raise InputError(f"{name}: expected a non-negative integer count, got {value!r}")
 
 

@@ -27,7 +27,7 @@ def slice_metrics(
     confidence: float = 0.95,
     min_size: int = 1,
     strata: Any = None,
-) -> "pd.DataFrame":
+) -> pd.DataFrame:
     """One row per distinct value of ``groups`` (sorted when the values are comparable).
 
     Columns: ``group``, ``n_members``, ``n_nonmembers``, ``auc``, ``auc_ci_low``, ``auc_ci_high``,

@@ -122,7 +122,7 @@ def _frame_table(df: pd.DataFrame, *, max_rows: int = MAX_ROWS) -> dict[str, Any
 
 
 def _attack_description(name: str) -> str:
-    from ..attacks import available_attacks, attack_class
+    from ..attacks import attack_class, available_attacks
 
     if name not in available_attacks():
         return ""
@@ -135,7 +135,7 @@ def _dp_context(result: Any) -> tuple[DpCurves | None, dict[str, Any] | None]:
         return None, None
     eps, delta, mu = _num(dp.get("epsilon")), _num(dp.get("delta")), _num(dp.get("mu"))
     try:
-        non_private = float(dp.get("epsilon")) == math.inf
+        non_private = float(dp.get("epsilon", "nan")) == math.inf
     except (TypeError, ValueError):
         non_private = False
     if non_private:

@@ -13,6 +13,7 @@ import io
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -80,7 +81,7 @@ def _fpr_grid(n_nonmembers: int) -> np.ndarray:
     return np.logspace(math.log10(lo), 0.0, 400)
 
 
-def _style_loglog(ax, n_members: int, n_nonmembers: int, *, small: bool = False) -> None:
+def _style_loglog(ax: Any, n_members: int, n_nonmembers: int, *, small: bool = False) -> None:
     x_lo = 1.0 / max(n_nonmembers, 1)
     y_lo = 1.0 / max(n_members, 1)
     ax.set_xscale("log")
@@ -106,7 +107,7 @@ def _style_loglog(ax, n_members: int, n_nonmembers: int, *, small: bool = False)
         ax.spines[side].set_visible(False)
 
 
-def _draw_dp(ax, dp: DpCurves, grid: np.ndarray) -> None:
+def _draw_dp(ax: Any, dp: DpCurves, grid: np.ndarray) -> None:
     ax.plot(
         grid, dp_tpr_bound(grid, epsilon=dp.epsilon, delta=dp.delta), color="#b03a2e", lw=1.2, ls=":",
         label=f"(ε={dp.epsilon:.3g}, δ={dp.delta:.1e})-DP bound", zorder=2,
@@ -213,7 +214,7 @@ def plot_score_histogram(scores: np.ndarray, is_member: np.ndarray, *, name: str
         lo, hi = np.quantile(s, [0.005, 0.995])
         if not hi > lo:
             lo, hi = lo - 0.5, hi + 0.5
-        edges = np.linspace(lo, hi, bins + 1)
+        edges = np.linspace(lo, hi, bins + 1).tolist()
         clipped = np.clip(s, lo, hi)
         ax.hist(clipped[~m], bins=edges, density=True, histtype="stepfilled", alpha=0.55, color="#7f8c8d", label=f"non-members (n={int((~m).sum()):,})")
         ax.hist(clipped[m], bins=edges, density=True, histtype="stepfilled", alpha=0.55, color="#c0392b", label=f"members (n={int(m.sum()):,})")

@@ -217,7 +217,7 @@ class AuditResult:
         deterministic order: the same run gives byte-identical ``results.json`` apart from ``"created"``."""
         from .. import __version__
 
-        created = self.created or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        created = self.created or _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
         attacks = {}
         for name, m in self.metrics.items():
             d = m.to_dict()

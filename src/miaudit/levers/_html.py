@@ -17,7 +17,6 @@ from matplotlib.figure import Figure
 from ..report._html import _ENV, CSP, _cell
 from ..report._plots import _PALETTE, figure_to_data_uri
 
-
 __all__ = ["render_levers_html", "plot_lever", "plot_pareto"]
 
 

@@ -127,7 +127,7 @@ def test_ref_in_one_sided(world):
 def test_ref_shape_mismatch(world):
     b = SignalBundle(labels=world.labels, target_logits=world.target_logits, ref_logits=world.ref_logits,
                      ref_is_member=world.ref_is_member[:, :10])
-    with pytest.raises(InputError, match=r"shokri: expected ref_logits of shape \(K, 500, 2, 5\) and ref_is_member of shape"):
+    with pytest.raises(InputError, match=r"shokri: bundle.ref_is_member: expected a bool array of shape \(8, 500\) \(K, N\)"):
         ShokriAttack().fit(b)
 
 

@@ -71,7 +71,7 @@ def test_check_reference_errors():
     with pytest.raises(InputError, match="x: needs ref_logits and ref_is_member"):
         check_reference(without(b, "ref_is_member"), "x")
     bad = SignalBundle(labels=b.labels, target_logits=b.target_logits, ref_logits=b.ref_logits[:, :10], ref_is_member=b.ref_is_member)
-    with pytest.raises(InputError, match=r"x: expected ref_logits of shape \(K, 20, 2, 5\)"):
+    with pytest.raises(InputError, match=r"x: bundle.ref_logits: expected shape \(K, 20, 2, 5\) matching target_logits"):
         check_reference(bad, "x")
 
 

@@ -99,28 +99,39 @@ def attack_features(logits: np.ndarray, labels: np.ndarray, *, top_k: int | None
 
 def check_target(bundle: SignalBundle, attack: str) -> None:
     """Shapes an attack relies on: ``target_logits`` (N, A, C) and ``labels`` (N,)."""
-    z, y = bundle.target_logits, bundle.labels
-    if z.ndim != 3 or y.ndim != 1 or z.shape[0] != y.shape[0]:
+    z, y = np.asarray(bundle.target_logits), np.asarray(bundle.labels)
+    if z.ndim != 3:
         raise InputError(
-            f"{attack}: expected target_logits of shape (N, A, C) and labels of shape (N,), got "
-            f"{z.shape} and {y.shape}; build the bundle with SignalBundle.from_arrays"
+            f"{attack}: bundle.target_logits: expected shape (N, A, C), got {z.shape}; build the bundle "
+            "with SignalBundle.from_arrays"
+        )
+    if y.shape != z.shape[:1]:
+        raise InputError(
+            f"{attack}: bundle.labels: expected shape ({z.shape[0]},) matching target_logits, got {y.shape}; build "
+            "the bundle with SignalBundle.from_arrays"
         )
 
 
 def check_reference(bundle: SignalBundle, attack: str) -> tuple[np.ndarray, np.ndarray]:
-    """``(ref_logits (K, N, A, C), ref_is_member (K, N) bool)`` of ``bundle``, checked."""
+    """``(ref_logits (K, N, A, C), ref_is_member (K, N) bool)`` of ``bundle``, checked: the one attack-side
+    check of a bundle's reference part (every reference attack and the shadow-model attack use it)."""
     check_target(bundle, attack)
     ref, ref_is_member = bundle.ref_logits, bundle.ref_is_member
     if ref is None or ref_is_member is None:
         raise InputError(
             f"{attack}: needs ref_logits and ref_is_member (outputs and training membership of reference models); "
-            "add them to the bundle or run an audit with K >= 2 reference models"
+            "add them to the bundle or run `miaudit audit` to train reference models"
         )
     n, a, c = bundle.target_logits.shape
-    ref_is_member = np.asarray(ref_is_member)
-    if ref.ndim != 4 or ref.shape[1:] != (n, a, c) or ref_is_member.shape != ref.shape[:2]:
+    if ref.ndim != 4 or ref.shape[1:] != (n, a, c) or ref.shape[0] < 1:
         raise InputError(
-            f"{attack}: expected ref_logits of shape (K, {n}, {a}, {c}) and ref_is_member of shape (K, {n}), got "
-            f"{ref.shape} and {ref_is_member.shape}; build the bundle with SignalBundle.from_arrays"
+            f"{attack}: bundle.ref_logits: expected shape (K, {n}, {a}, {c}) matching target_logits (N, A, C), got "
+            f"{ref.shape}; give every reference model's logits on the same examples and queries"
         )
-    return ref, ref_is_member.astype(bool, copy=False)
+    r = np.asarray(ref_is_member)
+    if r.shape != ref.shape[:2] or r.dtype != bool:
+        raise InputError(
+            f"{attack}: bundle.ref_is_member: expected a bool array of shape {ref.shape[:2]} (K, N), got "
+            f"{r.dtype} {r.shape}; pass ref_is_member[k, i] = True iff reference k trained on example i"
+        )
+    return ref, r

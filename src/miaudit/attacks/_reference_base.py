@@ -30,6 +30,7 @@ import numpy as np
 from .._errors import InputError
 from . import _reference_stats as rs
 from ._base import Attack
+from ._features import check_reference
 
 if TYPE_CHECKING:
     from ..data import SignalBundle
@@ -45,42 +46,11 @@ class _ReferenceAttack(Attack):
     chunk_size: int | None
 
     def _check_bundle(self, bundle: SignalBundle) -> tuple[np.ndarray, np.ndarray]:
-        name = self.name
-        ref_logits, ref_is_member = bundle.ref_logits, bundle.ref_is_member
-        if ref_logits is None or ref_is_member is None:
-            missing = "ref_logits" if ref_logits is None else "ref_is_member"
+        """The bundle's reference part, checked by the one attack-side check (:func:`._features.check_reference`)."""
+        ref_logits, ref_is_member = check_reference(bundle, self.name)
+        if bundle.n_classes < 2:
             raise InputError(
-                f"{name}: bundle.{missing} is missing; expected reference-model logits ref_logits (K, N, A, C) "
-                "with their membership ref_is_member (K, N); add them to the bundle or run `miaudit audit` to train "
-                "reference models"
-            )
-        tl = np.asarray(bundle.target_logits)
-        if tl.ndim != 3:
-            raise InputError(
-                f"{name}: bundle.target_logits: expected shape (N, A, C), got {tl.shape}; build the bundle "
-                "with SignalBundle.from_arrays"
-            )
-        n, a, c = tl.shape
-        if ref_logits.ndim != 4 or ref_logits.shape[1:] != (n, a, c) or ref_logits.shape[0] < 1:
-            raise InputError(
-                f"{name}: bundle.ref_logits: expected shape (K, {n}, {a}, {c}) matching target_logits "
-                f"(N, A, C) = {tl.shape}, got {ref_logits.shape}; give every reference model's logits on "
-                "the same examples and queries"
-            )
-        ref_is_member = np.asarray(ref_is_member)
-        if ref_is_member.shape != ref_logits.shape[:2] or ref_is_member.dtype != bool:
-            raise InputError(
-                f"{name}: bundle.ref_is_member: expected a bool array of shape {ref_logits.shape[:2]} (K, N), got "
-                f"{ref_is_member.dtype} {ref_is_member.shape}; pass ref_is_member[k, i] = True iff reference k trained on example i"
-            )
-        if c < 2:
-            raise InputError(
-                f"{name}: bundle.target_logits has C = {c} class; reference attacks need C >= 2 classes"
-            )
-        labels = np.asarray(bundle.labels)
-        if labels.shape != (n,):
-            raise InputError(
-                f"{name}: bundle.labels: expected shape ({n},) matching target_logits, got {labels.shape}"
+                f"{self.name}: bundle.target_logits has C = {bundle.n_classes} class; reference attacks need C >= 2"
             )
         return ref_logits, ref_is_member
 

@@ -105,7 +105,7 @@ def missing_requirements(name: str, bundle: SignalBundle) -> str | None:
     """Why attack ``name`` cannot run on ``bundle`` (a sentence), or None if it can."""
     cls = attack_class(name)
     if "reference" in cls.requires and bundle.ref_logits is None:
-        return "needs reference models (ref_logits/ref_is_member in the bundle, or an audit with K >= 2)"
+        return "needs reference models (ref_logits/ref_is_member in the bundle, or `miaudit audit` to train them)"
     if "membership" in cls.requires and bundle.is_member is None:
         return "needs the target's membership labels (is_member) for cross-fitting"
     if "population" in cls.requires and bundle.population_logits is None and bundle.ref_logits is None:

@@ -11,7 +11,7 @@ from scipy import stats
 from .._errors import InputError
 from ._checks import check_confidence
 
-__all__ = ["clopper_pearson", "cp_upper"]
+__all__ = ["clopper_pearson", "cp_lower", "cp_upper", "cp_upper_one"]
 
 
 def _check_count(value: Any, name: str) -> int:
@@ -40,9 +40,17 @@ def clopper_pearson(k: int, n: int, *, confidence: float = 0.95) -> tuple[float,
     if not 0 <= k_i <= n_i:
         raise InputError(f"k: expected a count between 0 and n={n_i}, got {k!r}")
     alpha = 1.0 - conf
-    lo = 0.0 if k_i == 0 else float(stats.beta.ppf(alpha / 2.0, k_i, n_i - k_i + 1))
-    hi = 1.0 if k_i == n_i else float(stats.beta.ppf(1.0 - alpha / 2.0, k_i + 1, n_i - k_i))
-    return lo, hi
+    return cp_lower(k_i, n_i, alpha / 2.0), cp_upper_one(k_i, n_i, alpha / 2.0)
+
+
+def cp_lower(k: int, n: int, alpha: float) -> float:
+    """One-sided exact lower bound: ``P(p >= cp_lower) >= 1 - alpha``: ``Beta(alpha; k, n - k + 1)``, 0 when ``k = 0``."""
+    return 0.0 if k == 0 else float(stats.beta.ppf(alpha, k, n - k + 1))
+
+
+def cp_upper_one(k: int, n: int, alpha: float) -> float:
+    """One-sided exact upper bound (scalar): ``Beta(1 - alpha; k + 1, n - k)``, 1 when ``k = n``."""
+    return 1.0 if k >= n else float(stats.beta.ppf(1.0 - alpha, k + 1, n - k))
 
 
 def cp_upper(k: np.ndarray | int, n: np.ndarray | int, alpha: float) -> np.ndarray:

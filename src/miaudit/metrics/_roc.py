@@ -18,7 +18,7 @@ import numpy as np
 from scipy import special, stats
 
 from ._checks import check_confidence, check_probability, check_scores
-from ._intervals import clopper_pearson
+from ._intervals import clopper_pearson, cp_lower, cp_upper_one
 
 __all__ = [
     "Confusion",
@@ -264,7 +264,7 @@ def _tpr_lower(c: Confusion, fpr: float, q: float) -> float:
     n_pos, n_neg = c.n_members, c.n_nonmembers
     _, b = _order_stat_ranks(n_neg, fpr, q)
     k_lo = 0 if b < 1 else int(c.tp[int(np.searchsorted(c.fp, b, side="left")) - 1])  # members > y_(b)
-    return 0.0 if k_lo == 0 else float(stats.beta.ppf(q, k_lo, n_pos - k_lo + 1))
+    return cp_lower(k_lo, n_pos, q)
 
 
 def target_tpr_interval(c: Confusion, fpr: float, confidence: float) -> tuple[float, float]:
@@ -286,7 +286,7 @@ def target_tpr_interval(c: Confusion, fpr: float, confidence: float) -> tuple[fl
         k_hi = n_pos
     else:
         k_hi = int(c.tp[int(np.searchsorted(c.fp, a, side="left"))])  # members >= y_(a)
-    hi = 1.0 if k_hi == n_pos else float(stats.beta.ppf(1.0 - q, k_hi + 1, n_pos - k_hi))
+    hi = cp_upper_one(k_hi, n_pos, q)
     return _tpr_lower(c, fpr, q), hi
 
 
@@ -364,8 +364,16 @@ def ppv(tpr: float, fpr: float, *, member_prior: float = 0.5) -> float:
     t = check_probability(tpr, "tpr", low_open=False, high_open=False, example="0.05")
     f = check_probability(fpr, "fpr", low_open=False, high_open=False, example="0.001")
     pi = check_probability(member_prior, "member_prior", low_open=True, high_open=True, example="0.5")
-    den = pi * t + (1.0 - pi) * f
-    return math.nan if den == 0.0 else pi * t / den
+    value = ppv_of(t, f, pi)
+    return math.nan if value is None else value
+
+
+def ppv_of(tpr: float | None, fpr: float, member_prior: float) -> float | None:
+    """The PPV formula on checked inputs; None when ``tpr`` is None or nothing is flagged."""
+    if tpr is None:
+        return None
+    den = member_prior * tpr + (1.0 - member_prior) * fpr
+    return None if den == 0.0 else member_prior * tpr / den
 
 
 def tpr_at_fpr(is_member: Any, scores: Any, *, fpr: float, confidence: float = 0.95) -> TprAtFpr:

@@ -20,6 +20,7 @@ from ._roc import (
     _auc_interval,
     confusion_from_sorted,
     n_needed_for_fpr,
+    ppv_of,
     tpr_at_fpr_from,
 )
 
@@ -114,12 +115,6 @@ class AttackMetrics:
         }
 
 
-def _ppv(tpr: float | None, fpr: float, pi: float) -> float | None:
-    if tpr is None or pi * tpr + (1 - pi) * fpr == 0:
-        return None
-    return pi * tpr / (pi * tpr + (1 - pi) * fpr)
-
-
 def _one_stratum(
     m: np.ndarray, s: np.ndarray, *, fs: tuple[float, ...], d: float, conf: float, conf_tpr: float, pi: float, seed: int
 ) -> AttackMetrics:
@@ -140,8 +135,8 @@ def _one_stratum(
         advantage=adv,
         fprs=fs,
         tpr_at_fpr=tprs,
-        ppv_at_fpr=tuple(_ppv(t.tpr, f, pi) for f, t in zip(fs, tprs)),
-        ppv_lower_at_fpr=tuple(None if t.tpr is None else _ppv(t.target_ci_low, f, pi) for f, t in zip(fs, tprs)),
+        ppv_at_fpr=tuple(ppv_of(t.tpr, f, pi) for f, t in zip(fs, tprs)),
+        ppv_lower_at_fpr=tuple(None if t.tpr is None else ppv_of(t.target_ci_low, f, pi) for f, t in zip(fs, tprs)),
         epsilon=eps,
         n_members=c.n_members,
         n_nonmembers=c.n_nonmembers,
@@ -214,8 +209,8 @@ def _combine(parts: Sequence[AttackMetrics], *, conf: float, conf_tpr: float, pi
         advantage=adv,
         fprs=fs,
         tpr_at_fpr=tprs,
-        ppv_at_fpr=tuple(_ppv(t.tpr, f, pi) for f, t in zip(fs, tprs)),
-        ppv_lower_at_fpr=tuple(None if t.tpr is None else _ppv(t.target_ci_low, f, pi) for f, t in zip(fs, tprs)),
+        ppv_at_fpr=tuple(ppv_of(t.tpr, f, pi) for f, t in zip(fs, tprs)),
+        ppv_lower_at_fpr=tuple(None if t.tpr is None else ppv_of(t.target_ci_low, f, pi) for f, t in zip(fs, tprs)),
         epsilon=parts[best].epsilon,
         n_members=sum(p.n_members for p in parts),
         n_nonmembers=sum(p.n_nonmembers for p in parts),

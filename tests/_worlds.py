@@ -141,3 +141,25 @@ def auc(is_member: np.ndarray, scores: np.ndarray) -> float:
     """Mann-Whitney AUC with ties counted 1/2 (brute force is fine at these sizes)."""
     pos, neg = scores[is_member], scores[~is_member]
     return float((pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean())
+
+
+# ---------------------------------------------------------------------------------------------
+# K-model games (every model in turn the target)
+# ---------------------------------------------------------------------------------------------
+def paired_game(n: int = 400, k: int = 4, c: int = 3, shift: float = 2.0, seed: int = 3, null: bool = False):
+    """``(labels (N,), logits (K, N, 1, C), is_member (K, N))`` of K models in complementary pairs
+    (:func:`miaudit.audit.balanced_membership`). Each model's true-class logit is a per-example difficulty plus
+    ``shift`` for its members plus noise; ``null=True``: the outputs ignore the training data (the difficulty
+    is shared by all models, the noise independent per model), so nothing can leak."""
+    from miaudit.audit import balanced_membership as paired_design
+
+    rng = np.random.default_rng(seed)
+    design = paired_design(n, k, seed=seed)
+    labels = rng.integers(0, c, n)
+    if null:
+        difficulty = rng.normal(0, 1.5, (n, c))
+        return labels, difficulty[None, :, None, :] + rng.normal(0, 0.5, (k, n, 1, c)), design
+    base = rng.normal(2.0, 1.5, n)
+    logits = rng.normal(0, 0.3, (k, n, 1, c))
+    logits[:, np.arange(n), 0, labels] = base + shift * design + rng.normal(0, 0.5, (k, n))
+    return labels, logits, design

@@ -12,7 +12,7 @@ from miaudit import InputError
 from miaudit.api import AuditSettings, audit_bundle, audit_model, check_budget, evaluate_game, parse_budget
 from miaudit.data import SignalBundle
 
-from ._worlds import leaky_world
+from ._worlds import leaky_world, paired_game
 
 
 @pytest.fixture(scope="module")
@@ -111,20 +111,8 @@ def test_bundle_without_ground_truth_scores_but_no_metrics():
         check_budget(result, ["auc=0.6"])
 
 
-def _paired_game(n: int = 400, k: int = 4, shift: float = 2.0, seed: int = 3):
-    from miaudit.audit import balanced_membership
-
-    rng = np.random.default_rng(seed)
-    design = balanced_membership(n, k, seed=seed)
-    labels = rng.integers(0, 3, n)
-    base = rng.normal(2.0, 1.5, n)
-    logits = rng.normal(0, 0.3, (k, n, 1, 3))
-    logits[:, np.arange(n), 0, labels] = base + shift * design + rng.normal(0, 0.5, (k, n))
-    return labels, logits, design
-
-
 def test_evaluate_game_pools_targets_and_reports_spread():
-    labels, logits, design = _paired_game()
+    labels, logits, design = paired_game()
     result = evaluate_game(labels, logits, design, attacks=["lira_online", "loss"])
     m = result.metrics["lira_online"]
     assert result.spread["lira_online"]["n_targets"] == 4 and m.n_strata == 4
@@ -137,10 +125,10 @@ def test_evaluate_game_pools_targets_and_reports_spread():
 
 
 def test_evaluate_game_refuses_two_models_and_designs_that_leak():
-    labels, logits, design = _paired_game(k=2)
+    labels, logits, design = paired_game(k=2)
     with pytest.raises(InputError, match=r"needs K >= 4, got K = 2"):
         evaluate_game(labels, logits, design, attacks=["lira_online"])
-    labels, logits, _ = _paired_game(k=4)
+    labels, logits, _ = paired_game(k=4)
     unpaired = np.argsort(np.random.default_rng(0).random((4, 400)), axis=0) < 2
     with pytest.raises(InputError, match=r"cannot be the target of this design"):
         evaluate_game(labels, logits, unpaired, attacks=["lira_online"])

@@ -6,15 +6,13 @@ Fast variants run in CI; the ``slow`` ones (``pytest -m slow``) repeat over >= 2
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from scipy import stats
 
 from miaudit.api import audit_bundle, evaluate_game
-from miaudit.audit import balanced_membership
 from miaudit.data import SignalBundle
 
-from ._worlds import leaky_world
+from ._worlds import leaky_world, paired_game
 
 
 def _null_result(seed: int, n: int = 1000, k: int = 8):
@@ -22,15 +20,8 @@ def _null_result(seed: int, n: int = 1000, k: int = 8):
     return audit_bundle(SignalBundle.from_arrays(**world), settings={"seed": seed})
 
 
-def _null_game(seed: int, n: int = 300, k: int = 8, c: int = 3):
-    """K models in complementary pairs whose logits ignore their training data (per-example difficulty shared
-    by all models, independent noise per model)."""
-    rng = np.random.default_rng(seed)
-    design = balanced_membership(n, k, seed=seed)
-    labels = rng.integers(0, c, n)
-    difficulty = rng.normal(0, 1.5, (n, c))
-    logits = difficulty[None, :, None, :] + rng.normal(0, 0.5, (k, n, 1, c))
-    return labels, logits, design
+def _null_game(seed: int):
+    return paired_game(n=300, k=8, seed=seed, null=True)
 
 
 def _max_false_alarms(reps: int, level: float = 0.05, p: float = 0.001) -> int:

@@ -11,8 +11,21 @@ import miaudit
 
 
 @pytest.mark.parametrize("name", miaudit.__all__)
-def test_public_name_resolves(name):
-    assert getattr(miaudit, name) is not None
+def test_public_name_resolves_to_what_its_module_defines(name):
+    """Each lazy name is the very object of the module that defines it (not a stand-in or a stale copy)."""
+    import importlib
+
+    value = getattr(miaudit, name)
+    if name in miaudit._LAZY:
+        assert value is getattr(importlib.import_module(miaudit._LAZY[name]), name)
+    else:
+        assert value is vars(miaudit)[name]
+    assert name in dir(miaudit)
+
+
+def test_unknown_name_is_an_attribute_error():
+    with pytest.raises(AttributeError, match="module 'miaudit' has no attribute 'nope'"):
+        miaudit.nope  # noqa: B018
 
 
 def test_import_is_light():

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._counts import check_even_count
 from ._errors import ConfigError, InputError, MissingDependencyError
 from .metrics import AuditSettings
 
@@ -383,7 +384,12 @@ def _parse_game(table: Any, problems: _Problems) -> GameConfig:
         problems.add(f"[game] pool_size: expected an integer >= 4 (each model trains on half the pool), got {pool}")
         pool = None
     k = sec.get("n_references", DEFAULT_N_REFERENCES, _is_int, "an even integer >= 2")
-    if k < 2 or k % 2:
+    try:
+        check_even_count(k, "n_references", minimum=2)
+        valid = True
+    except InputError:
+        valid = False
+    if not valid:
         fix = ("use 2 or more: the target's complementary partner is left out of its references, so the game "
                "trains n_references + 2 models and a game of 2 models would have no reference at all"
                if k < 2 else f"use {k - 1} or {k + 1}")

@@ -30,7 +30,7 @@ def _game(seed, n=3000, shift=1.0):
 
 def test_public_api_names_import():
     for name in M.__all__:
-        assert getattr(M, name) is not None, name
+        assert callable(getattr(M, name)) or isinstance(getattr(M, name), (tuple, np.ndarray)), name
     for name in ("roc_curve", "auc_score", "auc_interval", "balanced_accuracy", "advantage", "ppv",
                  "clopper_pearson", "tpr_at_fpr", "epsilon_lower_bound", "gdp_tradeoff_tpr",
                  "gdp_mu_from_epsilon", "dp_tpr_bound", "gdp_mu_estimate", "evaluate_scores",
@@ -160,12 +160,10 @@ def test_small_game_is_honest():
     assert math.isfinite(r.balanced_accuracy)
 
 
-@pytest.mark.slow
-def test_one_million_examples_in_a_few_seconds():
-    import time
-
+def test_one_million_examples_agree_with_a_subsample_computation():
+    """Speed belongs in benchmarks/ (bench_scoring_throughput.py); here: a million rows give the same figures as
+    the one-shot primitives, with 0.1% FPR resolved."""
     m, s = _game(0, n=1_000_000, shift=0.1)
-    t0 = time.perf_counter()
     r = evaluate_scores(m, s)
-    assert time.perf_counter() - t0 < 10.0
     assert isinstance(r, AttackMetrics) and r.at(0.001).tpr is not None
+    assert r.auc == auc_score(m, s) and r.at(0.001) == tpr_at_fpr(m, s, fpr=0.001)

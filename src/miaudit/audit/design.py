@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from .._counts import check_count as _count
+from .._counts import check_even_count
 from .._errors import InputError
 from .._seeds import SeedLike, child_seeds, rng, seed_sequence
 
@@ -43,23 +45,9 @@ MIN_PAIRED_MODELS = 4
 COUNT_ALARM_P = 1e-3
 
 
-def _count(value: object, name: str, *, minimum: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise InputError(f"{name}: expected an integer >= {minimum}, got {value!r}; pass a whole number")
-    if int(value) < minimum:
-        raise InputError(f"{name}: expected an integer >= {minimum}, got {int(value)}; use more examples/models")
-    return int(value)
-
-
 def check_n_models(k: object, name: str = "n_models", *, minimum: int = 2) -> int:
-    """The one rule for a number of models in a balanced design: an even integer >= ``minimum``."""
-    kk = _count(k, name, minimum=minimum)
-    if kk % 2:
-        raise InputError(
-            f"{name}: expected an even number (models come in complementary pairs, so every example is IN "
-            f"for exactly half of them), got {kk}; use {kk - 1 if kk - 1 >= minimum else kk + 1} or {kk + 1}"
-        )
-    return kk
+    """The one rule for a number of models in a balanced design (:func:`miaudit._counts.check_even_count`)."""
+    return check_even_count(k, name, minimum=minimum)
 
 
 def game_seeds(seed: SeedLike, n_models: int) -> tuple[np.random.SeedSequence, np.random.SeedSequence, list[int]]:

@@ -73,7 +73,7 @@ def _evaluate(y, logits, membership, targets, attacks, game):
 
 def _attack_rows(label, res):
     rows = []
-    for name, m in sorted(res.metrics.items(), key=lambda kv: -(kv[1].get("auc") or 0)):
+    for name, m in sorted(((n, m.to_dict()) for n, m in res.metrics.items()), key=lambda kv: -(kv[1].get("auc") or 0)):
         tpr, tci = m["tpr_at_fpr"], m["tpr_at_fpr_ci"]
         rows.append(f"| {label:<18} | {name:<17} | {_fmt(m['auc'], m.get('auc_ci')):<22} | "
                     f"{_fmt(tpr.get('0.001'), tci.get('0.001'), pct=True):<26} | "

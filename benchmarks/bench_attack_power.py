@@ -164,9 +164,8 @@ def null_check(dataset: str, ks: list[int], args) -> str:
     import numpy as np
 
     from miaudit.api import evaluate_bundle
-    from miaudit.audit import prepare_audit, train_prepared
+    from miaudit.audit import prepare_audit, references_for_target, train_prepared
     from miaudit.config import AuditConfig
-    from miaudit.audit import references_for_target
     from miaudit.data import SignalBundle
 
     def game(k):

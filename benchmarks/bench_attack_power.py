@@ -91,9 +91,10 @@ def run_game(dataset: str, k: int, args) -> dict:
     return {"dataset": dataset, "k": k, "n_targets": g.get("n_targets"), "pool": g.get("n_examples"),
             "n_members": g.get("n_members"), "n_nonmembers": g.get("n_nonmembers"),
             "train_accuracy": g.get("train_accuracy"), "test_accuracy": g.get("test_accuracy"),
-            "strongest": g.get("strongest_attack"), "models_trained": trained.n_trained,
+            "strongest": res.strongest, "models_trained": trained.n_trained,
             "models_cached": trained.n_cached, "train_s": t_train, "score_s": t_score,
-            "metrics": {name: m.to_dict() for name, m in res.metrics.items()}, "skipped": res.skipped,
+            "metrics": {name: {**m.to_dict(), **({"spread": res.spread[name]} if name in res.spread else {})}
+                        for name, m in res.metrics.items()}, "skipped": res.skipped,
             "verdict": res.verdict().sentence}
 
 

@@ -126,7 +126,7 @@ def main() -> None:
         table += _attack_rows(label, res)
         best = max(m["epsilon_lower_bound"] for m in res.metrics.values())
         summary.append((label, res.game["train_accuracy"], res.game["test_accuracy"], None, best,
-                        t_train, t_eval, res.game["strongest_attack"]))
+                        t_train, t_eval, res.strongest))
 
     for eps in args.dp_eps:
         r = TorchRecipe(**common, lr=0.1, epochs=args.dp_epochs, batch_size=128,
@@ -141,7 +141,7 @@ def main() -> None:
         table += _attack_rows(label, res)
         best = max(m["epsilon_lower_bound"] for m in res.metrics.values())
         summary.append((label, res.game["train_accuracy"], res.game["test_accuracy"], guarantee, best, t_tr, t_eval,
-                        res.game["strongest_attack"]))
+                        res.strongest))
         if best > guarantee["epsilon"]:
             print(f"!! SOUNDNESS VIOLATION: empirical lower bound {best:.3f} > accountant epsilon {guarantee['epsilon']:.3f}")
 

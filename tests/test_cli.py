@@ -67,7 +67,8 @@ def test_privacy_gate_exit_codes(bundle_path, tmp_path):
     leaky = run_cli("score", str(bundle_path), "-o", str(tmp_path), "-a", "lira_online", "--fail-above", "auc=0.6")
     assert leaky.returncode == 1
     assert "privacy budget exceeded" in leaky.stderr
-    ok = run_cli("score", str(bundle_path), "-o", str(tmp_path), "-a", "lira_online", "--fail-above", "auc=1.0")
+    ok = run_cli("score", str(bundle_path), "-o", str(tmp_path), "-a", "lira_online", "--fail-above", "auc=1.0",
+                 "--overwrite")
     assert ok.returncode == 0, ok.stderr
 
 
@@ -90,7 +91,7 @@ def test_bad_input_one_line_exit_2_and_out_untouched(tmp_path, bundle_path, make
     keep = out / "results.json"
     keep.write_text('{"earlier": true}')
     target = make_input(work)
-    proc = runner("score", str(target), "--out", str(out), *args)
+    proc = runner("score", str(target), "--out", str(out), "--overwrite", *args)
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
     assert message in proc.stderr

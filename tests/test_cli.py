@@ -193,10 +193,13 @@ def snapshot(folder: Path) -> dict[str, bytes | None]:
             for p in sorted(folder.rglob("*"))}
 
 
-def one_error_line(proc: subprocess.CompletedProcess) -> str:
+def one_error_line(proc: subprocess.CompletedProcess, *, progress: bool = False) -> str:
+    """The one line of stderr (with ``progress``: the one ``error:`` line after a training progress bar)."""
     assert "Traceback" not in proc.stderr + proc.stdout, proc.stderr
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip() and not ln.startswith("training models")]
-    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr  # (a progress bar may come first)
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    if progress:
+        lines = [ln for ln in lines if ln.startswith("error:")]
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
     return lines[0]
 
 
@@ -310,7 +313,7 @@ def test_exit_3_when_training_fails(tmp_path):
     cfg = write_audit_config(tmp_path, estimator=f"{name}.Broken")
     proc = run_cli("audit", str(cfg), "--jobs", "1")
     assert proc.returncode == 3, (proc.stdout, proc.stderr)
-    assert "always fails" in one_error_line(proc)
+    assert "always fails" in one_error_line(proc, progress=True)
     assert not (tmp_path / "out" / "results.json").exists()
 
 

@@ -522,3 +522,25 @@ def test_worker_processes_import_the_config_folder_too(tmp_path):
     assert str(tmp_path) not in sys.path  # removed again
     pids = {int(p) for p in (tmp_path / "fitted_by.txt").read_text().split()}
     assert trained.logits.shape[0] == 2 and os.getpid() not in pids  # trained in worker processes
+
+
+def test_npz_without_membership_and_a_budget_exit_2_before_scoring(tmp_path):
+    world = leaky_world(n=200)
+    world.pop("is_member")
+    path = tmp_path / "no_truth.npz"
+    np.savez(path, **world)
+    proc = run_cli("score", str(path), "--out", str(tmp_path / "o"), "--fail-above", "auc=0.6")
+    assert proc.returncode == 2 and "ground truth" in one_error_line(proc)
+    assert not (tmp_path / "o").exists()
+    plain = run_cli("score", str(path), "--out", str(tmp_path / "o"))
+    assert plain.returncode == 0 and "AUC [95% CI]" not in plain.stdout
+    assert "no attack was evaluated" in plain.stdout
+
+
+def test_demo_options_checked_before_any_work(tmp_path):
+    out = tmp_path / "demo"
+    proc = run_cli("demo", "--model", "nope", "--out", str(out))
+    assert proc.returncode == 2 and "--model" in one_error_line(proc)
+    odd = run_cli("demo", "--model", "logreg", "--references", "3", "--out", str(out))
+    assert odd.returncode == 2 and "--references" in one_error_line(odd)
+    assert not out.exists()

@@ -326,11 +326,14 @@ def demo(
     started = time.perf_counter()
     with _errors():
         from .audit import run_demo
+        from .audit.demo import demo_config
         from .training import rich_progress
 
         attacks = _check_attacks(attack)
         settings = _settings(delta, member_prior, seed, fpr)
         budgets = _check_budgets(fail_above, settings.fprs)
+        demo_config(model=model, seed=seed, n_references=references, run_dir=out / "cache", attacks=attacks,
+                    settings=settings)  # --model and --references checked before --out and any training
         check_out(out, overwrite=overwrite)
         with rich_progress("training reference models", console=console) as progress:
             result = run_demo(
@@ -396,8 +399,10 @@ def score(
         with console.status("running attacks"):
             loaded, no_truth = _load_score_bundle(bundle, label_column=label_column, member_column=member_column,
                                                   group_column=group_column)
-            if no_truth is not None and budgets:
-                raise InputError(f"--fail-above needs membership ground truth: {no_truth}")
+            if budgets and loaded.is_member is None:  # before any attack runs or anything is written
+                raise InputError("--fail-above needs membership ground truth: "
+                                 + (no_truth or f"{bundle.name!r} has no is_member array, so no leakage figure "
+                                    "can be computed; add is_member to the bundle or drop --fail-above"))
             result = evaluate_bundle(loaded, attacks=attacks, settings=settings, game={"bundle_path": str(bundle)})
         _finish(result, out, budgets, title=f"miaudit score: {bundle.name}", started=started)
         if no_truth is not None:

@@ -361,6 +361,7 @@ def test_fail_above_at_an_fpr_not_computed_exit_2_at_once(tmp_path, bundle_path,
     assert proc.returncode == 2
     line = one_error_line(proc)
     assert "tpr@0.05" in line and "not among the computed FPRs" in line
+    assert ("--fpr 0.05" if kind in ("demo", "score") else "[metrics] fprs") in line
     assert time.perf_counter() - started < 20
     assert not out.exists() and not (tmp_path / "cfg" / "out").exists()
 

@@ -57,6 +57,7 @@ RESULT_FILES = ("results.json", "scores.csv", "report.html")
 RESULT_MARKERS = ("results.json", "report.html")
 LEVERS_FILES = ("levers.csv", "levers.json", "levers.html")
 LEVERS_MARKERS = ("levers.json", "levers.html")
+_ADD_FPR = "compute it with --fpr {fpr} (repeat --fpr for every FPR to report)"
 BUNDLE_SUFFIXES = (".npz", ".csv", ".tsv", ".parquet", ".pq", ".gz", ".bz2", ".xz")
 
 OutOpt = Annotated[
@@ -286,12 +287,12 @@ def _finish(result: Any, out: Path, budgets: list[Any], *, title: str, started: 
         out_console.print("[green]privacy budget met[/]")
 
 
-def _check_budgets(fail_above: list[str] | None, fprs: Sequence[float]) -> list[Any]:
+def _check_budgets(fail_above: list[str] | None, fprs: Sequence[float], *,
+                   add_fpr: str = "add it to [metrics] fprs") -> list[Any]:
     """Parse every --fail-above and check its FPR is computed, before any work: a typo fails fast with exit 2."""
     from .audit.budget import check_budget_fprs
 
-    budgets = check_budget_fprs(fail_above or [], tuple(fprs))
-    return budgets
+    return check_budget_fprs(fail_above or [], tuple(fprs), add_fpr=add_fpr)
 
 
 def _settings(delta: float, member_prior: float, seed: int = 0, fprs: Sequence[float] | None = None) -> Any:
@@ -331,7 +332,7 @@ def demo(
 
         attacks = _check_attacks(attack)
         settings = _settings(delta, member_prior, seed, fpr)
-        budgets = _check_budgets(fail_above, settings.fprs)
+        budgets = _check_budgets(fail_above, settings.fprs, add_fpr=_ADD_FPR)
         demo_config(model=model, seed=seed, n_references=references, run_dir=out / "cache", attacks=attacks,
                     settings=settings)  # --model and --references checked before --out and any training
         check_out(out, overwrite=overwrite)
@@ -394,7 +395,7 @@ def score(
 
         attacks = _check_attacks(attack)
         settings = _settings(delta, member_prior, seed, fpr)
-        budgets = _check_budgets(fail_above, settings.fprs)
+        budgets = _check_budgets(fail_above, settings.fprs, add_fpr=_ADD_FPR)
         check_out(out, overwrite=overwrite)
         with console.status("running attacks"):
             loaded, no_truth = _load_score_bundle(bundle, label_column=label_column, member_column=member_column,

@@ -180,7 +180,7 @@ def check_out(out: Path, files: Sequence[str] = RESULT_FILES, markers: Sequence[
             raise InputError(f"--out {shown!r}: cannot be created because {str(probe)!r} is a file; "
                              "choose another --out")
     try:  # the one sure test of writability (read-only mounts, ACLs, root): create and remove a file
-        fd, tmp = tempfile.mkstemp(dir=probe, prefix=".miaudit-write-test-")
+        fd, tmp = tempfile.mkstemp(dir=probe, prefix=".miaudit-write-test-", suffix=".tmp")
         os.close(fd)
         os.unlink(tmp)
     except OSError as exc:

@@ -121,7 +121,7 @@ def save_bundle(bundle: SignalBundle, path: str | os.PathLike[str], *, compress:
     if bundle.groups is not None:
         g = np.asarray(bundle.groups)
         arrays["groups"] = g.astype(str) if g.dtype.kind == "O" else g
-    meta = {k: v for k, v in bundle.meta.items() if k != "source"}
+    meta = {k: v for k, v in bundle.meta.items() if k not in ("source", "columns")}
     arrays[META_KEY] = np.array(json.dumps(meta, default=str, sort_keys=True))
     with atomic_open(p) as fh:
         (np.savez_compressed if compress else np.savez)(fh, **arrays)
@@ -363,7 +363,8 @@ def _bundle_from_table(
             groups = groups.astype(str)
     key = "target_probs" if outputs == "probs" else "target_logits"
     return SignalBundle.from_arrays(
-        labels=labels, is_member=is_member, groups=groups, meta={"source": source}, **{key: values}
+        labels=labels, is_member=is_member, groups=groups, meta={"source": source, "columns": columns},
+        **{key: values}
     )
 
 

@@ -24,7 +24,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -104,8 +103,8 @@ def _errors() -> Iterator[None]:
     """Turn every way a command can end badly into one line on stderr and its exit code (module docstring)."""
     try:
         yield
-    except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
-        raise  # the command's own exit code, or click's usage error (exit 2)
+    except (typer.Exit, typer.Abort, typer.TyperException):
+        raise  # the command's own exit code, or a usage error (exit 2)
     except InputError as exc:
         _error_line(_one_line(exc))
         raise typer.Exit(EXIT_INPUT) from None

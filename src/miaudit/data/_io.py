@@ -30,9 +30,11 @@ BUNDLE_KEYS = (
     "labels",
     "target_logits",
     "target_probs",
+    "target_scores",
     "is_member",
     "ref_logits",
     "ref_probs",
+    "ref_scores",
     "ref_is_member",
     "groups",
     "population_logits",
@@ -112,12 +114,15 @@ def save_bundle(bundle: SignalBundle, path: str | os.PathLike[str], *, compress:
         raise InputError(f"path: {str(p)!r} is a directory; pass a file name ending in .npz")
     if not p.parent.is_dir():
         raise InputError(f"path: folder {str(p.parent)!r} does not exist; create it first")
-    arrays: dict[str, Any] = {"labels": bundle.labels, "target_logits": bundle.target_logits}
+    scores = bundle.outputs_kind == "scores"
+    arrays: dict[str, Any] = {"target_scores" if scores else "target_logits": bundle.target_logits}
+    if bundle.labels is not None:
+        arrays["labels"] = bundle.labels
     for key in ("is_member", "ref_logits", "ref_is_member", "population_logits", "population_labels",
                 "ref_population_logits"):
         value = getattr(bundle, key)
         if value is not None:
-            arrays[key] = value
+            arrays["ref_scores" if scores and key == "ref_logits" else key] = value
     if bundle.groups is not None:
         g = np.asarray(bundle.groups)
         arrays["groups"] = g.astype(str) if g.dtype.kind == "O" else g
@@ -190,16 +195,11 @@ def _read_npz(p: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         if len(set(keys)) != len(keys):
             raise InputError(f"{_nm(p)}: duplicate keys in the archive; re-save it with np.savez")
         if not keys:
-            raise InputError(f"{_nm(p)}: empty .npz archive; expected at least 'labels' and 'target_logits'")
+            raise InputError(f"{_nm(p)}: empty .npz archive; expected at least 'target_logits' (and 'labels')")
         for info, key in zip(infos, keys):
             arrays[key] = _read_member(zf, info, key, _nm(p))
     if META_KEY in arrays:
         meta = _parse_meta(arrays.pop(META_KEY), _nm(p))
-    if "labels" not in arrays:
-        raise InputError(
-            f"{_nm(p)}: missing key 'labels'; a bundle needs labels (N,) and target_logits (or target_probs), "
-            f"found keys: {', '.join(sorted(arrays)) or '(none)'}"
-        )
     return arrays, meta
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "TrainingError",
     "import_optional",
     "option",
+    "input_name",
     "cli_option_names",
 ]
 
@@ -40,6 +41,11 @@ def option(name: str, value: str | None = None, *, api: str | None = None) -> st
     if api is not None:
         return api
     return f"{name}=..." if value is None else f"{name}={value!r}"
+
+
+def input_name(name: str) -> str:
+    """The bare name of input ``name`` in a message: ``--outputs-kind`` under the CLI, ``outputs_kind`` otherwise."""
+    return "--" + name.replace("_", "-") if _CLI_NAMES.get() else name
 
 
 @contextlib.contextmanager

@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ._errors import InputError, MiauditError
+from ._errors import InputError, MiauditError, cli_option_names
 
 app = typer.Typer(
     name="miaudit",
@@ -197,22 +197,24 @@ def score(
     out: OutOpt = Path("miaudit-report"),
     attack: AttackOpt = None,
     fail_above: FailOpt = None,
-    label_column: Annotated[str, typer.Option(help="Table bundles: the label column.")] = "label",
+    label_column: Annotated[str, typer.Option(help="Table bundles: the label column (optional: without labels only label-free attacks run).")] = "label",
     member_column: Annotated[str, typer.Option(help="Table bundles: the membership column (optional).")] = "is_member",
     group_column: Annotated[str | None, typer.Option(help="Table bundles: a column to slice results by.")] = None,
+    outputs: Annotated[str | None, typer.Option(help="Table bundles: the output columns in class order, comma-separated (p_cat,p_dog) or a pattern (p_*); default logit_0.. or prob_0...")] = None,
+    outputs_kind: Annotated[str | None, typer.Option(help="Table bundles: what the output columns hold: logits, probs or scores (raw values used as given); inferred from logit_*/prob_* names.")] = None,
     seed: Annotated[int, typer.Option(help="Seed for cross-fitting and threshold selection.")] = 0,
     delta: DeltaOpt = 1e-5,
     member_prior: PriorOpt = 0.5,
 ) -> None:
     """Score precomputed model outputs (a signal bundle) and write the same outputs as the demo."""
     started = time.perf_counter()
-    with _errors():
+    with _errors(), cli_option_names():
         from .api import audit_bundle
 
         budgets = _check_budgets(fail_above)
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {"outputs": outputs, "outputs_kind": outputs_kind}
         if bundle.suffix.lower() != ".npz":
-            kwargs = {"label_column": label_column, "member_column": member_column, "group_column": group_column}
+            kwargs |= {"label_column": label_column, "member_column": member_column, "group_column": group_column}
         with console.status("running attacks"):
             result = audit_bundle(
                 str(bundle), attacks=attack, settings=_settings(delta, member_prior, seed), **kwargs

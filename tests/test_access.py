@@ -151,3 +151,17 @@ def test_outputs_kind_is_asked_for(article_csv, tmp_path):
     assert res.exit_code == 2 and "name them with --outputs" in res.stderr and "--outputs-kind" in res.stderr
     with pytest.raises(InputError, match=r"name them with outputs= .*outputs_kind="):
         audit_bundle(str(article_csv), member_column="member")
+
+
+def test_npz_scores_bundle_through_the_cli(tmp_path):
+    scores, is_member = article_table(300)
+    np.savez(tmp_path / "s.npz", target_scores=scores, is_member=is_member)
+    res = _cli("score", str(tmp_path / "s.npz"), "--attack", "score_extremity", "--out", str(tmp_path / "o"))
+    assert res.exit_code == 0, res.stderr
+    results = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert results["attacks"]["score_extremity"]["tpr_at_fpr"]["0.01"] >= 0.35
+    res = _cli("score", str(tmp_path / "s.npz"), "--outputs-kind", "scores", "--out", str(tmp_path / "o2"))
+    assert res.exit_code == 2 and "--outputs and --outputs-kind apply to tables" in res.stderr
+    res = _cli("score", str(tmp_path / "s.npz"), "--attack", "loss", "--out", str(tmp_path / "o3"))
+    assert res.exit_code == 2 and "attack 'loss' cannot run on this data: needs the true labels (--label-column)" in (
+        " ".join(res.stderr.split()))

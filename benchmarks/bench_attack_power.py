@@ -56,13 +56,13 @@ def config_for(dataset: str, k: int, args) -> dict:
         model = {"kind": "sklearn", "estimator": "sklearn.neural_network.MLPClassifier",
                  "params": {"hidden_layer_sizes": [args.digits_hidden], "max_iter": args.digits_iter},
                  "preprocessing": "auto"}
-        game = {"n_references": k, "n_targets": min(k, args.n_targets), "seed": args.seed}
+        game = {"n_references": k - 2, "n_targets": min(k, args.n_targets), "seed": args.seed}  # K models
     elif dataset == "adult":
         data = {"kind": "adult", "path": str(Path(args.adult).resolve())}
         model = {"kind": "sklearn", "estimator": "sklearn.neural_network.MLPClassifier",
                  "params": {"hidden_layer_sizes": [args.adult_hidden], "max_iter": args.adult_iter},
                  "preprocessing": "auto"}
-        game = {"pool_size": args.adult_pool, "n_references": k, "n_targets": min(k, args.n_targets),
+        game = {"pool_size": args.adult_pool, "n_references": k - 2, "n_targets": min(k, args.n_targets),
                 "seed": args.seed}
     else:
         raise SystemExit(f"unknown dataset {dataset!r}")
@@ -91,9 +91,11 @@ def run_game(dataset: str, k: int, args) -> dict:
     return {"dataset": dataset, "k": k, "n_targets": g.get("n_targets"), "pool": g.get("n_examples"),
             "n_members": g.get("n_members"), "n_nonmembers": g.get("n_nonmembers"),
             "train_accuracy": g.get("train_accuracy"), "test_accuracy": g.get("test_accuracy"),
-            "strongest": g.get("strongest_attack"), "models_trained": trained.n_trained,
+            "strongest": res.strongest, "models_trained": trained.n_trained,
             "models_cached": trained.n_cached, "train_s": t_train, "score_s": t_score,
-            "metrics": res.metrics, "skipped": res.skipped}
+            "metrics": {name: {**m.to_dict(), **({"spread": res.spread[name]} if name in res.spread else {})}
+                        for name, m in res.metrics.items()}, "skipped": res.skipped,
+            "verdict": res.verdict().sentence}
 
 
 def render(r: dict) -> str:
@@ -163,9 +165,9 @@ def null_check(dataset: str, ks: list[int], args) -> str:
     import numpy as np
 
     from miaudit.api import evaluate_bundle
-    from miaudit.audit import prepare_audit, train_prepared
+    from miaudit.audit import prepare_audit, references_for_target, train_prepared
     from miaudit.config import AuditConfig
-    from miaudit.data import SignalBundle, partner_of
+    from miaudit.data import SignalBundle
 
     def game(k):
         p = prepare_audit(AuditConfig.from_dict(config_for(dataset, k, args)))
@@ -179,11 +181,11 @@ def null_check(dataset: str, ks: list[int], args) -> str:
              "| K | attack | AUC [95% CI] | TPR@1% (%) | eps LB |", "|---|---|---|---|---|"]
     for k in ks:
         p, t = game(k)
-        refs = [j for j in range(k) if j not in (0, partner_of(p.membership, 0))]  # as evaluate_game does
-        bundle = SignalBundle.from_arrays(labels=p.y, target_logits=null_logits, is_member=p.membership[0],
-                                          ref_logits=t.logits[refs], ref_is_member=p.membership[refs])
+        refs = references_for_target(p.is_member, 0)  # as evaluate_game does
+        bundle = SignalBundle.from_arrays(labels=p.y, target_logits=null_logits, is_member=p.is_member[0],
+                                          ref_logits=t.logits[refs], ref_is_member=p.is_member[refs])
         res = evaluate_bundle(bundle, settings={"fprs": [0.001, 0.01, 0.1], "seed": args.seed})
-        for a, m in sorted(res.metrics.items(), key=lambda kv: -abs(kv[1]["auc"] - 0.5)):
+        for a, m in sorted(((a, m.to_dict()) for a, m in res.metrics.items()), key=lambda kv: -abs(kv[1]["auc"] - 0.5)):
             lo, hi = m["auc_ci"]
             flag = " **(outside 0.5)**" if (lo > 0.5 or hi < 0.5) else ""
             lines.append(f"| {k} | {a} | {m['auc']:.3f} [{lo:.3f}, {hi:.3f}]{flag} | "

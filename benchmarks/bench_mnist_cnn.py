@@ -73,7 +73,7 @@ def _evaluate(y, logits, membership, targets, attacks, game):
 
 def _attack_rows(label, res):
     rows = []
-    for name, m in sorted(res.metrics.items(), key=lambda kv: -(kv[1].get("auc") or 0)):
+    for name, m in sorted(((n, m.to_dict()) for n, m in res.metrics.items()), key=lambda kv: -(kv[1].get("auc") or 0)):
         tpr, tci = m["tpr_at_fpr"], m["tpr_at_fpr_ci"]
         rows.append(f"| {label:<18} | {name:<17} | {_fmt(m['auc'], m.get('auc_ci')):<22} | "
                     f"{_fmt(tpr.get('0.001'), tci.get('0.001'), pct=True):<26} | "
@@ -126,7 +126,7 @@ def main() -> None:
         table += _attack_rows(label, res)
         best = max(m["epsilon_lower_bound"] for m in res.metrics.values())
         summary.append((label, res.game["train_accuracy"], res.game["test_accuracy"], None, best,
-                        t_train, t_eval, res.game["strongest_attack"]))
+                        t_train, t_eval, res.strongest))
 
     for eps in args.dp_eps:
         r = TorchRecipe(**common, lr=0.1, epochs=args.dp_epochs, batch_size=128,
@@ -141,7 +141,7 @@ def main() -> None:
         table += _attack_rows(label, res)
         best = max(m["epsilon_lower_bound"] for m in res.metrics.values())
         summary.append((label, res.game["train_accuracy"], res.game["test_accuracy"], guarantee, best, t_tr, t_eval,
-                        res.game["strongest_attack"]))
+                        res.strongest))
         if best > guarantee["epsilon"]:
             print(f"!! SOUNDNESS VIOLATION: empirical lower bound {best:.3f} > accountant epsilon {guarantee['epsilon']:.3f}")
 

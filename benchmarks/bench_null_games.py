@@ -184,7 +184,7 @@ def run_bundles(a: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
         b = work / f"bundle_{g:03d}.npz"
         make_null_bundle(b, seed=seed, n=a.n, n_classes=a.classes, k=a.n_references, noise=a.noise)
         d = work / f"score_{g:03d}"
-        rc, secs = run_cli(["score", str(b), "--out", str(d)], env=env, log=work / f"score_{g:03d}.log")
+        rc, secs = run_cli(["score", str(b), "--out", str(d), "--overwrite"], env=env, log=work / f"score_{g:03d}.log")
         row: dict[str, Any] = {"game": g, "seed": seed, "rc": rc, "seconds": round(secs, 2)}
         if rc != 0:
             row["error"] = (work / f"score_{g:03d}.log").read_text()[-2000:]
@@ -209,7 +209,7 @@ def run_audits(a: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
         cfg.write_text(AUDIT_TOML.format(pool_size=a.pool_size, n_references=n_refs, semantics=a.k_semantics,
                                          n_models=k, n_targets=k, seed=g, out_dir=str(d)))
         try:
-            args = ["audit", str(cfg), "--out", str(d)]
+            args = ["audit", str(cfg), "--out", str(d), "--overwrite"]  # a re-run in the same work folder
             if a.jobs is not None:
                 args += ["--jobs", str(a.jobs)]
             rc, secs = run_cli(args, env=env, log=work / f"audit_{g:03d}.log")

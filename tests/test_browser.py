@@ -54,7 +54,7 @@ def _open(page: Path, tmp: Path, *, screenshot: Path | None = None) -> tuple[lis
 
 @pytest.mark.timeout(300)
 def test_report_renders_offline_without_errors(tmp_path: Path) -> None:
-    from tests.report.conftest import make_result
+    from tests.report._builders import make_result
 
     result = make_result(n=1200, text="<script>alert(1)</script>", dp={"epsilon": 8.0, "delta": 1e-5})
     paths = result.save(tmp_path / "out")

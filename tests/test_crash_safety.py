@@ -72,7 +72,8 @@ def write_config(root: Path, name: str, *, n: int, k: int) -> Path:
 def start(cfg: Path, jobs: int, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONHASHSEED": "4242", "MPLBACKEND": "Agg", "COLUMNS": "200"}
     with open(log, "ab") as fh:  # a file, not a pipe: a full pipe would block the audit
-        return subprocess.Popen([sys.executable, "-m", "miaudit", "audit", str(cfg), "--jobs", str(jobs)],
+        return subprocess.Popen([sys.executable, "-m", "miaudit", "audit", str(cfg), "--jobs", str(jobs),
+                                 "--overwrite"],  # a re-run after a kill may find some outputs written
                                 stdout=fh, stderr=subprocess.STDOUT, start_new_session=True, env=env)
 
 

@@ -289,7 +289,7 @@ def run_miaudit_pipeline(target: T.Target, gdir: Path, k: int, seed: int, args: 
                                    run_dir=gdir / f"pipeline_k{k}", jobs=args.jobs)
     wall = time.perf_counter() - t0
     attacks = {name: {"scores": None, "metrics": slim({**d, "source": "miaudit"}), "wall_s": wall, "error": None}
-               for name, d in result.metrics.items()}
+               for name, d in ((n, m.to_dict()) for n, m in result.metrics.items())}
     res = {"peer": f"miaudit pipeline K={k}", "attacks": attacks, "skipped": dict(result.skipped),
            "wall_s": wall, "target_outputs_identical_to_bundle": same}
     out.write_text(json.dumps(res, default=C._jsonable))

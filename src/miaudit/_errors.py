@@ -1,8 +1,9 @@
 """One exception family for miaudit.
 
 Every error miaudit raises on purpose derives from :class:`MiauditError`. The CLI turns
-these into a one-line message and exit code 2 (input/config) or 1 (runtime); anything else
-is a bug.
+these into a one-line message and exit code 2 (:class:`InputError`: input/config) or 3 (any other
+:class:`MiauditError`: training or runtime); anything else is a bug (exit 4). Exit 1 is kept for a
+privacy budget that is exceeded.
 """
 
 from __future__ import annotations

@@ -13,7 +13,9 @@ Sections (every key is documented in ``docs/config.md``)::
 :func:`load_config` and :meth:`AuditConfig.from_dict` check everything that can be checked without
 loading the data or training (unknown keys, types, ranges, K even and >= 2, files present, estimator
 importable and able to classify) and raise *one* :class:`~miaudit.ConfigError` listing every problem.
-Relative paths are resolved against the config file's folder.
+Relative paths are resolved against the config file's folder, and that folder is on the import path while
+the config loads (and, in :func:`miaudit.audit.run_audit`, while its models train), so an estimator module
+kept next to the config imports without ``PYTHONPATH``.
 """
 
 from __future__ import annotations
@@ -549,10 +551,13 @@ def load_config(path: str | Path) -> AuditConfig:
     Raises :class:`~miaudit.ConfigError` for a missing/unreadable file, a syntax error (with its line),
     or any invalid content (all problems in one message).
     """
+    from ._imports import config_folder_on_path
+
     p = _expand(path)
     d = read_config_file(p)
     try:
-        return AuditConfig.from_dict(d, base_dir=p.resolve().parent, source=p)
+        with config_folder_on_path(p.resolve().parent):  # an estimator module next to the config imports
+            return AuditConfig.from_dict(d, base_dir=p.resolve().parent, source=p)
     except ConfigError:
         raise
     except RecursionError:

@@ -79,3 +79,59 @@ def test_gdp_mu_estimate_inverts_the_curve():
 def test_errors(call, match):
     with pytest.raises(InputError, match=match):
         call()
+
+
+def _eps_delta_mechanism(rng: np.random.Generator, is_member: np.ndarray, eps: float, delta: float) -> np.ndarray:
+    """An exactly (eps, delta)-DP release of each membership bit: with probability delta the bit itself (score
+    +-10), otherwise randomised response at eps (score +-1)."""
+    reveal = rng.random(is_member.size) < delta
+    keep = rng.random(is_member.size) < np.exp(eps) / (1 + np.exp(eps))
+    bit = np.where(keep, is_member, ~is_member)
+    return np.where(reveal, np.where(is_member, 10.0, -10.0), np.where(bit, 1.0, -1.0)) + 1e-3 * rng.random(is_member.size)
+
+
+def test_dp_check_at_the_claims_delta_does_not_contradict_an_exact_mechanism():
+    """Issue 9: an exactly (1, 0.02)-DP mechanism used to get a bound of 2.31 (computed at delta 1e-5) and be
+    called impossible. At the claim's own delta and relation the claim stands (here in the game's relation)."""
+    from miaudit.metrics import dp_check, epsilon_lower_bound
+
+    rng = np.random.default_rng(0)
+    m = np.zeros(20000, bool)
+    m[:10000] = True
+    s = _eps_delta_mechanism(rng, m, 1.0, 0.02)
+    assert epsilon_lower_bound(m, s, delta=1e-5).value > 1.5  # the old comparison's figure
+    chk = dp_check(m, {"rr": s}, epsilon=1.0, delta=0.02, neighbouring="substitution")
+    assert chk.game_delta == 0.02 and chk.bound.delta == 0.02
+    assert not chk.contradicted and chk.bound.value <= 1.0
+    assert chk.to_dict()["game_relation"] == "substitution"
+
+
+def test_dp_check_validity_over_repetitions():
+    """50 exact (1, 0.02)-DP releases: the claim is contradicted in at most a few (level 5%)."""
+    from miaudit.metrics import dp_check
+
+    rng = np.random.default_rng(1)
+    m = np.zeros(4000, bool)
+    m[:2000] = True
+    hits = sum(
+        dp_check(m, {"rr": _eps_delta_mechanism(rng, m, 1.0, 0.02)}, epsilon=1.0, delta=0.02,
+                 neighbouring="substitution", seed=r).contradicted
+        for r in range(50)
+    )
+    assert hits <= 6
+
+
+def test_dp_check_catches_a_false_claim_and_converts_add_remove_claims():
+    from miaudit.metrics import dp_check, substitution_guarantee
+
+    rng = np.random.default_rng(2)
+    m = np.zeros(20000, bool)
+    m[:10000] = True
+    s = _eps_delta_mechanism(rng, m, 4.0, 1e-6)  # really about eps = 4
+    assert dp_check(m, {"a": s}, epsilon=0.5, delta=1e-6, neighbouring="substitution").contradicted
+    eps2, d2 = substitution_guarantee(1.0, 1e-5)
+    assert eps2 == 2.0 and d2 == pytest.approx((1 + np.e) * 1e-5)
+    chk = dp_check(m, {"a": s}, epsilon=1.0, delta=1e-5)  # add/remove claim: the game's epsilon is 2
+    assert chk.neighbouring == "add_remove" and chk.game_epsilon == 2.0 and chk.contradicted
+    with pytest.raises(InputError, match="neighbouring: expected one of add_remove, substitution"):
+        dp_check(m, {"a": s}, epsilon=1.0, delta=1e-5, neighbouring="swap")

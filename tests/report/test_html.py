@@ -14,7 +14,7 @@ import pytest
 
 from miaudit.report import AuditResult
 
-from .conftest import make_result
+from ._builders import make_result
 
 XSS = '<script>alert(1)</script>"\'&'
 

@@ -13,7 +13,7 @@ import pytest
 from miaudit import InputError
 from miaudit.report import SCHEMA_VERSION, AuditResult, atomic_write, json_safe
 
-from .conftest import FPRS, make_result
+from ._builders import FPRS, make_result
 
 
 def test_metrics_table_columns_and_values(result: AuditResult) -> None:

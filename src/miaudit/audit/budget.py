@@ -48,14 +48,16 @@ def parse_budget(text: str) -> Budget:
     return Budget("epsilon" if name == "eps" else name, None, limit)
 
 
-def check_budget_fprs(budgets: Sequence[Budget | str], fprs: Sequence[float]) -> list[Budget]:
-    """Parse ``budgets`` and check that every ``tpr@FPR`` is among the FPRs the audit will compute."""
+def check_budget_fprs(budgets: Sequence[Budget | str], fprs: Sequence[float], *,
+                      add_fpr: str = "add it to [metrics] fprs") -> list[Budget]:
+    """Parse ``budgets`` and check that every ``tpr@FPR`` is among the FPRs the audit will compute
+    (``add_fpr``: how the message tells the user to add an FPR; ``{fpr}`` in it is replaced by the FPR)."""
     parsed = [parse_budget(b) if isinstance(b, str) else b for b in budgets]
     for b in parsed:
         if b.metric == "tpr" and not any(math.isclose(b.fpr or 0.0, f, rel_tol=1e-9) for f in fprs):
             raise InputError(
                 f"--fail-above {b.label()}: FPR {b.fpr:g} is not among the computed FPRs {list(fprs)}; use one of "
-                "them or add it to [metrics] fprs"
+                f"them or {add_fpr.replace('{fpr}', format(b.fpr, 'g'))}"
             )
     return parsed
 

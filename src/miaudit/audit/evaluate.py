@@ -352,7 +352,7 @@ def evaluate_game(
             strata[k] = target_col
     metrics = _metrics(pooled_member, pooled, strata, settings)
     spread = {}
-    for k in names:
+    for k in names if len(runs) > 1 else []:
         per = [evaluate_scores(is_member[t], r.scores[k], fprs=settings.fprs, delta=settings.delta,
                                confidence=settings.confidence, member_prior=settings.member_prior,
                                seed=settings.seed + t, strata=r.folds.get(k)) for t, r in runs]

@@ -16,6 +16,7 @@ per-model seeds. Every input problem raises before any training.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import ConfigError, InputError
+from .._imports import config_folder_on_path
 from ..config import AuditConfig, TargetConfig, load_config
 from ..metrics import AuditSettings
 from ..report import AuditResult
@@ -156,8 +158,17 @@ def run_audit(config: AuditConfig | str | Path, *, jobs: int | None = None,
     ``config`` is an :class:`~miaudit.config.AuditConfig` or the path of a TOML/YAML file. Every config
     problem raises :class:`~miaudit.ConfigError` before any training. Use ``result.save(config.output.dir)``
     to write results.json, scores.csv and report.html. ``jobs``, ``progress``, ``executor`` and
-    ``mp_context`` go to :func:`miaudit.training.train_models`; they never change the result.
+    ``mp_context`` go to :func:`miaudit.training.train_models`; they never change the result. The config
+    file's folder is on the import path while the models train (worker processes included).
     """
+    cfg = config if isinstance(config, AuditConfig) else load_config(config)
+    folder = cfg.source.expanduser().absolute().parent if cfg.source is not None else None
+    with config_folder_on_path(folder) if folder is not None else contextlib.nullcontext():
+        return _run_audit(cfg, jobs=jobs, progress=progress, executor=executor, mp_context=mp_context)
+
+
+def _run_audit(config: AuditConfig, *, jobs: int | None, progress: ProgressCallback | None, executor: str,
+               mp_context: str | None) -> AuditResult:
     prepared = prepare_audit(config)
     cfg = prepared.config
     if cfg.target is not None:

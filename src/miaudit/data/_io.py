@@ -149,7 +149,7 @@ def save_bundle(bundle: SignalBundle, path: str | os.PathLike[str], *, compress:
     if bundle.groups is not None:
         g = np.asarray(bundle.groups)
         arrays["groups"] = g.astype(str) if g.dtype.kind == "O" else g
-    meta = {k: v for k, v in bundle.meta.items() if k != "source"}
+    meta = {k: v for k, v in bundle.meta.items() if k not in ("source", "columns", "outputs", "outputs_kind")}
     arrays[META_KEY] = np.array(json.dumps(meta, default=str, sort_keys=True))
     with atomic_open(p) as fh:
         (np.savez_compressed if compress else np.savez)(fh, **arrays)
@@ -380,7 +380,7 @@ def _bundle_from_table(
         if groups.dtype.kind == "O":
             groups = groups.astype(str)
     key = {"probs": "target_probs", "logits": "target_logits", "scores": "target_scores"}[kind]
-    meta = {"source": source, "outputs": list(out_cols), "outputs_kind": kind}
+    meta = {"source": source, "columns": columns, "outputs": list(out_cols), "outputs_kind": kind}
     try:
         return SignalBundle.from_arrays(labels=labels, is_member=is_member, groups=groups, meta=meta, **{key: values})
     except InputError as exc:

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import ConfigError
+from .._imports import config_folder_on_path
 from ..audit import parse_budget, run_audit
 from ..config import AuditConfig, read_config_file
 from ..report import AuditResult, atomic_write, json_safe
@@ -333,9 +334,17 @@ def run_levers(
     ``<out_dir or output.dir>/levers/points`` and reused on a re-run.
     """
     if isinstance(config, (str, Path)):
-        raw, base_dir = read_config_file(config), Path(config).expanduser().resolve().parent
-    else:
-        raw, base_dir = copy.deepcopy(dict(config)), Path.cwd()
+        folder = Path(config).expanduser().resolve().parent
+        with config_folder_on_path(folder):  # an estimator module next to the config imports (workers too)
+            return _run_levers(read_config_file(config), folder, jobs=jobs, progress=progress, budget=budget,
+                               out_dir=out_dir, on_point=on_point)
+    return _run_levers(copy.deepcopy(dict(config)), Path.cwd(), jobs=jobs, progress=progress, budget=budget,
+                       out_dir=out_dir, on_point=on_point)
+
+
+def _run_levers(raw: Any, base_dir: Path, *, jobs: int | None, progress: Callable[..., Any] | None,
+                budget: str | None, out_dir: str | Path | None,
+                on_point: Callable[[dict[str, Any]], None] | None) -> LeverResult:
     if budget is not None:
         parse_budget(budget)
     lever_section = raw.pop("levers", None)

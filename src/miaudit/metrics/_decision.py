@@ -242,7 +242,7 @@ def decide_leakage(
         rows = np.flatnonzero(g == t)
         mt = m[rows]
         if mt.all() or not mt.any():
-            raise InputError(f"groups: target {t!r} has only {'members' if mt.all() else 'non-members'}; every "
+            raise InputError(f"groups: target {_plain(t)!r} has only {'members' if mt.all() else 'non-members'}; every "
                              "target needs both")
         sel = split_select_certify(mt, sd + ti)
         best: tuple[float, int, int, str, float | None] | None = None

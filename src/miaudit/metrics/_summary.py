@@ -277,7 +277,7 @@ def evaluate_scores(
         rows = codes == j
         mj = m[rows]
         if mj.all() or not mj.any():
-            raise InputError(f"strata: stratum {uniques[j]!r} has only {'members' if mj.all() else 'non-members'}; "
+            raise InputError(f"strata: stratum {uniques[j].item()!r} has only {'members' if mj.all() else 'non-members'}; "
                              "every target (and fold) needs both members and non-members")
         parts.append(_one_stratum(mj, s[rows], fs=fs, d=d, conf=conf, conf_tpr=conf_tpr, pi=pi, seed=sd + j))
     return _combine(parts, conf=conf, conf_tpr=conf_tpr, pi=pi)

@@ -232,11 +232,16 @@ def make_verdict(result: _Result) -> Verdict:
                 f" It comes from one threshold chosen on the selection half: flagging {flag} "
                 f"{'' if eb.threshold is None else f'{eb.threshold:.4g}'} as members, on the certification half "
                 f"{eb.n_false_positives:,} of {eb.n_nonmembers_certify:,} non-members and "
-                f"{eb.n_members_certify - eb.n_false_negatives:,} of {eb.n_members_certify:,} members are flagged. "
-                "A large bound can come from a weak attack when one side of the threshold is almost pure (e.g. "
-                "misclassified examples are almost never members of a model with 100% training accuracy): that "
-                "is real, valid evidence, about a few records."
+                f"{eb.n_members_certify - eb.n_false_negatives:,} of {eb.n_members_certify:,} members are flagged."
             )
+            flagged_non = eb.n_false_positives / max(1, eb.n_nonmembers_certify)
+            missed = eb.n_false_negatives / max(1, eb.n_members_certify)
+            if flagged_non > 0.5 or missed > 0.5:
+                where += (
+                    " The bound rests on the few records on the far side of that threshold: one side is almost pure "
+                    "(e.g. misclassified examples are almost never members of a model with 100% training accuracy). "
+                    "That is real, valid evidence about those records, even from an attack weak on average."
+                )
         paras.append(
             f"Epsilon lower bound ({eps_attack}, the verdict's attack): ε ≥ {eb.value:.3g} ({conf:.0%} confidence{d}). "
             f"Any differential-privacy guarantee for this training must have ε at least this large (for "
@@ -275,7 +280,7 @@ def make_verdict(result: _Result) -> Verdict:
                 "the guarantee."
             )
     spread = result.spread.get(name) if isinstance(result.spread, Mapping) else None
-    if spread:
+    if spread and (spread.get("n_targets") or 0) > 1:
         paras.append(
             f"Figures are pooled over {spread.get('n_targets')} target models trained with the same recipe; the "
             "spread columns give the mean and standard deviation across targets."

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import InputError
+from .._imports import import_paths
 from ._cache import data_fingerprint, model_key, model_path, read_model_file, remove_stale_temporaries
 
 __all__ = ["Plan", "Task", "WorkState", "check_inputs", "check_jobs", "default_jobs", "make_tasks", "plan_run"]
@@ -44,6 +45,7 @@ class WorkState:
     y: np.ndarray
     run_dir: str
     spec: dict[str, Any]
+    import_paths: tuple[str, ...] = ()  # config folders the worker puts on sys.path (miaudit._imports)
 
 
 @dataclass(frozen=True, eq=False)
@@ -155,4 +157,5 @@ def plan_run(recipe: Any, X: Any, y: np.ndarray, is_member: np.ndarray, seeds: S
     pending = sorted(k for key, k in first_of_key.items() if key not in loaded)
     n_cached = K - sum(1 for k in range(K) if keys[k] not in loaded)
     return Plan(keys=keys, pending=pending, tasks=make_tasks(recipe, pending, keys, is_member, seeds),
-                n_cached=n_cached, state=WorkState(recipe=recipe, X=X, y=y, run_dir=str(run_dir), spec=spec))
+                n_cached=n_cached, state=WorkState(recipe=recipe, X=X, y=y, run_dir=str(run_dir), spec=spec,
+                                 import_paths=import_paths()))

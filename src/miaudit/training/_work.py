@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import TrainingError
+from .._imports import add_import_paths
 from ._cache import model_path, write_model_file
 from ._plan import Task, WorkState
 
@@ -50,6 +51,7 @@ def _pin_threads() -> None:
 def init_worker(state: WorkState) -> None:
     """Pool initializer: pin threads, keep the recipe and data for every task of this worker."""
     _pin_threads()
+    add_import_paths(state.import_paths)
     _STATE["state"] = state
 
 
@@ -116,6 +118,7 @@ def _run_group(state: WorkState, task: Task) -> list[Outcome]:
 
 def run_task(state: WorkState, task: Task) -> list[Outcome]:
     """Train the models of one task, write their files, return (index, error or None) per model."""
+    add_import_paths(state.import_paths)  # every executor: the config's folder, for estimators next to it
     if task.group:
         return _run_group(state, task)
     recipe, X, y, run_dir = state.recipe, state.X, state.y, Path(state.run_dir)

@@ -68,7 +68,8 @@ def main() -> int:
     command = ["python", "-m", "miaudit", "score", "T.csv", "--outputs", "p_cat,p_dog", "--outputs-kind", "scores",
                "--member-column", "member", "--out", "report"]
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, *command[1:]], cwd=work, capture_output=True, text=True)
+    # --overwrite: a --workdir of an earlier run holds its report, which the CLI replaces only when asked to
+    proc = subprocess.run([sys.executable, *command[1:], "--overwrite"], cwd=work, capture_output=True, text=True)
     wall = time.perf_counter() - started
     if proc.returncode != 0:
         print(proc.stdout, proc.stderr, sep="\n", file=sys.stderr)

@@ -3,7 +3,8 @@
 * :func:`leaky_world` -- plain arrays for the API/CLI tests.
 * :func:`make_world` -- a full :class:`~miaudit.data.SignalBundle` (target, membership, K reference models,
   population) for the attack tests, with the helpers :func:`without`, :func:`flipped`, :func:`permuted`,
-  :func:`balanced_membership` and :func:`auc`.
+  :func:`as_scores`, :func:`balanced_membership` and :func:`auc`.
+* :func:`article_table` -- the article's raw confidence table (scores, no labels).
 """
 
 from __future__ import annotations
@@ -135,6 +136,31 @@ def permuted(bundle: SignalBundle, perm: np.ndarray) -> SignalBundle:
         if kw[f] is not None:
             kw[f] = kw[f][:, perm]
     return SignalBundle(**kw)
+
+
+def as_scores(bundle: SignalBundle) -> SignalBundle:
+    """The same world exported as raw scores (``outputs_kind == "scores"``): the softmax probabilities of the
+    target's and the references' outputs, used as given; the population is dropped (scores bundles carry none)."""
+    from miaudit.signals import log_softmax
+
+    def probs(z: np.ndarray | None) -> np.ndarray | None:
+        return None if z is None else np.exp(log_softmax(np.asarray(z, dtype=np.float64)))
+
+    return SignalBundle.from_arrays(
+        labels=bundle.labels, target_scores=probs(bundle.target_logits), is_member=bundle.is_member,
+        ref_scores=probs(bundle.ref_logits), ref_is_member=bundle.ref_is_member, groups=bundle.groups,
+    )
+
+
+def article_table(n: int = 1000, seed: int = 42):
+    """The article's table: two classes, members' scores uniform in [0.1, 0.9] per column, non-members' in
+    [0.2, 0.8] (numpy's legacy generator seeded with ``seed``, ``n`` of each, members first), rows not
+    normalised, no labels. Returns ``(scores (2n, 2), is_member (2n,) bool)``. The best possible attack (any
+    score outside [0.2, 0.8]) finds ``1 - 0.75**2 = 43.75%`` of members at FPR 0."""
+    np.random.seed(seed)
+    members = np.random.uniform(0.1, 0.9, (n, 2))
+    non_members = np.random.uniform(0.2, 0.8, (n, 2))
+    return np.vstack([members, non_members]), np.r_[np.ones(n, bool), np.zeros(n, bool)]
 
 
 def auc(is_member: np.ndarray, scores: np.ndarray) -> float:

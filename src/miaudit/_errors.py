@@ -8,7 +8,10 @@ privacy budget that is exceeded.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+from collections.abc import Iterator
+from contextvars import ContextVar
 from types import ModuleType
 
 __all__ = [
@@ -18,7 +21,42 @@ __all__ = [
     "MissingDependencyError",
     "TrainingError",
     "import_optional",
+    "option",
+    "input_name",
+    "cli_option_names",
 ]
+
+#: True while the command line runs: messages then name CLI flags (``--label-column``), not keywords.
+_CLI_NAMES: ContextVar[bool] = ContextVar("miaudit_cli_names", default=False)
+
+
+def option(name: str, value: str | None = None, *, api: str | None = None) -> str:
+    """How a message names the input ``name`` (a Python keyword such as ``"label_column"``).
+
+    Under :func:`cli_option_names` the CLI flag (``--label-column``, ``--outputs-kind scores``); otherwise the
+    keyword (``label_column=...``, ``outputs_kind='scores'``), or ``api`` when given.
+    """
+    if _CLI_NAMES.get():
+        flag = "--" + name.replace("_", "-")
+        return flag if value is None else f"{flag} {value}"
+    if api is not None:
+        return api
+    return f"{name}=..." if value is None else f"{name}={value!r}"
+
+
+def input_name(name: str) -> str:
+    """The bare name of input ``name`` in a message: ``--outputs-kind`` under the CLI, ``outputs_kind`` otherwise."""
+    return "--" + name.replace("_", "-") if _CLI_NAMES.get() else name
+
+
+@contextlib.contextmanager
+def cli_option_names() -> Iterator[None]:
+    """Within this block, error messages name CLI flags instead of Python keywords (used by the CLI)."""
+    token = _CLI_NAMES.set(True)
+    try:
+        yield
+    finally:
+        _CLI_NAMES.reset(token)
 
 
 class MiauditError(Exception):

@@ -156,7 +156,13 @@ def audit_bundle(
     settings: AuditSettings | Mapping[str, Any] | None = None,
     **load_kwargs: Any,
 ) -> AuditResult:
-    """Audit precomputed outputs: a :class:`SignalBundle`, or a path to an ``.npz``/CSV/parquet bundle."""
+    """Audit precomputed outputs: a :class:`SignalBundle`, or a path to an ``.npz``/CSV/parquet bundle.
+
+    ``load_kwargs`` go to :func:`miaudit.data.load_bundle` (tables: ``label_column``, ``member_column``,
+    ``group_column``, ``outputs`` -- ``"p_cat,p_dog"`` or ``"p_*"`` -- and ``outputs_kind`` -- ``"logits"``,
+    ``"probs"`` or ``"scores"``). Without labels, or on raw scores, the attacks that cannot read the bundle are
+    skipped with the reason (``result.skipped``).
+    """
     from .data import load_bundle
 
     game: dict[str, Any] = {}

@@ -28,7 +28,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ._errors import InputError, MiauditError
+from ._errors import InputError, MiauditError, cli_option_names
 
 EXIT_OK, EXIT_BUDGET, EXIT_INPUT, EXIT_RUNTIME, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 
@@ -350,14 +350,15 @@ def demo(
 
 
 def _load_score_bundle(bundle: Path, *, label_column: str, member_column: str | None,
-                       group_column: str | None) -> tuple[Any, str | None]:
+                       group_column: str | None, outputs: str | None = None,
+                       outputs_kind: str | None = None) -> tuple[Any, str | None]:
     """The bundle, and for a table without a membership column the sentence that says why no figures follow."""
     from .data import load_bundle
 
     if bundle.suffix.lower() == ".npz":
-        return load_bundle(str(bundle)), None
+        return load_bundle(str(bundle), outputs=outputs, outputs_kind=outputs_kind), None
     loaded = load_bundle(str(bundle), label_column=label_column, member_column=member_column or "is_member",
-                         group_column=group_column)
+                         group_column=group_column, outputs=outputs, outputs_kind=outputs_kind)
     if loaded.is_member is not None:
         return loaded, None
     columns = loaded.meta.get("columns") or []
@@ -379,9 +380,11 @@ def score(
     attack: AttackOpt = None,
     fpr: FprOpt = None,
     fail_above: FailOpt = None,
-    label_column: Annotated[str, typer.Option(metavar="NAME", help="Table bundles: the label column.")] = "label",
+    label_column: Annotated[str, typer.Option(metavar="NAME", help="Table bundles: the label column (default: label when present; without labels only the label-free attacks run).")] = "label",
     member_column: Annotated[str | None, typer.Option(metavar="NAME", help="Table bundles: the membership column (default: is_member when present; without one no figures can be computed).")] = None,
     group_column: Annotated[str | None, typer.Option(metavar="NAME", help="Table bundles: a column to slice results by.")] = None,
+    outputs: Annotated[str | None, typer.Option(metavar="COLUMNS", help="Table bundles: the output columns in class order, comma-separated (p_cat,p_dog) or a pattern (p_*); default logit_0.. or prob_0...")] = None,
+    outputs_kind: Annotated[str | None, typer.Option(metavar="KIND", help="Table bundles: what the output columns hold: logits, probs or scores (raw values used as given); inferred from logit_*/prob_* names.")] = None,
     seed: Annotated[int, typer.Option(metavar="N", help="Seed for cross-fitting and threshold selection.")] = 0,
     delta: DeltaOpt = 1e-5,
     member_prior: PriorOpt = 0.5,
@@ -389,7 +392,7 @@ def score(
 ) -> None:
     """Score precomputed model outputs (a signal bundle) and write the same outputs as the demo."""
     started = time.perf_counter()
-    with _errors():
+    with _errors(), cli_option_names():
         from .audit import evaluate_bundle
 
         attacks = _check_attacks(attack)
@@ -398,7 +401,8 @@ def score(
         check_out(out, overwrite=overwrite)
         with console.status("running attacks"):
             loaded, no_truth = _load_score_bundle(bundle, label_column=label_column, member_column=member_column,
-                                                  group_column=group_column)
+                                                  group_column=group_column, outputs=outputs,
+                                                  outputs_kind=outputs_kind)
             if budgets and loaded.is_member is None:  # before any attack runs or anything is written
                 raise InputError("--fail-above needs membership ground truth: "
                                  + (no_truth or f"{bundle.name!r} has no is_member array, so no leakage figure "

@@ -13,7 +13,11 @@ balanced ``ref_is_member``; ``shift = 1.5`` leaks, ``shift = 0`` is a null world
   ``is_member`` removed or flipped);
 * round-trip its hyper-parameters through ``get_params``;
 * run on the least its ``requires`` claims and raise :class:`InputError` (with a
-  ``missing_requirements`` reason) on less.
+  ``missing_requirements`` reason) on less; likewise without labels (unless ``needs_labels`` is False) and on
+  outputs of a kind it does not read (``output_kinds``).
+
+Each attack is checked on every output kind it reads: the worlds' logits, and the same worlds exported as raw
+scores (:func:`tests._worlds.as_scores`) for the attacks whose ``output_kinds`` contain ``"scores"``.
 """
 
 from __future__ import annotations
@@ -25,13 +29,26 @@ import pytest
 
 from miaudit._errors import InputError
 from miaudit.attacks import attack_class, available_attacks, get_attack, missing_requirements
+from miaudit.attacks._base import OUTPUT_KINDS
 from miaudit.data import SignalBundle
 
-from .._worlds import WORLD_A, WORLD_C, WORLD_K, auc, flipped, make_world, permuted, without
+from .._worlds import WORLD_A, WORLD_C, WORLD_K, as_scores, auc, flipped, make_world, permuted, without
 
 N = 2000
 ATTACKS = available_attacks()
 UNSUPERVISED = [a for a in ATTACKS if "membership" not in attack_class(a).requires]
+#: (attack, output kind) for every kind each attack reads.
+KINDED = [(a, k) for a in ATTACKS for k in sorted(attack_class(a).output_kinds)]
+
+
+def _in_kind(bundle: SignalBundle, kind: str) -> SignalBundle:
+    return as_scores(bundle) if kind == "scores" else bundle
+
+
+def _world(name: str, bundle: SignalBundle) -> SignalBundle:
+    """``bundle`` in the attack's output kind (logits when it reads them, raw scores otherwise)."""
+    kinds = attack_class(name).output_kinds
+    return _in_kind(bundle, "logits" if "logits" in kinds else "scores")
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +79,8 @@ def test_world_is_what_it_claims(leaky):
 
 def test_registry_has_the_documented_names():
     for name in ["loss", "confidence", "entropy", "modified_entropy", "scaled_logit", "lira_online", "lira_offline",
-                 "rmia", "rmia_offline", "attack_r", "calibrated_loss", "trained_lr", "trained_gb", "shokri"]:
+                 "rmia", "rmia_offline", "attack_r", "calibrated_loss", "trained_lr", "trained_gb", "shokri",
+                 "max_score", "score_spread", "score_extremity"]:
         assert name in ATTACKS
 
 
@@ -71,8 +89,9 @@ def _seeded(name: str, seed: int = 0) -> dict:
     return {"seed": seed} if "seed" in get_attack(name).get_params() else {}
 
 
-@pytest.mark.parametrize("name", ATTACKS)
-def test_attack_conformance(name, leaky, null):
+@pytest.mark.parametrize(("name", "kind"), KINDED)
+def test_attack_conformance(name, kind, leaky, null):
+    leaky, null = _in_kind(leaky, kind), _in_kind(null, kind)
     cls = attack_class(name)
     assert cls.name == name and cls.description
     assert cls.__doc__ and cls.__doc__.strip()
@@ -97,6 +116,7 @@ def test_attack_conformance(name, leaky, null):
 @pytest.mark.parametrize("name", UNSUPERVISED)
 def test_never_reads_is_member(name, leaky):
     """Without ``"membership"`` in ``requires``, the evaluation ground truth does not enter the scores."""
+    leaky = _world(name, leaky)
     scores = get_attack(name).fit_score(leaky)
     np.testing.assert_array_equal(get_attack(name).fit_score(flipped(leaky)), scores)
     np.testing.assert_array_equal(get_attack(name).fit_score(without(leaky, "is_member")), scores)
@@ -105,6 +125,7 @@ def test_never_reads_is_member(name, leaky):
 @pytest.mark.parametrize("name", [a for a in ATTACKS if a not in UNSUPERVISED])
 def test_membership_attacks_do_read_is_member(name, small):
     """The converse: an attack that declares ``"membership"`` really learns from it."""
+    small = _world(name, small)
     scores = get_attack(name).fit_score(small)
     assert auc(small.is_member, scores) > 0.5 > auc(small.is_member, get_attack(name).fit_score(flipped(small)))
 
@@ -113,6 +134,7 @@ def test_membership_attacks_do_read_is_member(name, small):
 def test_roc_is_invariant_to_example_order(name, small):
     """Reordering the examples reorders the scores, so the ROC does not change (cross-fitted attacks are
     exempt: their folds follow the order)."""
+    small = _world(name, small)
     perm = np.random.default_rng(0).permutation(small.n_examples)
     scores = get_attack(name).fit_score(small)
     moved = get_attack(name).fit_score(permuted(small, perm))
@@ -136,7 +158,7 @@ def test_get_params_round_trip(name, small):
     assert type(again) is cls and again.get_params() == params
     assert cls(**params).get_params() == params
     assert repr(again) == repr(attack)
-    attack.fit(small)
+    attack.fit(_world(name, small))
     assert attack.get_params() == params  # fitting adds state ending in "_" only
     if "seed" in params:
         assert get_attack(name, seed=7).get_params() == {**params, "seed": 7}
@@ -160,7 +182,7 @@ _PROVIDES = {
 @pytest.mark.parametrize("kind", list(_MINIMAL))
 @pytest.mark.parametrize("name", ATTACKS)
 def test_attack_respects_requires(name, kind, small):
-    bundle = without(small, *_MINIMAL[kind])
+    bundle = without(_world(name, small), *_MINIMAL[kind])
     cls = attack_class(name)
     reason = missing_requirements(name, bundle)
     if set(cls.requires) <= _PROVIDES[kind]:
@@ -175,4 +197,31 @@ def test_attack_respects_requires(name, kind, small):
 
 def test_missing_requirements_full_bundle(small):
     for name in ATTACKS:
-        assert missing_requirements(name, small) is None
+        assert missing_requirements(name, _world(name, small)) is None
+
+
+@pytest.mark.parametrize("name", ATTACKS)
+def test_labels_are_needed_only_where_declared(name, small):
+    """Without labels, an attack that needs them has a reason and raises InputError; a label-free one runs."""
+    bundle = without(_world(name, small), "labels", "population_logits", "population_labels", "ref_population_logits")
+    reason = missing_requirements(name, bundle)
+    if attack_class(name).needs_labels:
+        assert isinstance(reason, str) and "labels" in reason
+        with pytest.raises(InputError, match="labels"):
+            get_attack(name).fit_score(bundle)
+    else:
+        assert reason is None
+        scores = get_attack(name).fit_score(bundle)
+        assert scores.shape == (200,) and scores.dtype == np.float64 and np.all(np.isfinite(scores))
+        assert auc(bundle.is_member, scores) > 0.55
+
+
+@pytest.mark.parametrize("name", ATTACKS)
+def test_output_kinds_are_respected(name, small):
+    """On outputs of a kind it does not read, an attack has a reason and raises InputError."""
+    for kind in sorted(OUTPUT_KINDS - attack_class(name).output_kinds):
+        bundle = _in_kind(without(small, "population_logits", "population_labels", "ref_population_logits"), kind)
+        reason = missing_requirements(name, bundle)
+        assert isinstance(reason, str) and "scores" in reason
+        with pytest.raises(InputError, match="outputs"):
+            get_attack(name).fit_score(bundle)

@@ -111,3 +111,40 @@ def test_label_out_of_range_is_input_error():
     b = SignalBundle(labels=np.array([0, 5]), target_logits=np.zeros((2, 1, 3)))
     with pytest.raises(InputError, match=r"labels: expected class indices in \[0, 3\)"):
         get_attack("confidence").score(b)
+
+
+# ---------------------------------------------------------------------------------------------
+# label-free attacks on raw scores
+# ---------------------------------------------------------------------------------------------
+def test_score_attacks_known_values():
+    s = np.array([[[0.1, 0.9], [0.3, 0.5]], [[0.5, 0.5], [0.4, 0.6]], [[0.2, 0.8], [0.2, 0.8]]])  # (3, A=2, 2)
+    bundle = SignalBundle.from_arrays(target_scores=s)
+    np.testing.assert_allclose(get_attack("max_score").fit_score(bundle), [0.7, 0.55, 0.8])
+    np.testing.assert_allclose(get_attack("score_spread").fit_score(bundle), [0.5, 0.1, 0.6])
+    flat = s.reshape(-1, 2)
+    med = np.median(flat, axis=0)
+    iqr = np.subtract(*np.percentile(flat, [75, 25], axis=0))
+    expected = (np.abs(s - med) / iqr).max(axis=-1).mean(axis=1)
+    np.testing.assert_allclose(get_attack("score_extremity").fit_score(bundle), expected)
+    for name in ("max_score", "score_spread", "score_extremity"):
+        cls = attack_class(name)
+        assert not cls.needs_labels and cls.output_kinds == frozenset({"scores"}) and cls.requires == frozenset()
+
+
+def test_score_extremity_constant_column():
+    """A column without spread (IQR and standard deviation 0) is measured in its own units, never divided by 0."""
+    s = np.column_stack([np.full(8, 0.5), np.linspace(0, 1, 8)])
+    scores = get_attack("score_extremity").fit_score(SignalBundle.from_arrays(target_scores=s))
+    assert np.all(np.isfinite(scores)) and scores[0] == scores[-1] > scores[3]
+
+
+def test_article_table_extremity_near_optimal():
+    """The article's table: the distance from each column's centre finds nearly every member the optimum finds."""
+    from .._worlds import article_table
+
+    s, is_member = article_table(1000)
+    scores = get_attack("score_extremity").fit_score(SignalBundle.from_arrays(target_scores=s))
+    flagged = scores > scores[~is_member].max()  # FPR 0
+    optimum = ((s < 0.2) | (s > 0.8)).any(axis=1)
+    assert flagged[is_member].mean() >= 0.40 and flagged[is_member].mean() >= 0.95 * optimum[is_member].mean()
+    assert not optimum[~is_member].any()

@@ -214,3 +214,35 @@ def test_signals_module_untouched_by_features():
     names = feature_names(4)
     np.testing.assert_allclose(f[:, names.index("modified_entropy")], signals.modified_entropy(z[:, 0], y))
     np.testing.assert_allclose(f[:, names.index("entropy")], signals.entropy(z[:, 0]))
+
+
+# ---------------------------------------------------------------------------------------------
+# raw scores and missing labels
+# ---------------------------------------------------------------------------------------------
+def test_score_features_known_values():
+    s = np.array([[[0.2, 0.9, 0.4]], [[0.7, 0.1, 0.5]]])  # (N=2, A=1, C=3), not normalised
+    f = attack_features(s, None, top_k=2, kind="scores")
+    names = feature_names(3, top_k=2, labels=False, kind="scores")
+    assert names == ["s_0", "s_1", "s_2", "s_sorted_0", "s_sorted_1"]
+    np.testing.assert_array_equal(f, [[0.2, 0.9, 0.4, 0.9, 0.4], [0.7, 0.1, 0.5, 0.7, 0.5]])
+    f = attack_features(s, np.array([1, 2]), top_k=2, kind="scores")
+    assert feature_names(3, top_k=2, kind="scores")[-2:] == ["s_y", "correct"]
+    np.testing.assert_array_equal(f[:, -2:], [[0.9, 1.0], [0.5, 0.0]])
+    z = np.log(np.array([[[0.1, 0.6, 0.3]]]))
+    f = attack_features(z, None, top_k=2)  # logits without labels: sorted probabilities and the entropy
+    assert feature_names(3, top_k=2, labels=False) == ["p_sorted_0", "p_sorted_1", "entropy"]
+    assert f[0, :2] == pytest.approx([0.6, 0.3]) and f[0, 2] == pytest.approx(signals.entropy(z)[0, 0])
+
+
+@pytest.mark.parametrize("name", ["trained_lr", "trained_gb"])
+def test_trained_attacks_read_the_unsorted_score_vector(name):
+    """Members put their larger score in column 0, non-members in column 1: the sorted vectors have the same law,
+    only the unsorted vector tells them apart -- and the trained attacks see it."""
+    rng = np.random.default_rng(0)
+    n = 600
+    pair = np.sort(rng.uniform(0, 1, (n, 2)), axis=1)  # (low, high)
+    is_member = np.arange(n) % 2 == 0
+    scores = np.where(is_member[:, None], pair[:, ::-1], pair)
+    bundle = SignalBundle.from_arrays(target_scores=scores, is_member=is_member)
+    assert bundle.labels is None and bundle.outputs_kind == "scores"
+    assert auc(is_member, get_attack(name).fit_score(bundle)) > 0.9

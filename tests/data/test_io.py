@@ -141,9 +141,8 @@ def test_npz_errors(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"l\.npz: labels: expected 10 entries"):
         load_bundle(tmp_path / "l.npz")
     # missing required keys
-    np.savez(tmp_path / "nl.npz", target_logits=arr["target_logits"])
-    with pytest.raises(InputError, match=r"nl\.npz: missing key 'labels'; a bundle needs labels.*found keys: target_logits"):
-        load_bundle(tmp_path / "nl.npz")
+    np.savez(tmp_path / "nl.npz", target_logits=arr["target_logits"])  # labels are optional
+    assert load_bundle(tmp_path / "nl.npz").labels is None
     np.savez(tmp_path / "m.npz", labels=arr["labels"])
     with pytest.raises(InputError, match=r"m\.npz: target_logits: missing"):
         load_bundle(tmp_path / "m.npz")
@@ -279,6 +278,76 @@ def test_table_without_membership_and_custom_prefix(tmp_path: Path) -> None:
     np.testing.assert_allclose(b2.target_logits[0, 0], [0.2, 0.3, 0.5])
 
 
+def test_scores_table_as_it_is(tmp_path: Path) -> None:
+    """The article's table: named score columns, no labels, not normalised, membership under another name."""
+    rng = np.random.default_rng(0)
+    scores = rng.uniform(0.1, 0.9, (N, 2))
+    member = np.arange(N) % 2 == 0
+    pd.DataFrame({"p_cat": scores[:, 0], "p_dog": scores[:, 1], "member": member.astype(int)}).to_csv(
+        tmp_path / "T.csv", index=False)
+    for outputs in ("p_cat,p_dog", "p_*", ["p_cat", "p_dog"], " p_cat , p_dog "):
+        b = load_bundle(tmp_path / "T.csv", outputs=outputs, outputs_kind="scores", member_column="member")
+        assert b.outputs_kind == "scores" and b.labels is None and b.n_classes == 2
+        np.testing.assert_array_equal(b.target_logits[:, 0], scores)  # used as given, bit for bit
+        np.testing.assert_array_equal(b.is_member, member)
+        assert b.meta["outputs"] == ["p_cat", "p_dog"] and b.meta["outputs_kind"] == "scores"
+    b = load_bundle(tmp_path / "T.csv", outputs="p_dog,p_cat", outputs_kind="scores")  # class order as named
+    np.testing.assert_array_equal(b.target_logits[:, 0], scores[:, ::-1])
+    assert b.is_member is None  # the default membership column is optional
+
+
+def test_output_kind_inferred_from_names_and_labels_optional(tmp_path: Path) -> None:
+    df = _frame().drop(columns=["label"])
+    df.to_csv(tmp_path / "t.csv", index=False)
+    b = load_bundle(tmp_path / "t.csv", outputs="logit_*")
+    assert b.outputs_kind == "logits" and b.labels is None and b.is_member is not None
+    b = load_bundle(tmp_path / "t.csv")  # the default label column is optional
+    assert b.labels is None
+    assert load_bundle(tmp_path / "t.csv", outputs="logits").outputs_kind == "logits"  # the former outputs=KIND
+    probs = _frame("prob")
+    probs.to_csv(tmp_path / "p.csv", index=False)
+    b = load_bundle(tmp_path / "p.csv", outputs="prob_0,prob_1,prob_2", label_column=None)
+    assert b.outputs_kind == "logits" and b.labels is None  # probabilities become log-probabilities
+    np.testing.assert_allclose(np.exp(b.target_logits[:, 0]), probs[["prob_0", "prob_1", "prob_2"]].to_numpy())
+
+
+def test_scores_npz_round_trip(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    scores = rng.uniform(-3, 7, (N, 2, C))
+    ref = rng.uniform(-3, 7, (4, N, 2, C))
+    ref_in = rng.random((4, N)) < 0.5
+    np.savez(tmp_path / "s.npz", target_scores=scores, ref_scores=ref, ref_is_member=ref_in)
+    b = load_bundle(tmp_path / "s.npz")
+    assert b.outputs_kind == "scores" and b.labels is None and b.n_references == 4
+    np.testing.assert_array_equal(b.target_logits, scores)
+    save_bundle(b, tmp_path / "again.npz")
+    with np.load(tmp_path / "again.npz") as z:
+        assert {"target_scores", "ref_scores"} <= set(z.files) and "target_logits" not in z.files
+        assert "labels" not in z.files
+    again = load_bundle(tmp_path / "again.npz")
+    assert again.outputs_kind == "scores"
+    np.testing.assert_array_equal(again.target_logits, b.target_logits)
+    np.testing.assert_array_equal(again.ref_logits, b.ref_logits)
+    with pytest.raises(InputError, match=r"s\.npz: outputs and outputs_kind apply to tables"):
+        load_bundle(tmp_path / "s.npz", outputs_kind="scores")
+
+
+@pytest.mark.parametrize(("arrays", "match"), [
+    ({"target_scores": np.ones((N, C)), "target_logits": np.ones((N, C))}, r"target_scores/target_logits: both given"),
+    ({"target_scores": np.ones((N, C)), "ref_logits": np.ones((2, N, C)), "ref_is_member": np.ones((2, N), bool)},
+     r"ref_logits: given with target_scores; .*pass them as ref_scores"),
+    ({"target_logits": np.ones((N, C)), "ref_scores": np.ones((2, N, C)), "ref_is_member": np.ones((2, N), bool)},
+     r"ref_scores: given with target_logits"),
+    ({"target_scores": np.ones((N, C)), "population_logits": np.ones((3, C)), "population_labels": np.zeros(3, int)},
+     r"population outputs: given with target_scores"),
+    ({"target_scores": np.full((N, C), np.nan)}, r"target_scores: expected finite values, found 30 NaN/inf"),
+    ({"target_scores": np.ones((N, C)), "labels": np.full(N, C)}, r"labels: expected class indices in \[0, 3\)"),
+])
+def test_scores_bundle_errors(arrays: dict[str, Any], match: str) -> None:
+    with pytest.raises(InputError, match=match):
+        SignalBundle.from_arrays(**arrays)
+
+
 def test_parquet(tmp_path: Path) -> None:
     pytest.importorskip("pyarrow")
     df = _frame()
@@ -291,7 +360,8 @@ def test_parquet(tmp_path: Path) -> None:
 
 
 TABLE_ERRORS: list[tuple[Any, dict[str, Any], str]] = [
-    (lambda d: d.drop(columns=["label"]), {}, r"table: label column 'label' not found; available columns: 'logit_0'"),
+    (lambda d: d.drop(columns=["label"]), {"label_column": "y"}, r"table: label column 'y' not found; available "
+     r"columns: 'logit_0'.*; pass label_column=\.\.\. with the column of true classes"),
     (lambda d: d.drop(columns=["logit_0", "logit_1", "logit_2"]), {}, r"table: no output columns found"),
     (lambda d: d.drop(columns=["logit_1"]), {}, r"must be contiguous from 0, missing logit_1"),
     (lambda d: d.assign(prob_0=0.5), {}, r"both logit_\* and prob_\* columns present"),
@@ -299,7 +369,8 @@ TABLE_ERRORS: list[tuple[Any, dict[str, Any], str]] = [
     (lambda d: d.assign(logit_2=[np.nan] + [0.0] * (N - 1)), {}, r"logit_2: empty or NaN cell at row 0"),
     (lambda d: d.assign(label=["cat"] * N), {}, r"label: expected integer class indices 0\.\.C-1, found 'cat'"),
     (lambda d: d.assign(label=[np.nan] + [0] * (N - 1)), {}, r"label: 1 empty label cells"),
-    (lambda d: d.assign(label=7), {}, r"labels: expected class indices in \[0, 3\)"),
+    (lambda d: d.assign(label=7), {}, r"label: expected class indices 0\.\.2 \(one per output column "
+     r"logit_0,logit_1,logit_2\), found 7 at row 0 \(label_column=\.\.\.\)"),
     (lambda d: d.assign(is_member=["maybe"] * N), {}, r"is_member: expected true/false or 1/0, found 'maybe'"),
     (lambda d: d.assign(is_member=[np.nan] + [1.0] * (N - 1)), {}, r"is_member: 1 empty membership cells"),
     (lambda d: d.assign(is_member=True), {}, r"is_member: need both members and non-members"),
@@ -307,7 +378,23 @@ TABLE_ERRORS: list[tuple[Any, dict[str, Any], str]] = [
     (lambda d: d, {"group_column": "nope"}, r"table: group column 'nope' not found"),
     (lambda d: d.assign(site=[np.nan] + ["a"] * (N - 1)), {"group_column": "site"}, r"site: 1 empty group cells"),
     (lambda d: d, {"prefix": "score_"}, r"table: no columns named score_0, score_1"),
-    (lambda d: d, {"outputs": "odds"}, r"outputs: expected 'logits' or 'probs', got 'odds'"),
+    (lambda d: d, {"outputs_kind": "odds"}, r"outputs_kind: expected 'logits', 'probs' or 'scores', got 'odds'; "
+     r"pass outputs_kind='scores'"),
+    (lambda d: d, {"outputs": "logit_0,logit_9"}, r"table: output column 'logit_9' not found \(outputs=\.\.\.\)"),
+    (lambda d: d, {"outputs": "p_*"}, r"table: no output columns match 'p_\*'"),
+    (lambda d: d, {"outputs": "logit_0"}, r"outputs: expected at least 2 output columns"),
+    (lambda d: d, {"outputs": "logit_0,logit_0"}, r"outputs: a column is named twice"),
+    (lambda d: d.rename(columns={"logit_0": "a", "logit_1": "b"}), {"outputs": "a,b"},
+     r"outputs_kind: cannot tell what the columns a,b hold; pass outputs_kind='logits'"),
+    (lambda d: d.assign(logit_2=[np.nan] + [0.0] * (N - 1)), {"outputs_kind": "scores"},
+     r"logit_2: empty or NaN cell at row 0"),
+    (lambda d: d.assign(logit_2=[np.inf] + [0.0] * (N - 1)), {"outputs_kind": "scores"},
+     r"target_scores: expected finite values, found 1 NaN/inf"),
+    (lambda d: d, {"member_column": "member"}, r"table: membership column 'member' not found"),
+    (lambda d: d.rename(columns={f"logit_{j}": f"prob_{j}" for j in range(C)}).assign(prob_0=0.9, prob_1=0.9, prob_2=0.9),
+     {}, r"target_probs: expected rows summing to 1.*pass outputs_kind='scores'"),
+    (lambda d: d.rename(columns={f"logit_{j}": f"prob_{j}" for j in range(C)}),
+     {}, r"target_probs: expected probabilities in \[0, 1\].*pass outputs_kind='scores'"),
     (lambda d: d, {"label_column": "y"}, r"table: label column 'y' not found"),
     (lambda d: d.iloc[:0], {}, r"target_logits: expected a non-empty array"),
     (lambda d: d.drop(columns=["logit_1", "logit_2"]), {}, r"target_logits: expected at least 2 classes"),

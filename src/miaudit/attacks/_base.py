@@ -26,10 +26,12 @@ import numpy as np
 if TYPE_CHECKING:
     from ..data import SignalBundle
 
-__all__ = ["Attack", "REQUIREMENTS"]
+__all__ = ["Attack", "REQUIREMENTS", "OUTPUT_KINDS"]
 
 #: What an attack can require from a bundle.
 REQUIREMENTS = frozenset({"reference", "membership", "population"})
+#: The kinds of outputs a bundle can hold (:attr:`miaudit.data.SignalBundle.outputs_kind`).
+OUTPUT_KINDS = frozenset({"logits", "scores"})
 
 
 class Attack(ABC):
@@ -40,6 +42,11 @@ class Attack(ABC):
     requires: ClassVar[frozenset[str]] = frozenset()
     #: One-line description shown in reports and ``--help``.
     description: ClassVar[str] = ""
+    #: Whether the attack needs the true labels (a bundle without labels skips it).
+    needs_labels: ClassVar[bool] = True
+    #: The output kinds it understands: ``"logits"`` (logits or probabilities, whose softmax is the model's
+    #: probability vector) and/or ``"scores"`` (raw per-class scores used as given).
+    output_kinds: ClassVar[frozenset[str]] = frozenset({"logits"})
 
     def fit(self, bundle: SignalBundle) -> Attack:
         """Learn from the reference part of ``bundle``. Default: nothing to learn."""

@@ -4,7 +4,8 @@ Imports flow one way: this module imports the attack modules, which import only
 :mod:`miaudit.attacks._base` (and private helpers); no attack module imports the registry, so
 importing an attack never fills the registry as a side effect. The built-in attacks are listed in
 :data:`BUILTIN` in the order :func:`available_attacks` returns them: population attacks, reference
-attacks, then the trained attacks and the shadow-model attack. :func:`register_attack` adds a
+attacks, then the trained attacks and the shadow-model attack. Which attack can run on a bundle depends on
+its ``requires`` (bundle parts), ``needs_labels`` and ``output_kinds`` (:func:`missing_requirements`). :func:`register_attack` adds a
 user-defined attack after them.
 """
 
@@ -12,11 +13,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .._errors import InputError
-from ._base import REQUIREMENTS, Attack
+from .._errors import InputError, option
+from ._base import OUTPUT_KINDS, REQUIREMENTS, Attack
 from .calibration import AttackR, CalibratedLoss
 from .lira import LiraOffline, LiraOnline
-from .population import ConfidenceAttack, EntropyAttack, LossAttack, ModifiedEntropyAttack, ScaledLogitAttack
+from .population import (
+    ConfidenceAttack,
+    EntropyAttack,
+    LossAttack,
+    MaxScoreAttack,
+    ModifiedEntropyAttack,
+    ScaledLogitAttack,
+    ScoreExtremityAttack,
+    ScoreSpreadAttack,
+)
 from .rmia import Rmia, RmiaOffline
 from .shokri import ShokriAttack
 from .trained import TrainedGB, TrainedLR
@@ -35,6 +45,9 @@ BUILTIN: dict[str, type[Attack]] = {
     "entropy": EntropyAttack,
     "modified_entropy": ModifiedEntropyAttack,
     "scaled_logit": ScaledLogitAttack,
+    "max_score": MaxScoreAttack,
+    "score_spread": ScoreSpreadAttack,
+    "score_extremity": ScoreExtremityAttack,
     "lira_online": LiraOnline,
     "lira_offline": LiraOffline,
     "rmia": Rmia,
@@ -55,6 +68,9 @@ def _check_class(cls: type[Attack], name: str | None = None) -> None:
     unknown = set(cls.requires) - REQUIREMENTS
     if unknown:
         raise TypeError(f"{cls.__name__}.requires has unknown entries {sorted(unknown)}")
+    kinds = set(cls.output_kinds)
+    if not kinds or kinds - OUTPUT_KINDS:
+        raise TypeError(f"{cls.__name__}.output_kinds must be a non-empty subset of {sorted(OUTPUT_KINDS)}")
 
 
 for _name, _cls in BUILTIN.items():
@@ -104,6 +120,13 @@ def get_attack(name: str, **params: Any) -> Attack:
 def missing_requirements(name: str, bundle: SignalBundle) -> str | None:
     """Why attack ``name`` cannot run on ``bundle`` (a sentence), or None if it can."""
     cls = attack_class(name)
+    if cls.needs_labels and bundle.labels is None:
+        return f"needs the true labels ({option('label_column', api='labels in the bundle, label_column=... for tables')})"
+    if bundle.outputs_kind not in cls.output_kinds:
+        if bundle.outputs_kind == "scores":
+            return ("needs logits or probabilities (a softmax-able output vector); the outputs are raw scores "
+                    f"({option('outputs_kind', 'scores')})")
+        return f"needs raw per-class scores ({option('outputs_kind', 'scores')}); the outputs are logits or probabilities"
     if "reference" in cls.requires and bundle.ref_logits is None:
         return "needs reference models (ref_logits/ref_is_member in the bundle, or `miaudit audit` to train them)"
     if "membership" in cls.requires and bundle.is_member is None:

@@ -3,7 +3,8 @@
 Shokri et al. (2017) train the attack classifier on shadow models' outputs; Salem et al. (2019,
 "ML-Leaks", adversary 1) show that a classifier over the sorted output vector works as well, and
 the simplest audit form -- the one most tutorials teach -- trains it on part of the target's own
-members/non-members and evaluates it on the rest. Features: :func:`._features.attack_features`.
+members/non-members and evaluates it on the rest. Features: :func:`._features.attack_features` (with
+labels the true-label features too; for raw scores the score vector as given, unsorted and sorted).
 
 **Use of ``is_member``.** These are the only attacks that read ``bundle.is_member`` (their
 ``requires`` contains ``"membership"``). They never score an example with a model fitted on it:
@@ -118,6 +119,10 @@ class TrainedAttack(Attack):
 
     classifier: ClassVar[str] = ""
     requires: ClassVar[frozenset[str]] = frozenset({"membership"})
+    #: Label-free without labels (the sorted output vector, and the entropy of probabilities); raw scores are
+    #: read as given, unsorted and sorted (:func:`._features.attack_features`).
+    needs_labels: ClassVar[bool] = False
+    output_kinds: ClassVar[frozenset[str]] = frozenset({"logits", "scores"})
 
     def __init__(self, *, n_folds: int = 5, seed: int = 0, top_k: int | None = 10) -> None:
         self.n_folds = check_positive_int(n_folds, "n_folds", 2)
@@ -126,9 +131,9 @@ class TrainedAttack(Attack):
 
     def fit(self, bundle: SignalBundle) -> TrainedAttack:
         """Cross-fit on ``bundle`` (reads ``is_member``) and keep the out-of-fold scores."""
-        check_target(bundle, self.name)
+        check_target(bundle, self.name, labels=False, kinds=self.output_kinds)
         is_member = self._membership(bundle)
-        x = attack_features(bundle.target_logits, bundle.labels, top_k=self.top_k)
+        x = attack_features(bundle.target_logits, bundle.labels, top_k=self.top_k, kind=bundle.outputs_kind)
         folds = StratifiedKFold(n_splits=self.n_folds, shuffle=True, random_state=self.seed)
         scores = np.empty(len(is_member), dtype=np.float64)
         fold = np.empty(len(is_member), dtype=np.int64)
@@ -182,7 +187,8 @@ class TrainedLR(TrainedAttack):
 
     name = "trained_lr"
     classifier = "lr"
-    description = "Logistic regression over the sorted output vector and true-label features, 5-fold cross-fitted."
+    description = ("Logistic regression over the sorted output vector and true-label features (raw scores: the "
+                   "vector, unsorted and sorted), 5-fold cross-fitted.")
 
 
 class TrainedGB(TrainedAttack):
@@ -190,4 +196,5 @@ class TrainedGB(TrainedAttack):
 
     name = "trained_gb"
     classifier = "gb"
-    description = "Gradient boosting over the sorted output vector and true-label features, 5-fold cross-fitted."
+    description = ("Gradient boosting over the sorted output vector and true-label features (raw scores: the "
+                   "vector, unsorted and sorted), 5-fold cross-fitted.")

@@ -143,15 +143,16 @@ def _accuracies(logits: np.ndarray, labels: np.ndarray, is_member: np.ndarray) -
 
 
 def _exposures(
-    scores: np.ndarray, labels: np.ndarray, is_member: np.ndarray | None, attack: str,
+    scores: np.ndarray, labels: np.ndarray | None, is_member: np.ndarray | None, attack: str,
     exposure: Mapping[str, np.ndarray] | None, top: int, *, target: np.ndarray | None = None,
     features: Any | None = None,
 ) -> pd.DataFrame:
     """The ``top`` highest-scoring records of ``attack`` with their per-example statistics; feature
     values (first :data:`MAX_FEATURE_COLUMNS` columns) only when ``features`` is given."""
     order = np.argsort(-scores, kind="stable")[:top]
-    df = pd.DataFrame({"index": np.arange(len(scores))[order], "label": labels[order], "attack": attack,
-                       "score": scores[order]})
+    df = pd.DataFrame({"index": np.arange(len(scores))[order], "attack": attack, "score": scores[order]})
+    if labels is not None:
+        df.insert(1, "label", labels[order])
     if target is not None:
         df.insert(0, "target", target[order])
     if is_member is not None:
@@ -170,11 +171,13 @@ def _exposures(
     return df
 
 
-def _slices(is_member: np.ndarray, scores: np.ndarray, labels: np.ndarray, groups: np.ndarray | None,
+def _slices(is_member: np.ndarray, scores: np.ndarray, labels: np.ndarray | None, groups: np.ndarray | None,
             settings: AuditSettings, strata: np.ndarray | None, attack: str) -> dict[str, pd.DataFrame]:
-    """Per-class (and, with ``groups``, per-group) metrics of the strongest attack's scores."""
-    out = {"class": slice_metrics(is_member, scores, labels, fprs=settings.fprs, confidence=settings.confidence,
-                                  strata=strata)}
+    """Per-class (with labels) and per-group (with ``groups``) metrics of the strongest attack's scores."""
+    out = {}
+    if labels is not None:
+        out["class"] = slice_metrics(is_member, scores, labels, fprs=settings.fprs, confidence=settings.confidence,
+                                     strata=strata)
     if groups is not None:
         out["group"] = slice_metrics(is_member, scores, groups, fprs=settings.fprs, confidence=settings.confidence,
                                      strata=strata)
@@ -237,7 +240,9 @@ def evaluate_bundle(
         warnings.extend(check.warnings)
     run = run_attacks(bundle, attacks, seed=settings.seed, params=attack_params)
     labels = bundle.labels
-    scores_df = pd.DataFrame({"index": np.arange(bundle.n_examples), "label": labels})
+    scores_df = pd.DataFrame({"index": np.arange(bundle.n_examples)})
+    if labels is not None:
+        scores_df["label"] = labels
     if is_member is not None:
         scores_df["is_member"] = is_member.astype(bool)
     if bundle.groups is not None:
@@ -255,7 +260,8 @@ def evaluate_bundle(
                                   confidence=settings.confidence, seed=settings.seed)
         game_d["n_members"] = int(is_member.sum())
         game_d["n_nonmembers"] = int((~is_member).sum())
-        game_d.update(_accuracies(bundle.target_logits, labels, is_member))
+        if labels is not None:  # a model's accuracy needs labels (and a top class: any output kind has one)
+            game_d.update(_accuracies(bundle.target_logits, labels, is_member))
         merged = {**game_d, **dict(game or {})}
         dp_chk = _dp(merged, is_member, run.scores, folds, settings)
     best = rank_attacks(metrics)[0] if metrics else next(iter(run.exposure), None) or next(iter(run.scores), None)

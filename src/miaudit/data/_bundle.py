@@ -6,9 +6,11 @@ Array conventions (after normalisation by :meth:`SignalBundle.from_arrays`):
 =====================  ======================  =================================================
 field                  shape / dtype           meaning
 =====================  ======================  =================================================
-labels                 (N,) int64              true class in [0, C)
+labels                 (N,) int64 or None      true class in [0, C) (None: no labels; label-free attacks only)
 target_logits          (N, A, C) float64       target model logits for A queries (A=1 if none);
-                                               probabilities are converted to log-probabilities
+                                               probabilities are converted to log-probabilities;
+                                               with outputs_kind "scores": the raw scores as given
+outputs_kind           "logits" or "scores"    what target_logits/ref_logits hold (see below)
 is_member              (N,) bool or None       ground truth membership, evaluation only
 ref_logits             (K, N, A, C) float32    K reference models' logits, or None
 ref_is_member                 (K, N) bool or None     reference models' training membership
@@ -17,6 +19,11 @@ population_logits      (M, A, C) or None       target outputs on known non-membe
 population_labels      (M,) int64 or None
 ref_population_logits  (K, M, A, C) or None    reference outputs on the population
 =====================  ======================  =================================================
+
+Output kinds: ``"logits"`` (logits, or probabilities converted to log-probabilities at the door: their
+softmax is the model's probability vector) or ``"scores"`` (any real per-class values, e.g. a table of
+unnormalised confidence scores, kept exactly as given: no softmax, no normalisation). Attacks declare
+which kinds they understand (``Attack.output_kinds``) and whether they need labels (``Attack.needs_labels``).
 
 Precision: the target's outputs are kept in float64 (they are few and every attack reads them);
 reference outputs are stored in float32, which halves the memory of the largest array
@@ -51,7 +58,7 @@ class SignalBundle:
     :func:`miaudit.data.load_bundle`. The fields follow the table in the module docstring.
     """
 
-    labels: np.ndarray
+    labels: np.ndarray | None
     target_logits: np.ndarray
     is_member: np.ndarray | None = None
     ref_logits: np.ndarray | None = None
@@ -61,10 +68,15 @@ class SignalBundle:
     population_labels: np.ndarray | None = None
     ref_population_logits: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    outputs_kind: str = "logits"
 
     @property
     def n_examples(self) -> int:
-        return int(self.labels.shape[0])
+        return int(self.target_logits.shape[0])
+
+    @property
+    def has_labels(self) -> bool:
+        return self.labels is not None
 
     @property
     def n_queries(self) -> int:
@@ -86,12 +98,14 @@ class SignalBundle:
     def from_arrays(
         cls,
         *,
-        labels: Any,
+        labels: Any = None,
         target_logits: Any = None,
         target_probs: Any = None,
+        target_scores: Any = None,
         is_member: Any = None,
         ref_logits: Any = None,
         ref_probs: Any = None,
+        ref_scores: Any = None,
         ref_is_member: Any = None,
         groups: Any = None,
         population_logits: Any = None,
@@ -105,16 +119,19 @@ class SignalBundle:
 
         Parameters
         ----------
-        labels : int array (N,)
-            True classes in ``[0, C)``. Floats holding whole numbers are accepted.
-        target_logits, target_probs : float array (N, C) or (N, A, C)
+        labels : int array (N,), optional
+            True classes in ``[0, C)``. Floats holding whole numbers are accepted. Without labels only
+            the label-free attacks run (the others are skipped with the reason).
+        target_logits, target_probs, target_scores : float array (N, C) or (N, A, C)
             Exactly one of them. Probabilities must lie in [0, 1] with rows summing to 1
             (tolerance ``1e-3``) and are converted to log-probabilities with
-            :func:`miaudit.signals.probs_to_logits`.
+            :func:`miaudit.signals.probs_to_logits`. Scores are any finite real per-class values,
+            used as given (``outputs_kind == "scores"``: not normalised, need not sum to 1).
         is_member : bool or 0/1 array (N,), optional
             Ground-truth membership of the target (evaluation only); needs both classes.
-        ref_logits, ref_probs : float array (K, N, C) or (K, N, A, C), optional
-            Reference models' outputs (at most one of them), with the target's A and C.
+        ref_logits, ref_probs, ref_scores : float array (K, N, C) or (K, N, A, C), optional
+            Reference models' outputs (at most one of them), with the target's A and C;
+            ``ref_scores`` goes with ``target_scores`` (and only with it).
         ref_is_member : bool or 0/1 array (K, N)
             Required exactly when reference outputs are given.
         groups : array (N,), optional
@@ -132,7 +149,14 @@ class SignalBundle:
             With a one-line message naming the offending input, for every inconsistency.
         """
         # --- target -------------------------------------------------------------------------
-        tgt_name, tgt = _one_of("target_logits", target_logits, "target_probs", target_probs, required=True)
+        scores_kind = target_scores is not None
+        if scores_kind:
+            for other, value in (("target_logits", target_logits), ("target_probs", target_probs)):
+                if value is not None:
+                    raise InputError(f"target_scores/{other}: both given; pass exactly one kind of outputs")
+            tgt_name, tgt = "target_scores", target_scores
+        else:
+            tgt_name, tgt = _one_of("target_logits", target_logits, "target_probs", target_probs, required=True)
         tgt64 = _float_array(tgt_name, tgt, dtype=np.float64, ndims=(2, 3), shape_hint="(N, C) or (N, A, C)")
         if tgt64.ndim == 2:
             tgt64 = tgt64[:, None, :]
@@ -148,7 +172,9 @@ class SignalBundle:
             tgt64 = _probs_to_logits(tgt_name, tgt64)
 
         # --- labels -------------------------------------------------------------------------
-        labels_arr = _labels(labels, "labels", n_expected=n, n_classes=c, length_source=tgt_name)
+        labels_arr = None
+        if labels is not None:
+            labels_arr = _labels(labels, "labels", n_expected=n, n_classes=c, length_source=tgt_name)
 
         # --- membership ---------------------------------------------------------------------
         target_in_arr = None
@@ -163,7 +189,21 @@ class SignalBundle:
                 )
 
         # --- references ---------------------------------------------------------------------
-        ref_name, ref = _one_of("ref_logits", ref_logits, "ref_probs", ref_probs, required=False)
+        if scores_kind:
+            for other, value in (("ref_logits", ref_logits), ("ref_probs", ref_probs)):
+                if value is not None:
+                    raise InputError(
+                        f"{other}: given with target_scores; reference outputs must be of the target's kind, "
+                        "pass them as ref_scores"
+                    )
+            ref_name, ref = "ref_scores", ref_scores
+        else:
+            if ref_scores is not None:
+                raise InputError(
+                    f"ref_scores: given with {tgt_name}; reference outputs must be of the target's kind, pass "
+                    f"target_scores for the target as well, or the references as {tgt_name.replace('target', 'ref')}"
+                )
+            ref_name, ref = _one_of("ref_logits", ref_logits, "ref_probs", ref_probs, required=False)
         ref_arr = ref_in_arr = None
         k = 0
         if ref is None and ref_is_member is not None:
@@ -193,6 +233,11 @@ class SignalBundle:
             required=False,
         )
         pop_arr = pop_labels_arr = rpop_arr = None
+        if scores_kind and (pop is not None or rpop is not None or population_labels is not None):
+            raise InputError(
+                "population outputs: given with target_scores; population data is read only by the attacks on "
+                "logits or probabilities, pass the outputs as target_logits/target_probs, or drop the population"
+            )
         if pop is None:
             if population_labels is not None:
                 raise InputError(
@@ -245,7 +290,7 @@ class SignalBundle:
             raise InputError(f"meta: expected a dict, got {type(meta).__name__}; pass a dict or None")
 
         return cls(
-            labels=_readonly_array(labels_arr),
+            labels=_readonly(labels_arr),
             target_logits=_readonly_array(tgt64),
             is_member=_readonly(target_in_arr),
             ref_logits=_readonly(ref_arr),
@@ -255,6 +300,7 @@ class SignalBundle:
             population_labels=_readonly(pop_labels_arr),
             ref_population_logits=_readonly(rpop_arr),
             meta=dict(meta or {}),
+            outputs_kind="scores" if scores_kind else "logits",
         )
 
 

@@ -7,20 +7,28 @@ is not a plain numeric/bool/str array is refused with an :class:`~miaudit.InputE
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .._atomic import atomic_open
-from .._errors import InputError, MissingDependencyError, import_optional
+from .._errors import InputError, MissingDependencyError, import_optional, input_name, option
 from ._bundle import SignalBundle
 
 __all__ = ["load_bundle", "save_bundle", "BUNDLE_KEYS", "LEGACY_KEYS", "META_KEY"]
+
+#: Default table columns: used when present; a column named otherwise must exist.
+DEFAULT_LABEL_COLUMN = "label"
+DEFAULT_MEMBER_COLUMN = "is_member"
+#: What a table's output columns can hold (``outputs_kind``).
+OUTPUTS_KINDS = ("logits", "probs", "scores")
 
 #: Keys of bundles written before miaudit 0.2 (results schema 1), read under their current names.
 LEGACY_KEYS = {"target_in": "is_member", "ref_in": "ref_is_member"}
@@ -30,9 +38,11 @@ BUNDLE_KEYS = (
     "labels",
     "target_logits",
     "target_probs",
+    "target_scores",
     "is_member",
     "ref_logits",
     "ref_probs",
+    "ref_scores",
     "ref_is_member",
     "groups",
     "population_logits",
@@ -52,24 +62,34 @@ _COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip")
 def load_bundle(
     path: str | os.PathLike[str],
     *,
-    label_column: str = "label",
-    member_column: str | None = "is_member",
+    label_column: str | None = DEFAULT_LABEL_COLUMN,
+    member_column: str | None = DEFAULT_MEMBER_COLUMN,
     group_column: str | None = None,
     prefix: str | None = None,
-    outputs: str | None = None,
+    outputs: str | Sequence[str] | None = None,
+    outputs_kind: str | None = None,
 ) -> SignalBundle:
     """Load a signal bundle from an ``.npz`` archive or a CSV/parquet table.
 
     ``.npz``: the keys of :data:`BUNDLE_KEYS` (see ``docs/bundle.md``) plus an optional ``meta``
-    JSON string; unknown keys are refused. Loaded with ``allow_pickle=False``.
+    JSON string; unknown keys are refused. Loaded with ``allow_pickle=False``. Raw scores are stored
+    under ``target_scores`` (and ``ref_scores``); ``labels`` is optional.
 
     Tables (``.csv``, ``.tsv``, ``.parquet``/``.pq``; CSV may be gz/bz2/xz compressed): one row per
-    example with a label column (``label_column``), an optional membership column
-    (``member_column``; bool, 0/1 or true/false/yes/no; absent -> no ``is_member``), an optional
-    group column, and one column per class named ``logit_0 .. logit_{C-1}`` or
-    ``prob_0 .. prob_{C-1}``. ``prefix`` picks another column prefix (e.g. ``"score_"``);
-    ``outputs`` (``"logits"`` or ``"probs"``) says what those columns hold (default: probabilities
-    when the prefix starts with ``"prob"``, logits otherwise).
+    example with an optional label column (``label_column``; the default ``"label"`` is used when present,
+    a column named otherwise must exist; ``None``: no labels), an optional membership column
+    (``member_column``; bool, 0/1 or true/false/yes/no; the default ``"is_member"`` when present), an
+    optional group column, and the output columns:
+
+    * ``outputs``: the output columns, one per class in class order: a comma-separated string
+      (``"p_cat,p_dog"``), a list of names, or a pattern with ``*`` (``"p_*"``: every matching column, in
+      the file's order). Default: ``logit_0 .. logit_{C-1}`` or ``prob_0 .. prob_{C-1}`` (or
+      ``{prefix}0 ..`` with ``prefix``).
+    * ``outputs_kind``: ``"logits"``, ``"probs"`` (in [0, 1], rows summing to 1) or ``"scores"`` (any
+      real per-class values, used as given: not normalised). Default: inferred from ``logit_*`` /
+      ``prob_*`` column names (and a ``prefix`` starting with ``prob``: probabilities, other prefixes:
+      logits); for other names it must be given. (``outputs="logits"``/``"probs"``/``"scores"`` is still
+      read as the kind, as before this option existed.)
 
     Raises
     ------
@@ -80,6 +100,11 @@ def load_bundle(
     p = _check_path(path)
     kind = _kind_of(p)
     if kind == "npz":
+        if outputs is not None or outputs_kind is not None or prefix is not None:
+            raise InputError(
+                f"{_nm(p)}: {input_name('outputs')} and {input_name('outputs_kind')} apply to tables; an .npz bundle says "
+                "what it holds by its keys (target_logits, target_probs or target_scores)"
+            )
         arrays, meta = _read_npz(p)
         try:
             return SignalBundle.from_arrays(**arrays, meta={**meta, "source": str(p)})
@@ -89,7 +114,7 @@ def load_bundle(
     try:
         return _bundle_from_table(
             table, label_column=label_column, member_column=member_column, group_column=group_column,
-            prefix=prefix, outputs=outputs, source=str(p),
+            prefix=prefix, outputs=outputs, outputs_kind=outputs_kind, source=str(p),
         )
     except InputError as exc:
         raise InputError(f"{_nm(p)}: {exc}") from None
@@ -112,16 +137,19 @@ def save_bundle(bundle: SignalBundle, path: str | os.PathLike[str], *, compress:
         raise InputError(f"path: {str(p)!r} is a directory; pass a file name ending in .npz")
     if not p.parent.is_dir():
         raise InputError(f"path: folder {str(p.parent)!r} does not exist; create it first")
-    arrays: dict[str, Any] = {"labels": bundle.labels, "target_logits": bundle.target_logits}
+    scores = bundle.outputs_kind == "scores"
+    arrays: dict[str, Any] = {"target_scores" if scores else "target_logits": bundle.target_logits}
+    if bundle.labels is not None:
+        arrays["labels"] = bundle.labels
     for key in ("is_member", "ref_logits", "ref_is_member", "population_logits", "population_labels",
                 "ref_population_logits"):
         value = getattr(bundle, key)
         if value is not None:
-            arrays[key] = value
+            arrays["ref_scores" if scores and key == "ref_logits" else key] = value
     if bundle.groups is not None:
         g = np.asarray(bundle.groups)
         arrays["groups"] = g.astype(str) if g.dtype.kind == "O" else g
-    meta = {k: v for k, v in bundle.meta.items() if k not in ("source", "columns")}
+    meta = {k: v for k, v in bundle.meta.items() if k not in ("source", "columns", "outputs", "outputs_kind")}
     arrays[META_KEY] = np.array(json.dumps(meta, default=str, sort_keys=True))
     with atomic_open(p) as fh:
         (np.savez_compressed if compress else np.savez)(fh, **arrays)
@@ -190,16 +218,11 @@ def _read_npz(p: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         if len(set(keys)) != len(keys):
             raise InputError(f"{_nm(p)}: duplicate keys in the archive; re-save it with np.savez")
         if not keys:
-            raise InputError(f"{_nm(p)}: empty .npz archive; expected at least 'labels' and 'target_logits'")
+            raise InputError(f"{_nm(p)}: empty .npz archive; expected at least 'target_logits' (and 'labels')")
         for info, key in zip(infos, keys):
             arrays[key] = _read_member(zf, info, key, _nm(p))
     if META_KEY in arrays:
         meta = _parse_meta(arrays.pop(META_KEY), _nm(p))
-    if "labels" not in arrays:
-        raise InputError(
-            f"{_nm(p)}: missing key 'labels'; a bundle needs labels (N,) and target_logits (or target_probs), "
-            f"found keys: {', '.join(sorted(arrays)) or '(none)'}"
-        )
     return arrays, meta
 
 
@@ -305,51 +328,46 @@ _COL_RE_CACHE: dict[str, re.Pattern[str]] = {}
 
 
 def _bundle_from_table(
-    df: Any, *, label_column: str, member_column: str | None, group_column: str | None,
-    prefix: str | None, outputs: str | None, source: str,
+    df: Any, *, label_column: str | None, member_column: str | None, group_column: str | None,
+    prefix: str | None, outputs: str | Sequence[str] | None, outputs_kind: str | None, source: str,
 ) -> SignalBundle:
     columns = [str(c) for c in df.columns]
     df = df.set_axis(columns, axis=1)
     if len(set(columns)) != len(columns):
         raise InputError("table: duplicate column names; give every column a unique name")
     available = ", ".join(repr(c) for c in columns[:30]) + (" ..." if len(columns) > 30 else "")
-    if outputs is not None and outputs not in ("logits", "probs"):
-        raise InputError(f"outputs: expected 'logits' or 'probs', got {outputs!r}")
-    if prefix is None:
-        found = {pre: _class_columns(columns, pre) for pre in ("logit_", "prob_")}
-        present = [pre for pre, cols in found.items() if cols]
-        if not present:
-            raise InputError(
-                f"table: no output columns found; expected logit_0..logit_{{C-1}} or prob_0..prob_{{C-1}} "
-                f"(or pass prefix=...), available columns: {available}"
-            )
-        if len(present) == 2:
-            raise InputError("table: both logit_* and prob_* columns present; keep one kind, or pass prefix='logit_'")
-        prefix = present[0]
-    if outputs is None:
-        outputs = "probs" if prefix.lower().startswith("prob") else "logits"
-    class_cols = _class_columns(columns, prefix)
-    if not class_cols:
-        raise InputError(f"table: no columns named {prefix}0, {prefix}1, ...; available columns: {available}")
-    idx = sorted(class_cols)
-    if idx != list(range(len(idx))):
-        missing = sorted(set(range(max(idx) + 1)) - set(idx))
+    if isinstance(outputs, str) and outputs.strip() in OUTPUTS_KINDS and outputs_kind is None:
+        outputs_kind, outputs = outputs.strip(), None  # the former meaning of outputs=: the kind
+    if outputs_kind is not None and outputs_kind not in OUTPUTS_KINDS:
         raise InputError(
-            f"table: output columns {prefix}0..{prefix}{max(idx)} must be contiguous from 0, missing "
-            f"{', '.join(prefix + str(i) for i in missing[:5])}; add them or renumber the columns"
+            f"{input_name('outputs_kind')}: expected 'logits', 'probs' or 'scores', got {str(outputs_kind)[:40]!r}; pass "
+            f"{option('outputs_kind', 'scores')} for raw per-class values used as given"
         )
-    if label_column not in df.columns:
-        raise InputError(f"table: label column {label_column!r} not found; available columns: {available}; "
-                         "pass label_column=...")
-    used = {label_column, member_column, group_column, *class_cols.values()}
+    out_cols = _output_columns(columns, outputs, prefix, available)
+    kind = outputs_kind or _infer_kind(out_cols, prefix)
+    if label_column is not None and label_column not in df.columns:
+        if label_column != DEFAULT_LABEL_COLUMN:
+            raise InputError(f"table: label column {label_column!r} not found; available columns: {available}; "
+                             f"pass {option('label_column')} with the column of true classes, or leave it out for a "
+                             "label-free audit")
+        label_column = None
+    if member_column is not None and member_column not in df.columns:
+        if member_column != DEFAULT_MEMBER_COLUMN:
+            raise InputError(f"table: membership column {member_column!r} not found; available columns: "
+                             f"{available}; pass {option('member_column')} with the column of true/false membership")
+        member_column = None
+    used = {label_column, member_column, group_column, *out_cols}
     for col in columns:  # pandas renames a repeated CSV header "x" to "x.1": refuse ambiguity
         m = re.fullmatch(r"(.+)\.[0-9]+", col)
         if m and m.group(1) in used and m.group(1) in df.columns:
             raise InputError(f"table: duplicate column {m.group(1)!r}; keep one column per name")
-    values = _numeric_block(df, [class_cols[i] for i in idx])
-    labels = _int_column(df[label_column], label_column)
+    values = _numeric_block(df, out_cols)
+    labels = None
+    if label_column is not None:
+        labels = _int_column(df[label_column], label_column)
+        _check_label_range(labels, label_column, out_cols)
     is_member = None
-    if member_column is not None and member_column in df.columns:
+    if member_column is not None:
         is_member = _bool_column(df[member_column], member_column)
     groups = None
     if group_column is not None:
@@ -361,11 +379,105 @@ def _bundle_from_table(
         groups = g.to_numpy()
         if groups.dtype.kind == "O":
             groups = groups.astype(str)
-    key = "target_probs" if outputs == "probs" else "target_logits"
-    return SignalBundle.from_arrays(
-        labels=labels, is_member=is_member, groups=groups, meta={"source": source, "columns": columns},
-        **{key: values}
+    key = {"probs": "target_probs", "logits": "target_logits", "scores": "target_scores"}[kind]
+    meta = {"source": source, "columns": columns, "outputs": list(out_cols), "outputs_kind": kind}
+    try:
+        return SignalBundle.from_arrays(labels=labels, is_member=is_member, groups=groups, meta=meta, **{key: values})
+    except InputError as exc:
+        text = str(exc)
+        if text.startswith((f"{key}: expected rows summing to 1", f"{key}: expected probabilities in")):  # the table's way out: say what the rows hold
+            raise InputError(
+                f"{text}; for raw scores that need not sum to 1 pass {option('outputs_kind', 'scores')}"
+            ) from None
+        raise
+
+
+def _output_columns(columns: list[str], outputs: str | Sequence[str] | None, prefix: str | None,
+                    available: str) -> list[str]:
+    """The output columns, in class order (see :func:`load_bundle`)."""
+    if outputs is not None:
+        if prefix is not None:
+            raise InputError(f"{input_name('outputs')}/prefix: both given; name the output columns one way")
+        names = [c.strip() for c in outputs.split(",")] if isinstance(outputs, str) else [str(c) for c in outputs]
+        names = [c for c in names if c]
+        if not names:
+            raise InputError(f"{input_name('outputs')}: no column names given; pass e.g. p_cat,p_dog or p_*")
+        picked: list[str] = []
+        for name in names:
+            if "*" in name:
+                hits = [c for c in columns if fnmatch.fnmatchcase(c, name)]
+                if not hits:
+                    raise InputError(f"table: no output columns match {name!r} ({option('outputs')}); available "
+                                     f"columns: {available}")
+                picked += hits
+            else:
+                picked.append(name)
+        missing = [c for c in picked if c not in columns]
+        if missing:
+            shown = ", ".join(repr(c[:40]) for c in missing[:5])
+            raise InputError(f"table: output column{'s' if len(missing) > 1 else ''} {shown} not found "
+                             f"({option('outputs')}); available columns: {available}")
+        if len(set(picked)) != len(picked):
+            raise InputError(f"{input_name('outputs')}: a column is named twice; name each output column once")
+        if len(picked) < 2:
+            raise InputError(f"{input_name('outputs')}: expected at least 2 output columns (one per class), got "
+                             f"{picked}; for a binary model pass both columns")
+        return picked
+    if prefix is None:
+        found = {pre: _class_columns(columns, pre) for pre in ("logit_", "prob_")}
+        present = [pre for pre, cols in found.items() if cols]
+        if not present:
+            raise InputError(
+                f"table: no output columns found; expected logit_0..logit_{{C-1}} or prob_0..prob_{{C-1}}, or name "
+                f"them with {option('outputs', api='outputs=')} (e.g. p_cat,p_dog or p_*) and say what they hold "
+                f"with {option('outputs_kind', api='outputs_kind=')} (logits, probs or scores); available columns: "
+                f"{available}"
+            )
+        if len(present) == 2:
+            raise InputError("table: both logit_* and prob_* columns present; keep one kind, or pick the columns "
+                             f"with {option('outputs', 'logit_*')}")
+        prefix = present[0]
+    class_cols = _class_columns(columns, prefix)
+    if not class_cols:
+        raise InputError(f"table: no columns named {prefix}0, {prefix}1, ...; available columns: {available}")
+    idx = sorted(class_cols)
+    if idx != list(range(len(idx))):
+        missing_idx = sorted(set(range(max(idx) + 1)) - set(idx))
+        raise InputError(
+            f"table: output columns {prefix}0..{prefix}{max(idx)} must be contiguous from 0, missing "
+            f"{', '.join(prefix + str(i) for i in missing_idx[:5])}; add them or renumber the columns"
+        )
+    return [class_cols[i] for i in idx]
+
+
+def _infer_kind(out_cols: list[str], prefix: str | None) -> str:
+    if prefix is not None:
+        return "probs" if prefix.lower().startswith("prob") else "logits"
+    for pre, kind in (("logit_", "logits"), ("prob_", "probs")):
+        if all(c.startswith(pre) for c in out_cols):
+            return kind
+    shown = ",".join(out_cols[:4]) + (",..." if len(out_cols) > 4 else "")
+    raise InputError(
+        f"{input_name('outputs_kind')}: cannot tell what the columns {shown} hold; pass {option('outputs_kind', 'logits')}, "
+        f"{option('outputs_kind', 'probs')} or {option('outputs_kind', 'scores')} (raw per-class values, used as given)"
     )
+
+
+def _check_label_range(labels: np.ndarray, column: str, out_cols: list[str]) -> None:
+    """Labels are class indices into the output columns: 0..C-1."""
+    c = len(out_cols)
+    if c < 2:  # SignalBundle.from_arrays says a model needs two output columns
+        return
+    with np.errstate(invalid="ignore"):
+        bad = np.flatnonzero((labels < 0) | (labels >= c))
+    if bad.size:
+        row = int(bad[0])
+        shown = ",".join(out_cols[:4]) + (",..." if c > 4 else "")
+        raise InputError(
+            f"{column}: expected class indices 0..{c - 1} (one per output column {shown}), found {labels[row]:g} at "
+            f"row {row} ({option('label_column')}); encode the classes as 0..{c - 1} in the order of the output "
+            "columns"
+        )
 
 
 def _class_columns(columns: list[str], prefix: str) -> dict[int, str]:

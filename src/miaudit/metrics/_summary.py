@@ -115,6 +115,14 @@ class AttackMetrics:
         }
 
 
+def _ppvs(fs: tuple[float, ...], tprs: tuple[TprAtFpr, ...], pi: float) -> dict[str, tuple[float | None, ...]]:
+    """The PPV point estimates and their lower bounds (from the population interval's lower end) per FPR."""
+    return {
+        "ppv_at_fpr": tuple(ppv_of(t.tpr, f, pi) for f, t in zip(fs, tprs)),
+        "ppv_lower_at_fpr": tuple(None if t.tpr is None else ppv_of(t.target_ci_low, f, pi) for f, t in zip(fs, tprs)),
+    }
+
+
 def _one_stratum(
     m: np.ndarray, s: np.ndarray, *, fs: tuple[float, ...], d: float, conf: float, conf_tpr: float, pi: float, seed: int
 ) -> AttackMetrics:
@@ -135,8 +143,7 @@ def _one_stratum(
         advantage=adv,
         fprs=fs,
         tpr_at_fpr=tprs,
-        ppv_at_fpr=tuple(ppv_of(t.tpr, f, pi) for f, t in zip(fs, tprs)),
-        ppv_lower_at_fpr=tuple(None if t.tpr is None else ppv_of(t.target_ci_low, f, pi) for f, t in zip(fs, tprs)),
+        **_ppvs(fs, tprs, pi),
         epsilon=eps,
         n_members=c.n_members,
         n_nonmembers=c.n_nonmembers,
@@ -209,8 +216,7 @@ def _combine(parts: Sequence[AttackMetrics], *, conf: float, conf_tpr: float, pi
         advantage=adv,
         fprs=fs,
         tpr_at_fpr=tprs,
-        ppv_at_fpr=tuple(ppv_of(t.tpr, f, pi) for f, t in zip(fs, tprs)),
-        ppv_lower_at_fpr=tuple(None if t.tpr is None else ppv_of(t.target_ci_low, f, pi) for f, t in zip(fs, tprs)),
+        **_ppvs(fs, tprs, pi),
         epsilon=parts[best].epsilon,
         n_members=sum(p.n_members for p in parts),
         n_nonmembers=sum(p.n_nonmembers for p in parts),

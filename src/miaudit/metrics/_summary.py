@@ -115,12 +115,12 @@ class AttackMetrics:
         }
 
 
-def _ppvs(fs: tuple[float, ...], tprs: tuple[TprAtFpr, ...], pi: float) -> dict[str, tuple[float | None, ...]]:
+def _ppvs(
+    fs: tuple[float, ...], tprs: tuple[TprAtFpr, ...], pi: float
+) -> tuple[tuple[float | None, ...], tuple[float | None, ...]]:
     """The PPV point estimates and their lower bounds (from the population interval's lower end) per FPR."""
-    return {
-        "ppv_at_fpr": tuple(ppv_of(t.tpr, f, pi) for f, t in zip(fs, tprs)),
-        "ppv_lower_at_fpr": tuple(None if t.tpr is None else ppv_of(t.target_ci_low, f, pi) for f, t in zip(fs, tprs)),
-    }
+    return (tuple(ppv_of(t.tpr, f, pi) for f, t in zip(fs, tprs)),
+            tuple(None if t.tpr is None else ppv_of(t.target_ci_low, f, pi) for f, t in zip(fs, tprs)))
 
 
 def _one_stratum(
@@ -136,6 +136,7 @@ def _one_stratum(
     tprs = tuple(tpr_at_fpr_from(c, f, conf_tpr) for f in fs)
     sel = split_select_certify(m, seed)[order]
     eps = epsilon_from_sorted(s_desc, m_desc, sel, delta=d, confidence=conf_tpr, seed=seed)
+    ppv = _ppvs(fs, tprs, pi)
     return AttackMetrics(
         auc=auc,
         auc_ci=_auc_interval(c, auc, conf),
@@ -143,7 +144,8 @@ def _one_stratum(
         advantage=adv,
         fprs=fs,
         tpr_at_fpr=tprs,
-        **_ppvs(fs, tprs, pi),
+        ppv_at_fpr=ppv[0],
+        ppv_lower_at_fpr=ppv[1],
         epsilon=eps,
         n_members=c.n_members,
         n_nonmembers=c.n_nonmembers,
@@ -209,6 +211,7 @@ def _combine(parts: Sequence[AttackMetrics], *, conf: float, conf_tpr: float, pi
     fs = first.fprs
     tprs = tuple(_combine_tpr([p.tpr_at_fpr[j] for p in parts], f, conf_tpr) for j, f in enumerate(fs))
     best = int(np.argmax([p.epsilon.value for p in parts]))
+    ppv = _ppvs(fs, tprs, pi)
     return AttackMetrics(
         auc=auc,
         auc_ci=(max(0.0, lo), min(1.0, hi)),
@@ -216,7 +219,8 @@ def _combine(parts: Sequence[AttackMetrics], *, conf: float, conf_tpr: float, pi
         advantage=adv,
         fprs=fs,
         tpr_at_fpr=tprs,
-        **_ppvs(fs, tprs, pi),
+        ppv_at_fpr=ppv[0],
+        ppv_lower_at_fpr=ppv[1],
         epsilon=parts[best].epsilon,
         n_members=sum(p.n_members for p in parts),
         n_nonmembers=sum(p.n_nonmembers for p in parts),

@@ -120,13 +120,14 @@ def main() -> None:
     print(f"non-DP: trained {int(trained.trained_now.sum())} of {len(seeds)} models in {t_train:.0f} s "
           f"(fit {np.nanmean(trained.fit_seconds):.1f} s / model); train acc {np.nanmean(trained.train_accuracy):.3f}, "
           f"test acc {np.nanmean(trained.test_accuracy):.3f}")
-    summary, table = [], []
+    summary, table, verdicts = [], [], []
     for label, logits in (("1 query", trained.logits[:, :, :1]), ("3 queries (1+2 aug)", trained.logits)):
         res, t_eval = _evaluate(y, logits, membership, targets, args.attacks, {"dataset": "mnist"})
         table += _attack_rows(label, res)
-        best = max(m["epsilon_lower_bound"] for m in res.metrics.values())
+        best = max(m.epsilon.value for m in res.metrics.values())
         summary.append((label, res.game["train_accuracy"], res.game["test_accuracy"], None, best,
                         t_train, t_eval, res.strongest))
+        verdicts.append((label, res.verdict().sentence, None))
 
     for eps in args.dp_eps:
         r = TorchRecipe(**common, lr=0.1, epochs=args.dp_epochs, batch_size=128,
@@ -136,14 +137,17 @@ def main() -> None:
         tr, t_tr = _train(r, X, y, mem, sd, Path(args.run_dir) / f"dp{eps:g}", args.jobs)
         guarantee = r.dp_guarantee(int(mem[0].sum()))
         res, t_eval = _evaluate(y, tr.logits, mem, list(range(args.dp_k, len(mem))), args.attacks,
-                                {"dataset": "mnist", "dp": guarantee})
+                                {"dataset": "mnist", "dp": {"neighbouring": "add_remove", **guarantee}})
         label = f"DP eps={eps:g}"
         table += _attack_rows(label, res)
-        best = max(m["epsilon_lower_bound"] for m in res.metrics.values())
+        best = max(m.epsilon.value for m in res.metrics.values())
         summary.append((label, res.game["train_accuracy"], res.game["test_accuracy"], guarantee, best, t_tr, t_eval,
                         res.strongest))
-        if best > guarantee["epsilon"]:
-            print(f"!! SOUNDNESS VIOLATION: empirical lower bound {best:.3f} > accountant epsilon {guarantee['epsilon']:.3f}")
+        chk = res.dp_check
+        verdicts.append((label, res.verdict().sentence, None if chk is None else chk.to_dict()))
+        if chk is not None and chk.contradicted:
+            print(f"!! SOUNDNESS VIOLATION: empirical bound {chk.bound.value:.3f} at delta {chk.game_delta:.2g} > "
+                  f"{chk.game_epsilon:.3f}, what eps = {guarantee['epsilon']:.3f} (add/remove) allows in this game")
 
     print()
     print("| setting            | train acc | test acc | accountant eps (sigma)  | best eps LB | strongest  | train s | eval s |")
@@ -159,6 +163,13 @@ def main() -> None:
           "----------------------------|--------|")
     for row in table:
         print(row)
+    print()
+    print("Verdicts (results.json verdict.sentence) and DP checks:")
+    for label, sentence, chk in verdicts:
+        extra = "" if chk is None else (f" DP check: largest bound {chk['epsilon_lower_bound']} ({chk['attack']}) at "
+                                        f"delta {chk['game_delta']:.2g} vs game epsilon {chk['game_epsilon']:.3g}: "
+                                        f"{'CONTRADICTED' if chk['contradicted'] else 'consistent'}.")
+        print(f"- {label}: {sentence}{extra}")
     print()
     print(f"K={args.k} balanced references + {len(targets)} independent targets (each attacked with all other models "
           f"as references), SmallCNN width {args.width}, {args.epochs} epochs; DP: {args.dp_k} references + "

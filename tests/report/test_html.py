@@ -147,7 +147,7 @@ def test_report_of_real_metrics_layer_output(tmp_path) -> None:
     assert table.loc["strong", "auc"] == pytest.approx(metrics["strong"].auc)
     assert table.loc["strong", "n_strata"] == 3 and list(table.index) == ["strong", "weak"]
     h = r.to_html()
-    assert '<tr class="strongest">' in h and "strong ★" in h and "3 targets" in h and "pop. [" in h
+    assert '<tr class="strongest">' in h and "strong ★" in h and "3 targets" in h and "<details><summary>threshold</summary>" in h
     assert "Measurable membership leakage" in h or "High membership risk" in h
     assert "n/a (needs ≥ 1,000 non-members per target, has 250)" in h  # 250 per target cannot resolve 0.1%
     slices = h[h.index('id="slices"'):]

@@ -197,7 +197,7 @@ def build_context(result: Any) -> dict[str, Any]:
                     "available": ok,
                     "value": pct(t.tpr) if ok else describe_tpr(t),
                     "ci": f"[{pct(t.ci_low)}, {pct(t.ci_high)}]" if ok and t.ci_low is not None else "",
-                    "pop_ci": f"pop. [{pct(t.target_ci_low)}, {pct(t.target_ci_high)}]" if ok else "",
+                    "pop_ci": f"[{pct(t.target_ci_low)}, {pct(t.target_ci_high)}]" if ok else "",
                     "n": f"n={t.n_nonmembers:,}",
                     "above_chance": ok and t.target_ci_low is not None and t.target_ci_low > f,
                     "reason": t.reason or "",

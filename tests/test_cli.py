@@ -551,3 +551,17 @@ def test_demo_options_checked_before_any_work(tmp_path):
     odd = run_cli("demo", "--model", "logreg", "--references", "3", "--out", str(out))
     assert odd.returncode == 2 and "--references" in one_error_line(odd)
     assert not out.exists()
+
+
+def test_bad_estimator_param_value_exit_2_before_any_training(tmp_path):
+    cfg = tmp_path / "audit.toml"
+    cfg.write_text(AUDIT_CONFIG.format(estimator="sklearn.neural_network.MLPClassifier").replace(
+        "params = { max_iter = 100 }", 'params = { activation = "sigmoid", max_iter = 5 }'))
+    started = time.monotonic()
+    proc = run_cli("audit", str(cfg), "--jobs", "1")
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    line = one_error_line(proc)  # one line: no progress bar, so nothing was trained
+    assert "[model] params" in line and "'activation'" in line and "'sigmoid'" in line, line
+    assert "MLPClassifier" in line and "relu" in line, line
+    assert not (tmp_path / "out").exists()
+    assert time.monotonic() - started < 30

@@ -159,3 +159,12 @@ def test_preload_modules_are_importable() -> None:
     assert "sklearn.neural_network" in mods and "sklearn.decomposition" in mods
     for m in mods:
         importlib.import_module(m)
+
+
+def test_bad_param_values_are_config_errors_before_fitting() -> None:
+    with pytest.raises(ConfigError, match=r"^\[model\] params: 'activation': The 'activation' parameter of MLPClassifier"):
+        SklearnRecipe(MLP, {"activation": "sigmoid"}, n_classes=2)
+    with pytest.raises(ConfigError, match=r"^\[model\] preprocessing\[0\]\.params: 'with_mean'"):
+        SklearnRecipe(LR, {},
+                      [{"step": "sklearn.preprocessing.StandardScaler", "params": {"with_mean": "yes"}}], n_classes=2)
+    SklearnRecipe(MLP, {"activation": "tanh", "hidden_layer_sizes": [8]}, n_classes=2)

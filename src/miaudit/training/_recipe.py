@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -66,6 +67,31 @@ def _instantiate(cls: Any, params: Mapping[str, Any], *, key: str) -> Any:
         ) from None
 
 
+_PARAM_NAME = re.compile(r"The '([^']+)' parameter")
+
+
+def _validate_params(obj: Any, *, key: str) -> None:
+    """Check ``obj``'s parameters with scikit-learn's own validation, without fitting.
+
+    Estimators built on ``sklearn.base.BaseEstimator`` declare ``_parameter_constraints`` and check
+    them in ``_validate_params()`` (normally at the start of ``fit``). Calling it here reports a bad
+    value (``activation = "sigmoid"``) before any model is trained. Objects without that machinery
+    (third-party classes, older scikit-learn) are left to ``fit``.
+    """
+    validate = getattr(obj, "_validate_params", None)
+    if not callable(validate) or not isinstance(getattr(obj, "_parameter_constraints", None), dict):
+        return
+    try:
+        validate()
+    except (ValueError, TypeError) as exc:
+        message = " ".join(str(exc).split())
+        m = _PARAM_NAME.search(message)
+        name = f"{m.group(1)!r}: " if m else ""
+        raise ConfigError(f"{key}: {name}{message}") from None
+    except Exception:  # pragma: no cover - a private API that misbehaves is not the user's error
+        return
+
+
 def _init_params(cls: Any) -> list[str]:
     try:
         sig = inspect.signature(cls)
@@ -94,7 +120,9 @@ def check_estimator_path(
             f"{key}: {path!r} has no fit and predict_proba/decision_function, so it cannot be audited; "
             "name a classifier such as 'sklearn.neural_network.MLPClassifier'"
         )
-    return _instantiate(cls, params or {}, key=params_key)
+    est = _instantiate(cls, params or {}, key=params_key)
+    _validate_params(est, key=params_key)
+    return est
 
 
 def check_step_path(path: str, params: Mapping[str, Any] | None = None, *, key: str) -> Any:
@@ -105,7 +133,9 @@ def check_step_path(path: str, params: Mapping[str, Any] | None = None, *, key: 
             f"{key}: {path!r} has no fit and transform, so it cannot be a preprocessing step; "
             "name a transformer such as 'sklearn.preprocessing.StandardScaler'"
         )
-    return _instantiate(cls, params or {}, key=key)
+    step = _instantiate(cls, params or {}, key=key)
+    _validate_params(step, key=key.removesuffix(".step") + ".params")
+    return step
 
 
 def _jsonable(value: Any, *, key: str) -> Any:
@@ -197,6 +227,7 @@ class SklearnRecipe:
         params = {} if params is None else params
         if not isinstance(params, Mapping):
             raise ConfigError(f"[model] params: expected a table of estimator parameters, got {type(params).__name__}")
+        jsonable_params = _jsonable(dict(params), key="[model] params")
         check_estimator_path(estimator, params)
         if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 2:
             raise ConfigError(f"n_classes: expected an int >= 2, got {n_classes!r}; a classifier needs two classes")
@@ -205,7 +236,7 @@ class SklearnRecipe:
             if not callable(import_object(q, key=f"[game] queries[{i}]")):
                 raise ConfigError(f"[game] queries[{i}]: {q!r} is not callable; name a function f(X) -> X")
         self.estimator = estimator
-        self.params: dict[str, Any] = _jsonable(dict(params), key="[model] params")
+        self.params: dict[str, Any] = jsonable_params
         self._raw_params = dict(params)
         self.preprocessing = _normalise_preprocessing(preprocessing)
         self.n_classes = int(n_classes)

@@ -565,3 +565,51 @@ def test_bad_estimator_param_value_exit_2_before_any_training(tmp_path):
     assert "MLPClassifier" in line and "relu" in line, line
     assert not (tmp_path / "out").exists()
     assert time.monotonic() - started < 30
+
+
+CSV_AUDIT_CONFIG = """\
+attacks = ["loss"]
+[data]
+kind = "csv"
+path = "no/such/folder/table.csv"
+label = "y"
+[model]
+estimator = "sklearn.linear_model.LogisticRegression"
+[game]
+n_references = 2
+n_targets = 1
+[output]
+dir = "out"
+"""
+
+
+def test_audit_data_overrides_the_config_path_relative_to_the_current_folder(tmp_path, monkeypatch):
+    (tmp_path / "cfg").mkdir()
+    cfg = tmp_path / "cfg" / "audit.toml"
+    cfg.write_text(CSV_AUDIT_CONFIG)
+    rng = np.random.default_rng(0)
+    here = tmp_path / "here"
+    here.mkdir()
+    rows = ["a,b,y"] + [f"{x:.4f},{rng.normal():.4f},{int(x > 0)}" for x in rng.normal(size=120)]
+    (here / "table.csv").write_text("\n".join(rows) + "\n")
+    monkeypatch.chdir(here)
+    as_written = run_cli("audit", str(cfg), "--jobs", "1")
+    assert as_written.returncode == 2 and "[data] path" in one_error_line(as_written)
+    missing = run_cli("audit", str(cfg), "--jobs", "1", "--data", "nope.csv")
+    assert missing.returncode == 2 and "--data: 'nope.csv' does not exist" in one_error_line(missing)
+    assert not (tmp_path / "cfg" / "out").exists()
+    proc = run_cli("audit", str(cfg), "--jobs", "1", "--data", "table.csv")
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    assert (tmp_path / "cfg" / "out" / "results.json").is_file()  # the config's own path does not exist
+    from miaudit.config import load_config
+
+    assert load_config(cfg, data_path="table.csv").data.spec()["path"] == str(here / "table.csv")
+    assert "--data" in " ".join(run_cli("audit", "--help").stdout.split())
+
+
+@pytest.mark.parametrize("name", ["adult.yaml", "mnist.toml"])
+def test_examples_say_where_the_data_comes_from_and_how_to_pass_it(name):
+    head = (Path(__file__).parents[1] / "examples" / name).read_text().split("\n[", 1)[0].split("\ndata:", 1)[0]
+    assert f"miaudit audit examples/{name} --data " in head
+    assert ("Salary" in head and "archive.ics.uci.edu" in head) if name == "adult.yaml" else \
+        ("t10k-images-idx3-ubyte" in head and "t10k-labels-idx1-ubyte" in head)

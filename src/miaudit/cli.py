@@ -426,6 +426,12 @@ def audit(
     ] = None,
     fail_above: FailOpt = None,
     overwrite: OverwriteOpt = False,
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", metavar="PATH",
+                     help="Data file or folder; overrides the config's \\[data] path (relative to the current "
+                     "folder, not the config's)."),
+    ] = None,
 ) -> None:
     """Run the full game: train K reference models with your recipe and evaluate each as a target.
 
@@ -443,8 +449,11 @@ def audit(
 
         _check_not_bundle(config)
         attacks = _check_attacks(attack)
+        if data is not None and not data.expanduser().exists():
+            raise InputError(f"--data: {str(data)!r} does not exist; pass the data file or folder "
+                             "(relative to the current folder)")
         with config_folder_on_path(config.expanduser().absolute().parent):
-            cfg = load_config(config)
+            cfg = load_config(config, data_path=data)
             if attacks:
                 cfg = dataclasses.replace(cfg, attacks=dataclasses.replace(cfg.attacks, names=tuple(attacks)))
             budgets = _check_budgets(fail_above, cfg.metrics.fprs)

@@ -545,8 +545,11 @@ def _parse_target(table: Any, base: Path | None, problems: _Problems) -> TargetC
 # ------------------------------------------------------------------------------------------------ loading
 
 
-def load_config(path: str | Path) -> AuditConfig:
+def load_config(path: str | Path, *, data_path: str | Path | None = None) -> AuditConfig:
     """Read a ``.toml``, ``.yaml``/``.yml`` (or ``.json``) audit config and validate it.
+
+    ``data_path`` replaces ``[data] path`` (the CLI's ``--data``); a relative one resolves against the
+    current folder, not the config's.
 
     Raises :class:`~miaudit.ConfigError` for a missing/unreadable file, a syntax error (with its line),
     or any invalid content (all problems in one message).
@@ -555,6 +558,8 @@ def load_config(path: str | Path) -> AuditConfig:
 
     p = _expand(path)
     d = read_config_file(p)
+    if data_path is not None and isinstance(d, Mapping) and isinstance(d.get("data"), Mapping):
+        d = {**d, "data": {**d["data"], "path": str(_expand(data_path).absolute())}}
     try:
         with config_folder_on_path(p.resolve().parent):  # an estimator module next to the config imports
             return AuditConfig.from_dict(d, base_dir=p.resolve().parent, source=p)

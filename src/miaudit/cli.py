@@ -20,7 +20,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -487,6 +487,62 @@ def levers_violations(table: Any, budgets: Sequence[Any]) -> list[list[str]]:
     return out
 
 
+# the levers table's figures: (summary column, header, kind of number)
+_LEVERS_COLUMNS = (
+    ("test_accuracy", "test acc", "num"),
+    ("generalisation_gap", "gap", "num"),
+    ("auc", "AUC", "num"),
+    ("tpr@0.001", "TPR@0.1%", "pct"),
+    ("tpr@0.01", "TPR@1%", "pct"),
+    ("epsilon_lower_bound", "eps LB", "num"),
+    ("accountant_epsilon", "acct eps", "num"),
+    ("pareto", "pareto", "str"),
+)
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def fmt_number(value: Any) -> str:
+    """A figure for the terminal: 3 decimals, or 3 significant digits below 0.01 (1e-4 -> 0.0001, not 0.000)."""
+    if _is_missing(value):
+        return "n/a"
+    v = float(value)
+    return f"{v:.3g}" if v != 0 and abs(v) < 0.01 else f"{v:.3f}"
+
+
+def fmt_percent(value: Any) -> str:
+    """A rate as a percent: one decimal, or 2 significant digits below 1% (1e-4 -> 0.01%)."""
+    if _is_missing(value):
+        return "n/a"
+    p = 100 * float(value)
+    return f"{p:.2g}%" if p != 0 and abs(p) < 1 else f"{p:.1f}%"
+
+
+def _fmt_lever(value: Any) -> str:
+    if _is_missing(value):
+        return "-"
+    return format(value, "g") if isinstance(value, float) else str(value)
+
+
+def levers_table(summary: Any, *, title: str) -> Table:
+    """The levers summary as a terminal table: short headers that are never cut, readable small numbers."""
+    table = Table(title=title, title_justify="left")
+    levers_cols = [c for c in summary.columns if c.startswith("lever:")]
+    figures = [(c, header, kind) for c, header, kind in _LEVERS_COLUMNS if c in summary.columns]
+    for c in levers_cols:
+        name = c.removeprefix("lever:")
+        table.add_column(name, justify="right", no_wrap=True, min_width=len(name))
+    for _, header, _kind in figures:
+        table.add_column(header, justify="right", no_wrap=True, min_width=len(header))
+    fmt: dict[str, Callable[[Any], str]] = {"num": fmt_number, "pct": fmt_percent, "str": str}
+    for _, row in summary.iterrows():
+        table.add_row(*[_fmt_lever(row[c]) for c in levers_cols],
+                      *[fmt[kind](row[c]) for c, _, kind in figures])
+    return table
+
+
 @app.command()
 def levers(
     config: Annotated[
@@ -550,16 +606,7 @@ def levers(
         out_dir = Path(result.meta["out_dir"])
         paths = result.save(out_dir)
         summary = result.summary()
-        table = Table(title=f"miaudit levers: {config.name}", title_justify="left")
-        show = [c for c in summary.columns if c.startswith("lever:")] + [
-            c for c in ("test_accuracy", "generalisation_gap", "auc", "tpr@0.001", "tpr@0.01",
-                        "epsilon_lower_bound", "accountant_epsilon", "pareto") if c in summary.columns
-        ]
-        for c in show:
-            table.add_column(c.removeprefix("lever:"), justify="right")
-        for _, row in summary[show].iterrows():
-            table.add_row(*[_fmt(v) if isinstance(v, float) else str(v) for v in row])
-        out_console.print(table)
+        out_console.print(levers_table(summary, title=f"miaudit levers: {config.name}"))
         recs = result.recommendations()
         if budget:
             if len(recs):

@@ -13,7 +13,8 @@ fifth of the games. The rule here makes one claim per game, at a stated level ``
    at which the distribution-free lower bound clears the FPR). The smallest p-value wins (ties: figure
    order, then attack order).
 3. **Certify.** On the certification half the chosen figure gets one one-sided lower confidence bound at
-   ``1 - alpha / T`` (T targets, Bonferroni): the AUC's DeLong bound, or the distribution-free population
+   ``1 - alpha / T`` (T targets, Bonferroni): the AUC's normal bound with the larger of DeLong's standard
+   error and the exact one under exchangeable labels (:func:`_auc_sd`), or the distribution-free population
    bound on the TPR at FPR f (:func:`miaudit.metrics.tpr_lower_bound`). Leakage is detected when the
    bound lies above chance (AUC 0.5, TPR = f) for at least one target.
 
@@ -141,12 +142,25 @@ def _confusions(m: np.ndarray, s: np.ndarray, st: np.ndarray) -> list[Confusion]
     return [confusion_from_sorted(*sort_desc(m[st == j], s[st == j])) for j in np.unique(st)]
 
 
+def _auc_sd(c: Confusion, auc: float) -> float:
+    """Standard error for the AUC's certification: the larger of DeLong's (the alternative's) and the exact
+    standard error under exchangeable labels, ``sqrt((n + 1) / (12 m n'))`` with the tie correction of the
+    Mann-Whitney U (Lehmann 1975). DeLong's estimate is itself noisy in small samples, which thickens the tail
+    the one-sided bound at ``1 - alpha / T`` reads; under the null the exact value is known."""
+    m, k = c.n_members, c.n_nonmembers
+    n = m + k
+    ties = np.diff(c.tp) + np.diff(c.fp)  # examples sharing each distinct score
+    tie_term = float(np.sum(ties.astype(np.float64) ** 3 - ties)) / (n * (n - 1)) if n > 1 else 0.0
+    null_var = (n + 1 - tie_term) / (12.0 * m * k)
+    return max(delong_sd(c, auc), float(np.sqrt(max(null_var, 0.0))))
+
+
 def _auc_p(cs: Sequence[Confusion]) -> float:
     """One-sided p-value of AUC > 0.5 from per-stratum DeLong z (standard deviations averaged)."""
     if any(min(c.n_members, c.n_nonmembers) < 2 for c in cs):
         return 1.0
     aucs = [_auc(c) for c in cs]
-    sd = float(np.mean([delong_sd(c, a) for c, a in zip(cs, aucs)]))
+    sd = float(np.mean([_auc_sd(c, a) for c, a in zip(cs, aucs)]))
     diff = float(np.mean(aucs)) - 0.5
     if sd <= 0.0:
         return 0.0 if diff > 0 else 1.0
@@ -183,7 +197,7 @@ def _certify(cs: Sequence[Confusion], fpr: float | None, confidence: float) -> t
     """(estimate, one-sided lower bound at ``confidence``) of the figure, combined over strata."""
     if fpr is None:
         aucs = [_auc(c) for c in cs]
-        sd = float(np.mean([delong_sd(c, a) for c, a in zip(cs, aucs)]))
+        sd = float(np.mean([_auc_sd(c, a) for c, a in zip(cs, aucs)]))
         est = float(np.mean(aucs))
         return est, est - float(special.ndtri(confidence)) * sd
     conf_each = 1.0 - (1.0 - confidence) / len(cs)

@@ -72,9 +72,10 @@ def main() -> None:
             eps_pos += m.epsilon.value > 0
     t_a = time.perf_counter() - t0
     hi = stats.beta.ppf(0.975, claims + 1, a.bundles - claims) if claims < a.bundles else 1.0
-    lines.append(f"(A) {a.bundles} null bundles (n = {a.n}, K = {a.k} references): verdict claims leakage in "
+    if a.bundles:
+        lines.append(f"(A) {a.bundles} null bundles (n = {a.n}, K = {a.k} references): verdict claims leakage in "
                  f"{claims} ({100 * claims / a.bundles:.1f}%, 95% upper bound {100 * hi:.1f}%); AUC interval excludes "
-                 f"0.5 in {auc_out}/{pairs} (game, attack) pairs; epsilon > 0 in {eps_pos}/{pairs}; {t_a:.0f} s")
+                     f"0.5 in {auc_out}/{pairs} (game, attack) pairs; epsilon > 0 in {eps_pos}/{pairs}; {t_a:.0f} s")
     t0 = time.perf_counter()
     claims, auc_out, pairs = 0, 0, 0
     for s in range(a.games):

@@ -43,8 +43,10 @@ def null_bundle(seed: int, n: int, k: int, c: int = 3) -> SignalBundle:
 
 
 def null_game(seed: int, n: int, k: int, c: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    design = balanced_membership(n, k, seed=seed)
+    # independent streams: drawing the data from the design's own seed would correlate them (same bits)
+    design_ss, data_ss = np.random.SeedSequence(seed).spawn(2)
+    rng = np.random.default_rng(data_ss)
+    design = balanced_membership(n, k, seed=design_ss)
     labels = rng.integers(0, c, n)
     difficulty = rng.normal(0, 1.5, (n, c))
     return labels, difficulty[None, :, None, :] + rng.normal(0, 0.5, (k, n, 1, c)), design

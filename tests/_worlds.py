@@ -179,8 +179,10 @@ def paired_game(n: int = 400, k: int = 4, c: int = 3, shift: float = 2.0, seed: 
     is shared by all models, the noise independent per model), so nothing can leak."""
     from miaudit.audit import balanced_membership as paired_design
 
-    rng = np.random.default_rng(seed)
-    design = paired_design(n, k, seed=seed)
+    # independent streams: the data drawn from the design's own seed would share its bits and correlate with it
+    design_ss, data_ss = np.random.SeedSequence(seed).spawn(2)
+    rng = np.random.default_rng(data_ss)
+    design = paired_design(n, k, seed=design_ss)
     labels = rng.integers(0, c, n)
     if null:
         difficulty = rng.normal(0, 1.5, (n, c))

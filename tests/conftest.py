@@ -6,6 +6,9 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Ray (tests/training/test_ray.py) keeps every node and driver on 127.0.0.1 only with this set before it is
+# imported; otherwise it binds to the machine's external address
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 _SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -91,6 +91,17 @@ PriorOpt = Annotated[float, typer.Option("--member-prior", metavar="P", help="Me
 JobsOpt = Annotated[
     int | None, typer.Option("--jobs", metavar="N", help="Parallel training processes (default: all cores).")
 ]
+ExecutorOpt = Annotated[
+    str | None,
+    typer.Option("--executor", metavar="NAME",
+                 help="Where the models train: process (this machine) or ray; overrides \\[execution] executor."),
+]
+AddressOpt = Annotated[
+    str | None,
+    typer.Option("--address", metavar="ADDR",
+                 help="Ray cluster to train on: HOST:PORT, ray://HOST:PORT or auto (RAY_ADDRESS); without it "
+                 "--executor ray starts a local Ray. Overrides \\[execution] address."),
+]
 ConfigArg = Annotated[
     Path,
     typer.Argument(metavar="CONFIG",
@@ -432,6 +443,8 @@ def audit(
                      help="Data file or folder; overrides the config's \\[data] path (relative to the current "
                      "folder, not the config's)."),
     ] = None,
+    executor: ExecutorOpt = None,
+    address: AddressOpt = None,
 ) -> None:
     """Run the full game: train K reference models with your recipe and evaluate each as a target.
 
@@ -456,12 +469,30 @@ def audit(
             cfg = load_config(config, data_path=data)
             if attacks:
                 cfg = dataclasses.replace(cfg, attacks=dataclasses.replace(cfg.attacks, names=tuple(attacks)))
+            cfg = dataclasses.replace(cfg, execution=_execution(cfg.execution, executor, address))
             budgets = _check_budgets(fail_above, cfg.metrics.fprs)
             out_dir = out if out is not None else Path(cfg.output.dir)
             check_out(out_dir, overwrite=overwrite)
             with rich_progress("training models", console=console) as progress:
                 result = run_audit(cfg, jobs=jobs, progress=progress)
         _finish(result, out_dir, budgets, title=f"miaudit audit: {config.name}", started=started)
+
+
+def _execution(base: Any, executor: str | None, address: str | None) -> Any:
+    """The config's ``[execution]`` with ``--executor``/``--address`` applied (InputError naming the flag)."""
+    import dataclasses
+
+    from .training._execution import execution_problems
+
+    flags = {k: v for k, v in (("executor", executor), ("address", address)) if v is not None}
+    if address is not None and executor is None:
+        flags["executor"] = "ray"  # an address only means something to the ray executor
+    if problems := execution_problems(flags, flag=True):
+        raise InputError("; ".join(problems))
+    merged = {**base.to_dict(), **flags}
+    if merged.get("executor") == "process":
+        merged.pop("address", None)  # --executor process overrides a config's cluster
+    return dataclasses.replace(base, **{k: merged.get(k) for k in ("executor", "address")})
 
 
 def _levers_column(budget: Any) -> str:
@@ -566,6 +597,8 @@ def levers(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", metavar="", help="Replace an earlier sweep's levers.json/levers.html in the output folder."),
     ] = False,
+    executor: ExecutorOpt = None,
+    address: AddressOpt = None,
 ) -> None:
     """Sweep training-set size, capacity, regularisation or DP-SGD and show how each moves the risk."""
     started = time.perf_counter()
@@ -588,6 +621,7 @@ def levers(
                 raw = {k: v for k, v in raw.items() if k != "levers"}
             base = AuditConfig.from_dict(raw, base_dir=config.expanduser().resolve().parent, source=config)
             budgets = _check_budgets(fail_above, base.metrics.fprs)
+            execution = _execution(base.execution, executor, address)
             check_out(out if out is not None else Path(base.output.dir), LEVERS_FILES, LEVERS_MARKERS,
                       overwrite=overwrite)
 
@@ -602,7 +636,8 @@ def levers(
                 )
 
             with rich_progress("training models", console=console, transient=True) as progress:
-                result = run_levers(config, jobs=jobs, progress=progress, budget=budget, out_dir=out, on_point=on_point)
+                result = run_levers(config, jobs=jobs, progress=progress, budget=budget, out_dir=out, on_point=on_point,
+                                    executor=execution)
         out_dir = Path(result.meta["out_dir"])
         paths = result.save(out_dir)
         summary = result.summary()

@@ -9,6 +9,7 @@ Sections (every key is documented in ``docs/config.md``)::
     [metrics]  delta, confidence, member prior, the FPRs of interest
     [output]   the output folder and the model cache
     [target]   optional: an already-trained target model with its member / non-member index files
+    [execution] optional: where the models train (process pool or a Ray cluster) and each model's resources
 
 :func:`load_config` and :meth:`AuditConfig.from_dict` check everything that can be checked without
 loading the data or training (unknown keys, types, ranges, K even and >= 2, files present, estimator
@@ -31,6 +32,7 @@ from typing import Any
 from ._counts import check_even_count
 from ._errors import ConfigError, InputError, MissingDependencyError
 from .metrics import AuditSettings
+from .training._execution import EXECUTION_KEYS, Execution, execution_problems
 
 __all__ = [
     "AuditConfig",
@@ -44,7 +46,7 @@ __all__ = [
     "read_config_file",
 ]
 
-SECTIONS = ("data", "model", "game", "attacks", "metrics", "output", "target")
+SECTIONS = ("data", "model", "game", "attacks", "metrics", "output", "target", "execution")
 DEFAULT_N_REFERENCES = 16
 DEFAULT_MAX_TARGETS = 8
 
@@ -250,6 +252,7 @@ class AuditConfig:
     output: OutputConfig = field(default_factory=OutputConfig)
     target: TargetConfig | None = None
     source: Path | None = None
+    execution: Execution = field(default_factory=Execution)  # never changes a result: not in to_dict()
 
     def settings(self) -> AuditSettings:
         """The ``[metrics]`` settings with the game's seed (one seed drives the whole audit)."""
@@ -279,9 +282,10 @@ class AuditConfig:
         metrics = _parse_metrics(d.get("metrics"), problems)
         output = _parse_output(d.get("output"), base, problems)
         target = _parse_target(d.get("target"), base, problems)
+        execution = _parse_execution(d.get("execution"), problems)
         problems.raise_if_any(src)
         return cls(data=data, model=model, game=game, attacks=attacks, metrics=metrics, output=output,
-                   target=target, source=Path(source) if source is not None else None)
+                   target=target, source=Path(source) if source is not None else None, execution=execution)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able view (paths as strings), accepted again by :meth:`from_dict`."""
@@ -540,6 +544,15 @@ def _parse_target(table: Any, base: Path | None, problems: _Problems) -> TargetC
         return None
     return TargetConfig(model=paths["model"], members=paths["members"], nonmembers=paths["nonmembers"],
                         allow_pickle=allow, trusted=tuple(trusted))
+
+
+def _parse_execution(table: Any, problems: _Problems) -> Execution:
+    sec = _Section("execution", table, EXECUTION_KEYS, problems)
+    values = {k: v for k, v in sec.table.items() if k in EXECUTION_KEYS}
+    found = execution_problems(values)
+    for p in found:
+        problems.add(p)
+    return Execution() if found else Execution(**values)
 
 
 # ------------------------------------------------------------------------------------------------ loading

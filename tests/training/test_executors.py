@@ -12,17 +12,17 @@ import pytest
 import miaudit
 from miaudit import InputError
 from miaudit._seeds import child_seeds
-from miaudit.training import model_seeds, train_models
+from miaudit.training import Execution, model_seeds, train_models
 from miaudit.training._executors import (
     EXECUTORS,
     ExecutorName,
     ExecutorOptions,
     InlineExecutor,
     PoolExecutor,
-    RayExecutor,
     make_executor,
 )
 from miaudit.training._plan import check_jobs, plan_run
+from miaudit.training._ray import RayExecutor, _host, _resolve_address
 
 from ._helpers import GroupRecipe, balanced, digits, lr_recipe
 
@@ -35,6 +35,42 @@ def test_every_executor_name_has_an_implementation() -> None:
     pool = make_executor(ExecutorName.PROCESS, ExecutorOptions(n_workers=2, mp_context="spawn", local_worker=False))
     assert isinstance(pool, PoolExecutor) and pool.n_workers == 2 and not pool.local_worker
     assert isinstance(make_executor(ExecutorName.RAY, ExecutorOptions(n_workers=1)), RayExecutor)
+    ray = make_executor(ExecutorName.RAY, ExecutorOptions(n_workers=3, address="10.0.0.1:6379", num_cpus=0.5,
+                                                          num_gpus=0.25, max_retries=5))
+    assert isinstance(ray, RayExecutor)
+    assert (ray.n_workers, ray.address, ray.num_cpus, ray.num_gpus, ray.max_retries) == (3, "10.0.0.1:6379", 0.5, 0.25, 5)
+
+
+def test_ray_addresses_auto_follows_ray_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert _resolve_address(None) is None and _resolve_address("auto") == "auto"
+    assert _resolve_address("10.1.2.3:6379") == "10.1.2.3:6379"
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:7000")
+    assert _resolve_address("auto") == "127.0.0.1:7000" and _resolve_address("h:1") == "h:1"
+    assert _resolve_address(None) is None  # no address: a local Ray, whatever RAY_ADDRESS says
+    assert [_host(a) for a in ("127.0.0.1:6379", "ray://localhost:10001", "[::1]:6379", "head")] == [
+        "127.0.0.1", "localhost", "::1", "head"]
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"executor": "dask"}, r"\[execution\] executor: expected 'process' or 'ray', got 'dask'"),
+    ({"executor": "ray", "address": ""}, r"\[execution\] address: expected 'auto', 'HOST:PORT'"),
+    ({"num_cpus": 0}, r"\[execution\] num_cpus: expected a number > 0"),
+    ({"num_cpus": True}, r"\[execution\] num_cpus: expected a number > 0"),
+    ({"num_gpus": -0.5}, r"\[execution\] num_gpus: expected a number >= 0"),
+    ({"num_gpus": float("nan")}, r"\[execution\] num_gpus: expected a number >= 0"),
+    ({"max_retries": 1.5}, r"\[execution\] max_retries: expected an integer >= 0"),
+    ({"address": "h:1"}, r"\[execution\] address: a Ray cluster's address needs the ray executor"),
+])
+def test_execution_settings_are_validated(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(InputError, match=match):
+        Execution(**kwargs)  # type: ignore[arg-type]
+
+
+def test_execution_accepts_fractions_and_round_trips() -> None:
+    e = Execution(executor="ray", address="auto", num_cpus=0.5, num_gpus=0.25, max_retries=0)
+    assert Execution(**e.to_dict()) == e
+    assert Execution().to_dict() == {"executor": "process", "num_cpus": 1.0, "num_gpus": 0.0, "max_retries": 3}
 
 
 def test_executor_names_parse_and_refuse_others() -> None:

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -311,14 +310,6 @@ def test_rich_progress_renders(data: tuple[np.ndarray, np.ndarray, np.ndarray], 
     assert "4/4" in text and "0/0" in text and "4 cached" in text
 
 
-@pytest.mark.skipif(__import__("importlib").util.find_spec("ray") is None, reason="ray is not installed")
-def test_ray_executor_matches_processes(data: tuple[np.ndarray, np.ndarray, np.ndarray], tmp_path: Path) -> None:  # pragma: no cover - needs ray
-    X, y, m = data
-    a = train_models(lr_recipe(), X, y, m, seeds=model_seeds(0, K), run_dir=tmp_path / "a", jobs=1)
-    b = train_models(lr_recipe(), X, y, m, seeds=model_seeds(0, K), run_dir=tmp_path / "b", jobs=2, executor="ray")
-    assert np.array_equal(a.logits, b.logits)
-
-
 def test_model_seeds_are_deterministic_and_prefix_stable() -> None:
     assert model_seeds(7, 4) == model_seeds(7, 8)[:4]
     assert len(set(model_seeds(7, 64))) == 64
@@ -349,63 +340,3 @@ def test_bad_input(data: tuple[np.ndarray, np.ndarray, np.ndarray], tmp_path: Pa
     args.update(kwargs)
     with pytest.raises(InputError, match=match):
         train_models(args.pop("recipe"), args.pop("X"), args.pop("y"), args.pop("membership"), **args)
-
-
-class _FakeRef:
-    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
-        try:
-            self.value, self.error = fn(*args), None
-        except Exception as exc:  # noqa: BLE001
-            self.value, self.error = None, exc
-
-
-class _FakeRay:
-    """Just enough of ray's API, run eagerly in this process, to test the ray executor's plumbing."""
-
-    def __init__(self) -> None:
-        self.initialized = False
-        self.puts = 0
-
-    def is_initialized(self) -> bool:
-        return self.initialized
-
-    def init(self, **kw: Any) -> None:
-        self.initialized = True
-
-    def put(self, obj: Any) -> Any:
-        self.puts += 1
-        return obj
-
-    def remote(self, **kw: Any) -> Callable[[Callable[..., Any]], Any]:
-        def wrap(fn: Callable[..., Any]) -> Any:
-            class Remote:
-                @staticmethod
-                def remote(*args: Any) -> _FakeRef:
-                    return _FakeRef(fn, args)
-
-            return Remote
-
-        return wrap
-
-    def wait(self, refs: list[_FakeRef], num_returns: int = 1) -> tuple[list[_FakeRef], list[_FakeRef]]:
-        return refs[:num_returns], refs[num_returns:]
-
-    def get(self, ref: _FakeRef) -> Any:
-        if ref.error is not None:
-            raise ref.error
-        return ref.value
-
-
-def test_ray_executor_plumbing_with_a_fake_ray(data: tuple[np.ndarray, np.ndarray, np.ndarray], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS"):
-        monkeypatch.setenv(var, os.environ.get(var, ""))
-    fake = _FakeRay()
-    monkeypatch.setitem(sys.modules, "ray", fake)
-    X, y, m = data
-    seeds = model_seeds(0, K)
-    a = train_models(lr_recipe(), X, y, m, seeds=seeds, run_dir=tmp_path / "a", jobs=1)
-    b = train_models(lr_recipe(), X, y, m, seeds=seeds, run_dir=tmp_path / "b", jobs=2, executor="ray")
-    assert fake.initialized and fake.puts == 1 and np.array_equal(a.logits, b.logits)
-    bad = FailOnSeed(LR, {"max_iter": 200}, n_classes=10, fail_seed=seeds[1])
-    with pytest.raises(TrainingError, match=r"model 1 .*boom"):
-        train_models(bad, X, y, m, seeds=seeds, run_dir=tmp_path / "c", jobs=2, executor="ray")

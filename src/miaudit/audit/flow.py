@@ -30,7 +30,7 @@ from .._imports import config_folder_on_path
 from ..config import AuditConfig, TargetConfig, load_config
 from ..metrics import AuditSettings
 from ..report import AuditResult
-from ..training import Recipe, TrainedModels, train_models
+from ..training import Execution, Recipe, TrainedModels, train_models
 from ..training._runner import ProgressCallback
 from .design import balanced_membership, check_n_models, game_seeds
 from .evaluate import evaluate_bundle, evaluate_game
@@ -138,10 +138,11 @@ def prepare_audit(config: AuditConfig | str | Path) -> PreparedAudit:
 
 
 def train_prepared(prepared: PreparedAudit, *, jobs: int | None = None, progress: ProgressCallback | None = None,
-                   executor: str = "process", mp_context: str | None = None) -> TrainedModels:
+                   executor: str | Execution | None = None, mp_context: str | None = None) -> TrainedModels:
     """Train (or load from the cache) the K models of a prepared audit (see :func:`train_models`)."""
     return train_models(prepared.recipe, prepared.X, prepared.y, prepared.is_member, seeds=prepared.seeds,
-                        run_dir=prepared.config.output.run_dir, jobs=jobs, progress=progress, executor=executor,
+                        run_dir=prepared.config.output.run_dir, jobs=jobs, progress=progress,
+                        executor=prepared.config.execution if executor is None else executor,
                         mp_context=mp_context)
 
 
@@ -151,23 +152,25 @@ def _log_training(trained: TrainedModels) -> None:
 
 
 def run_audit(config: AuditConfig | str | Path, *, jobs: int | None = None,
-              progress: ProgressCallback | None = None, executor: str = "process",
+              progress: ProgressCallback | None = None, executor: str | Execution | None = None,
               mp_context: str | None = None) -> AuditResult:
     """Run the audit a config describes and return its :class:`~miaudit.report.AuditResult`.
 
     ``config`` is an :class:`~miaudit.config.AuditConfig` or the path of a TOML/YAML file. Every config
     problem raises :class:`~miaudit.ConfigError` before any training. Use ``result.save(config.output.dir)``
-    to write results.json, scores.csv and report.html. ``jobs``, ``progress``, ``executor`` and
-    ``mp_context`` go to :func:`miaudit.training.train_models`; they never change the result. The config
+    to write results.json, scores.csv and report.html. ``jobs``, ``progress``, ``executor`` (default: the
+    config's ``[execution]``) and ``mp_context`` go to :func:`miaudit.training.train_models`; they never
+    change the result. The config
     file's folder is on the import path while the models train (worker processes included).
     """
     cfg = config if isinstance(config, AuditConfig) else load_config(config)
     folder = cfg.source.expanduser().absolute().parent if cfg.source is not None else None
     with config_folder_on_path(folder) if folder is not None else contextlib.nullcontext():
-        return _run_audit(cfg, jobs=jobs, progress=progress, executor=executor, mp_context=mp_context)
+        return _run_audit(cfg, jobs=jobs, progress=progress, executor=cfg.execution if executor is None else executor,
+                          mp_context=mp_context)
 
 
-def _run_audit(config: AuditConfig, *, jobs: int | None, progress: ProgressCallback | None, executor: str,
+def _run_audit(config: AuditConfig, *, jobs: int | None, progress: ProgressCallback | None, executor: str | Execution,
                mp_context: str | None) -> AuditResult:
     prepared = prepare_audit(config)
     cfg = prepared.config
@@ -236,7 +239,7 @@ def run_audit_with_target(
     attack_params: Mapping[str, Mapping[str, Any]] | None = None,
     groups: Any = None,
     game: Mapping[str, Any] | None = None,
-    executor: str = "process",
+    executor: str | Execution = "process",
     mp_context: str | None = None,
 ) -> AuditResult:
     """Audit a user's trained ``target_model``: train K reference models with ``recipe`` on the pool
@@ -291,7 +294,7 @@ def run_audit_with_target(
 
 
 def _run_config_with_target(prepared: PreparedAudit, target: TargetConfig, *, jobs: int | None,
-                            progress: ProgressCallback | None, executor: str, mp_context: str | None) -> AuditResult:
+                            progress: ProgressCallback | None, executor: str | Execution, mp_context: str | None) -> AuditResult:
     cfg = prepared.config
     n = len(prepared.y)
     members = read_indices(target.members, "members", n)

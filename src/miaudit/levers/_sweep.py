@@ -36,6 +36,7 @@ from .._errors import ConfigError
 from .._imports import config_folder_on_path
 from ..audit import parse_budget, run_audit
 from ..config import AuditConfig, read_config_file
+from ..training import Execution
 from ..report import AuditResult, atomic_write, json_safe
 
 __all__ = ["LEVERS", "LeverSweep", "LeverResult", "parse_levers", "run_levers", "levers_table", "pareto_front"]
@@ -326,8 +327,12 @@ def run_levers(
     budget: str | None = None,
     out_dir: str | Path | None = None,
     on_point: Callable[[dict[str, Any]], None] | None = None,
+    executor: str | Execution | None = None,
 ) -> LeverResult:
     """Run every point of a levers sweep and return the table (see module docstring).
+
+    ``executor`` (default: the config's ``[execution]``) trains every point's models; it never changes a
+    figure.
 
     ``config`` is the path of a TOML/YAML levers config or its parsed dict (relative paths then
     resolve against the current folder). Finished points are stored under
@@ -337,14 +342,15 @@ def run_levers(
         folder = Path(config).expanduser().resolve().parent
         with config_folder_on_path(folder):  # an estimator module next to the config imports (workers too)
             return _run_levers(read_config_file(config), folder, jobs=jobs, progress=progress, budget=budget,
-                               out_dir=out_dir, on_point=on_point)
+                               out_dir=out_dir, on_point=on_point, executor=executor)
     return _run_levers(copy.deepcopy(dict(config)), Path.cwd(), jobs=jobs, progress=progress, budget=budget,
-                       out_dir=out_dir, on_point=on_point)
+                       out_dir=out_dir, on_point=on_point, executor=executor)
 
 
 def _run_levers(raw: Any, base_dir: Path, *, jobs: int | None, progress: Callable[..., Any] | None,
                 budget: str | None, out_dir: str | Path | None,
-                on_point: Callable[[dict[str, Any]], None] | None) -> LeverResult:
+                on_point: Callable[[dict[str, Any]], None] | None,
+                executor: str | Execution | None = None) -> LeverResult:
     if budget is not None:
         parse_budget(budget)
     lever_section = raw.pop("levers", None)
@@ -373,7 +379,7 @@ def _run_levers(raw: Any, base_dir: Path, *, jobs: int | None, progress: Callabl
         if cached.exists():
             measured = json.loads(cached.read_text(encoding="utf-8"))
         else:
-            result = run_audit(cfg, jobs=jobs, progress=progress)
+            result = run_audit(cfg, jobs=jobs, progress=progress, executor=executor)
             measured = _risk_row(result, fprs)
             _atomic_write_text(cached, json.dumps(measured, default=_jsonable))
         # The stored figures belong to the config, not to a label: two settings that give the same

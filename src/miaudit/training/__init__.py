@@ -7,12 +7,14 @@
 """
 
 from ._cache import CACHE_VERSION, data_fingerprint, model_key
+from ._execution import Execution
 from ._progress import rich_progress
 from ._recipe import Recipe, SklearnRecipe, recipe_from_spec
 from ._runner import TrainedModels, TrainingProgress, default_jobs, model_seeds, train_models
 
 __all__ = [
     "CACHE_VERSION",
+    "Execution",
     "Recipe",
     "SklearnRecipe",
     "TrainedModels",

@@ -7,7 +7,8 @@ one-line message). Three implementations:
 * :class:`InlineExecutor`: this process, one task after the other (``jobs=1``);
 * :class:`PoolExecutor`: ``jobs`` concurrent trainers, worker processes plus optionally a thread of
   this process (``local_worker``);
-* :class:`RayExecutor`: ray tasks, one CPU each (``pip install "miaudit[ray]"``).
+* :class:`~miaudit.training._ray.RayExecutor`: Ray tasks on a local Ray or a cluster, outputs returned to
+  this process (``pip install "miaudit[ray]"``; :mod:`miaudit.training._ray`).
 
 :class:`ExecutorName` names the user-facing choices; :func:`make_executor` maps each to its
 implementation through one table.
@@ -29,7 +30,6 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from .._errors import ConfigError, InputError
-from .._imports import import_optional
 from ._plan import Task, WorkState
 from ._work import Outcome, init_worker, one_line, ready, run_task, worker_task
 
@@ -40,7 +40,6 @@ __all__ = [
     "InlineExecutor",
     "ModelCallback",
     "PoolExecutor",
-    "RayExecutor",
     "EXECUTORS",
     "make_executor",
     "mp_context",
@@ -79,12 +78,17 @@ class ExecutorName(StrEnum):
 @dataclass(frozen=True)
 class ExecutorOptions:
     """How to run: ``n_workers`` concurrent trainers; the process pool's start method, whether this process
-    trains too, and the modules its forkserver imports once."""
+    trains too, and the modules its forkserver imports once; for ray, the cluster's address and each
+    task's resources and retries (:class:`~miaudit.training._execution.Execution`)."""
 
     n_workers: int
     mp_context: str | None = None
     local_worker: bool = True
     preload: Sequence[str] = field(default_factory=tuple)
+    address: str | None = None
+    num_cpus: float = 1.0
+    num_gpus: float = 0.0
+    max_retries: int = 3
 
 
 def mp_context(name: str | None, preload: Sequence[str] = ()) -> Any:
@@ -286,41 +290,6 @@ def _stop_pool(stop: threading.Event, lock: threading.Lock, box: dict[str, _Pool
 
 
 # ---------------------------------------------------------------------------------------------------
-# ray
-# ---------------------------------------------------------------------------------------------------
-
-
-def _ray_entry(state: WorkState, task: Task) -> list[Outcome]:
-    """One task on a ray worker: pin threads, train, write the model files (same as a process worker)."""
-    init_worker(state)
-    return worker_task(task)
-
-
-class RayExecutor:
-    """Every task as a ray task of one CPU; starts a local ray of ``n_workers`` CPUs if none is running."""
-
-    def __init__(self, n_workers: int) -> None:
-        self.n_workers = n_workers
-
-    def run(self, state: WorkState, tasks: Sequence[Task], on_model: ModelCallback) -> None:
-        ray = import_optional("ray", "ray")
-        if not ray.is_initialized():
-            ray.init(num_cpus=self.n_workers, include_dashboard=False, log_to_driver=False)
-        state_ref = ray.put(state)  # stored once; numpy arrays are read zero-copy by every task
-        remote = ray.remote(num_cpus=1)(_ray_entry)
-        refs = {remote.remote(state_ref, task): task for task in tasks}
-        remaining = list(refs)
-        while remaining:
-            done, remaining = ray.wait(remaining, num_returns=1)
-            for ref in done:
-                try:
-                    outcomes = ray.get(ref)
-                except Exception as exc:  # noqa: BLE001
-                    outcomes = [(i, one_line(exc)) for i in refs[ref].indices]
-                _report(on_model, outcomes)
-
-
-# ---------------------------------------------------------------------------------------------------
 # the table
 # ---------------------------------------------------------------------------------------------------
 
@@ -334,7 +303,10 @@ def _local(options: ExecutorOptions) -> Executor:
 
 
 def _ray(options: ExecutorOptions) -> Executor:
-    return RayExecutor(options.n_workers)
+    from ._ray import RayExecutor
+
+    return RayExecutor(options.n_workers, address=options.address, num_cpus=options.num_cpus,
+                       num_gpus=options.num_gpus, max_retries=options.max_retries)
 
 
 #: Every :class:`ExecutorName` and its implementation (``tests/training`` checks that none is missing).

@@ -2,8 +2,8 @@
 
 The game (Carlini et al. 2022, LiRA, Sec. IV-B; field notes §1): K models of one recipe, model k trained on
 the pool examples where ``is_member[k]`` is True, each queried on *all* N pool examples. Each model is one
-task; a task's output is written to ``run_dir/models/<key>.npz`` by the worker itself (temporary file +
-:func:`os.replace`), so killing the run at any moment loses at most the models in flight, and re-running
+task; a task's output is written to ``run_dir/models/<key>.npz`` (temporary file + :func:`os.replace`) by
+the worker itself, or with ray by this process when the outputs arrive, so killing the run at any moment loses at most the models in flight, and re-running
 trains only the models whose file is missing.
 
 :func:`train_models` orchestrates three steps: plan (:mod:`._plan`: check the inputs, key the models, look
@@ -29,6 +29,7 @@ from .. import signals
 from .._errors import TrainingError
 from .._seeds import SeedLike, child_seeds
 from ._cache import model_path, read_model_file
+from ._execution import Execution
 from ._executors import ExecutorName, ExecutorOptions, make_executor
 from ._plan import Plan, check_inputs, check_jobs, default_jobs, plan_run
 from ._recipe import Recipe
@@ -136,7 +137,7 @@ def train_models(
     run_dir: str | os.PathLike[str],
     jobs: int | None = None,
     progress: ProgressCallback | None = None,
-    executor: str = "process",
+    executor: str | Execution = "process",
     mp_context: str | None = None,
     local_worker: bool = True,
 ) -> TrainedModels:
@@ -162,7 +163,10 @@ def train_models(
         Called with a :class:`TrainingProgress` once before training and after every model
         (see :func:`miaudit.training.rich_progress`).
     executor:
-        ``"process"`` (default) or ``"ray"`` (needs ``pip install "miaudit[ray]"``).
+        ``"process"`` (default) or ``"ray"`` (needs ``pip install "miaudit[ray]"``), or an
+        :class:`~miaudit.training.Execution` that also names a Ray cluster's address and each model's
+        resources (``num_cpus``, ``num_gpus``) and retries. With ray, each model's outputs come back to
+        this process, which writes them into ``run_dir``: the workers need no shared disk.
     mp_context:
         ``"forkserver"`` (default on POSIX) or ``"spawn"``: workers start clean (about 2 s of CPU each to
         import scikit-learn, paid once per process by the forkserver). ``"fork"`` (opt-in): workers are
@@ -183,7 +187,8 @@ def train_models(
     wall0 = time.perf_counter()
     y, is_member, seeds_list = check_inputs(recipe, X, y, is_member, seeds)
     n_jobs = check_jobs(jobs)
-    name = ExecutorName.parse(executor)
+    execution = executor if isinstance(executor, Execution) else None
+    name = ExecutorName.parse(execution.executor if execution is not None else executor)
     plan = plan_run(recipe, X, y, is_member, seeds_list, Path(run_dir))
     K = is_member.shape[0]
 
@@ -206,8 +211,10 @@ def train_models(
     report(None)
     n_workers = max(1, min(n_jobs, len(plan.tasks)))
     if plan.tasks:
+        ray_opts = execution.to_dict() if execution is not None else {}
+        ray_opts.pop("executor", None)
         options = ExecutorOptions(n_workers=n_workers, mp_context=mp_context, local_worker=local_worker,
-                                  preload=_preload(recipe))
+                                  preload=_preload(recipe), **ray_opts)
         make_executor(name, options).run(plan.state, plan.tasks, on_model)
 
     if failures:

@@ -2,8 +2,10 @@
 
 Every executor (inline, process pool, ray) runs :func:`run_task` under the same conditions: BLAS/OpenMP
 (and torch) pinned to one thread, so a model does not depend on where or next to what it was trained.
-Each model's file is written by the worker itself (:func:`~miaudit.training._cache.write_model_file`:
-temporary file + :func:`os.replace`), so a killed run loses at most the models in flight.
+:func:`compute_task` trains and queries; :func:`run_task` (inline and process workers, on this machine)
+writes each model's file the moment it is done (:func:`~miaudit.training._cache.write_model_file`:
+temporary file + :func:`os.replace`), so a killed run loses at most the models in flight. Ray workers
+return the outputs to the driver instead, which writes them the same way (:mod:`._ray`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +26,8 @@ from .._imports import add_import_paths
 from ._cache import model_path, write_model_file
 from ._plan import Task, WorkState
 
-__all__ = ["Outcome", "THREAD_ENV", "init_worker", "one_line", "ready", "run_task", "worker_task"]
+__all__ = ["ModelOutputs", "ModelResult", "Outcome", "THREAD_ENV", "compute_task", "init_worker", "one_line", "pin_threads",
+           "ready", "run_task", "worker_task", "write_outputs"]
 
 #: What a task reports per model: (model index, None or a one-line error).
 Outcome = tuple[int, str | None]
@@ -34,7 +38,7 @@ _STATE: dict[str, WorkState] = {}  # a worker process's WorkState, set once by i
 _LIMITER: Any = None
 
 
-def _pin_threads() -> None:
+def pin_threads() -> None:
     global _LIMITER
     for var in THREAD_ENV:
         os.environ[var] = "1"
@@ -50,7 +54,7 @@ def _pin_threads() -> None:
 
 def init_worker(state: WorkState) -> None:
     """Pool initializer: pin threads, keep the recipe and data for every task of this worker."""
-    _pin_threads()
+    pin_threads()
     add_import_paths(state.import_paths)
     _STATE["state"] = state
 
@@ -88,9 +92,21 @@ def _meta(seed: int, state: WorkState, started: float, cpu0: float, *, group: in
             "process_cpu_seconds": time.process_time()}
 
 
-def _run_group(state: WorkState, task: Task) -> list[Outcome]:
-    """Many models at once through ``recipe.train_group``; then query and write each."""
-    recipe, X, run_dir = state.recipe, state.X, Path(state.run_dir)
+#: One model's outputs, as a task computes them: what :func:`~miaudit.training._cache.write_model_file` stores.
+ModelOutputs = dict[str, Any]
+
+#: What :func:`compute_task` yields per model: (model index, cache key, None or a one-line error, outputs or None).
+ModelResult = tuple[int, str, "str | None", "ModelOutputs | None"]
+
+
+def _outputs(logits: np.ndarray, fit_seconds: float, predict_seconds: float, meta: dict[str, Any]) -> ModelOutputs:
+    return {"logits": np.asarray(logits, dtype=np.float32), "fit_seconds": float(fit_seconds),
+            "predict_seconds": float(predict_seconds), "meta": meta}
+
+
+def _compute_group(state: WorkState, task: Task) -> Iterator[ModelResult]:
+    """Many models at once through ``recipe.train_group``; then query each."""
+    recipe, X = state.recipe, state.X
     n, c = len(state.y), int(recipe.n_classes)
     try:
         started, cpu0 = time.time(), time.thread_time()
@@ -100,30 +116,32 @@ def _run_group(state: WorkState, task: Task) -> list[Outcome]:
         if len(models) != len(task.indices):
             raise TrainingError(f"recipe.train_group returned {len(models)} models for {len(task.indices)} masks")
     except Exception as exc:  # noqa: BLE001 - reported per model
-        return [(i, one_line(exc)) for i in task.indices]
-    out: list[Outcome] = []
+        for i, key in zip(task.indices, task.keys):
+            yield i, key, one_line(exc), None
+        return
     for i, key, seed, model in zip(task.indices, task.keys, task.seeds, models):
         try:
             t1 = time.perf_counter()
             logits = _check_logits(recipe.predict_logits(model, X), n, c)
             t2 = time.perf_counter()
-            write_model_file(model_path(run_dir, key), logits=logits, fit_seconds=fit_each,
-                             predict_seconds=t2 - t1,
-                             meta=_meta(seed, state, started, cpu0, group=len(task.indices)))
-            out.append((i, None))
+            yield i, key, None, _outputs(logits, fit_each, t2 - t1,
+                                         _meta(seed, state, started, cpu0, group=len(task.indices)))
         except Exception as exc:  # noqa: BLE001
-            out.append((i, one_line(exc)))
-    return out
+            yield i, key, one_line(exc), None
 
 
-def run_task(state: WorkState, task: Task) -> list[Outcome]:
-    """Train the models of one task, write their files, return (index, error or None) per model."""
+def compute_task(state: WorkState, task: Task) -> Iterator[ModelResult]:
+    """Train and query the models of one task, yielding each model's outputs (or error) as it is done.
+
+    Nothing is written: :func:`run_task` writes each result into ``state.run_dir`` (inline and process
+    workers, which share this machine's disk); the ray executor returns them to the driver, which writes them.
+    """
     add_import_paths(state.import_paths)  # every executor: the config's folder, for estimators next to it
     if task.group:
-        return _run_group(state, task)
-    recipe, X, y, run_dir = state.recipe, state.X, state.y, Path(state.run_dir)
+        yield from _compute_group(state, task)
+        return
+    recipe, X, y = state.recipe, state.X, state.y
     n, c = len(y), int(recipe.n_classes)
-    out: list[Outcome] = []
     for i, key, mask, seed in zip(task.indices, task.keys, task.masks, task.seeds):
         try:
             started, cpu0 = time.time(), time.thread_time()
@@ -132,11 +150,27 @@ def run_task(state: WorkState, task: Task) -> list[Outcome]:
             t1 = time.perf_counter()
             logits = _check_logits(recipe.predict_logits(model, X), n, c)
             t2 = time.perf_counter()
-            write_model_file(model_path(run_dir, key), logits=logits, fit_seconds=t1 - t0,
-                             predict_seconds=t2 - t1, meta=_meta(seed, state, started, cpu0))
-            out.append((i, None))
+            yield i, key, None, _outputs(logits, t1 - t0, t2 - t1, _meta(seed, state, started, cpu0))
         except Exception as exc:  # noqa: BLE001 - reported per model, the others go on
-            out.append((i, one_line(exc)))
+            yield i, key, one_line(exc), None
+
+
+def write_outputs(run_dir: str | os.PathLike[str], key: str, outputs: ModelOutputs) -> None:
+    """Store one model's outputs in the cache of ``run_dir`` (atomically)."""
+    write_model_file(model_path(Path(run_dir), key), logits=outputs["logits"], fit_seconds=outputs["fit_seconds"],
+                     predict_seconds=outputs["predict_seconds"], meta=outputs["meta"])
+
+
+def run_task(state: WorkState, task: Task) -> list[Outcome]:
+    """Train the models of one task, write each model's file the moment it is done, return (index, error or None)."""
+    out: list[Outcome] = []
+    for i, key, err, outputs in compute_task(state, task):
+        if err is None and outputs is not None:
+            try:
+                write_outputs(state.run_dir, key, outputs)
+            except Exception as exc:  # noqa: BLE001 - e.g. a full disk: reported per model
+                err = one_line(exc)
+        out.append((i, err))
     return out
 
 

@@ -36,8 +36,8 @@ from .._errors import ConfigError
 from .._imports import config_folder_on_path
 from ..audit import parse_budget, run_audit
 from ..config import AuditConfig, read_config_file
-from ..training import Execution
 from ..report import AuditResult, atomic_write, json_safe
+from ..training import Execution
 
 __all__ = ["LEVERS", "LeverSweep", "LeverResult", "parse_levers", "run_levers", "levers_table", "pareto_front"]
 

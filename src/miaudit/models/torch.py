@@ -4,6 +4,9 @@
   on optional augmented queries (LiRA, Carlini et al. 2022, Sec. VI-A: evaluating the model on
   augmentations of x, e.g. flips and shifts, raises TPR at low FPR; field notes §2).
 * :func:`hflip`, :func:`shift` and :func:`parse_query` are the built-in image queries.
+* :func:`check_device` / :func:`resolve_device`: ``"auto" | "cpu" | "cuda" | "cuda:N"`` to a
+  ``torch.device``, with a clear error when CUDA is asked for and not available; :func:`model_slot` spreads
+  models over the visible GPUs (model k on GPU ``k mod n_gpus``) when the device names no index.
 * :func:`load_weights` loads a user's trained weights without unpickling arbitrary objects
   (``torch.load(..., weights_only=True)`` or safetensors).
 
@@ -12,9 +15,11 @@ torch is imported lazily: importing this module does not need torch.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +32,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
     from torch import Tensor
 
-__all__ = ["torch_logits", "hflip", "shift", "identity", "parse_query", "load_weights", "Query"]
+__all__ = ["torch_logits", "hflip", "shift", "identity", "parse_query", "load_weights", "Query", "check_device",
+           "resolve_device", "model_slot"]
 
 #: A query maps a batch tensor to an augmented batch tensor of the same shape.
 Query = Callable[["torch.Tensor"], "torch.Tensor"]
@@ -36,6 +42,61 @@ QueryLike = str | Query
 
 def _torch() -> Any:
     return import_optional("torch", "torch")
+
+
+_DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+_SLOT: contextvars.ContextVar[int] = contextvars.ContextVar("miaudit_model_slot", default=0)
+
+
+def check_device(device: Any, *, where: str = "device") -> str:
+    """``device`` if it is ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``, else :class:`InputError`."""
+    if not isinstance(device, str) or not _DEVICE_RE.match(device):
+        raise InputError(f"{where}: expected 'auto', 'cpu', 'cuda' or 'cuda:N' (N a GPU index), got {device!r}")
+    return device
+
+
+@contextlib.contextmanager
+def model_slot(index: int) -> Iterator[None]:
+    """While the block runs, ``resolve_device("cuda")`` / ``("auto")`` picks GPU ``index mod n_gpus``."""
+    token = _SLOT.set(int(index))
+    try:
+        yield
+    finally:
+        _SLOT.reset(token)
+
+
+def resolve_device(device: str, *, where: str = "device") -> Any:
+    """The ``torch.device`` for ``device`` on this machine, now.
+
+    ``"auto"``: a GPU when ``torch.cuda.is_available()``, else the CPU. ``"cuda"`` (and ``"auto"`` with
+    GPUs): GPU ``slot mod torch.cuda.device_count()``, where the slot is the model's index
+    (:func:`model_slot`), so models spread over the visible GPUs; a Ray task that asked for ``num_gpus``
+    sees only its own GPU(s) (``CUDA_VISIBLE_DEVICES``). ``"cuda:N"``: that GPU. Asking for CUDA on a
+    machine without one (or for a GPU index it does not have) raises :class:`InputError`.
+    """
+    torch = _torch()
+    check_device(device, where=where)
+    if device == "cpu":
+        return torch.device("cpu")
+    available = bool(torch.cuda.is_available())
+    if device == "auto" and not available:
+        return torch.device("cpu")
+    if not available:
+        build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "without CUDA"
+        raise InputError(
+            f"{where}: {device!r} was asked for but CUDA is not available here (torch {torch.__version__} built "
+            f"{build}; CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '(unset)')}); set "
+            f"device = \"cpu\" or \"auto\", run on a machine with a GPU (with Ray: [execution] num_gpus > 0), "
+            "or install a CUDA build of torch"
+        )
+    count = int(torch.cuda.device_count())
+    if device in ("auto", "cuda"):
+        return torch.device("cuda", _SLOT.get() % max(1, count))
+    index = int(device.split(":", 1)[1])
+    if index >= count:
+        raise InputError(f"{where}: {device!r} was asked for but this machine has {count} visible GPU(s) "
+                         f"(cuda:0..cuda:{count - 1}); pick one of them or use \"cuda\"")
+    return torch.device("cuda", index)
 
 
 def identity(x: torch.Tensor) -> torch.Tensor:
@@ -150,7 +211,7 @@ def torch_logits(
     *,
     batch_size: int = 512,
     queries: Sequence[QueryLike] | None = None,
-    device: str = "cpu",
+    device: Any = "cpu",
 ) -> np.ndarray:
     """Logits of ``module`` on ``X`` for the identity query and each augmented query.
 
@@ -167,7 +228,8 @@ def torch_logits(
         Augmented queries (callables on a batch tensor, or names understood by :func:`parse_query`). The
         identity is always query 0, so ``A = 1 + len(queries)``.
     device:
-        Where to run (``"cpu"``, ``"cuda"``, ...); the module is moved there.
+        Where to run (``"cpu"``, ``"cuda"``, a ``torch.device``, ...); the module is moved there for the call
+        and back to where its parameters were afterwards.
 
     Returns
     -------
@@ -182,6 +244,7 @@ def torch_logits(
     x_all = _as_input_tensor(X)
     n = int(x_all.shape[0])
     was_training = module.training
+    home = next((p.device for p in module.parameters()), None)
     module.eval()
     module.to(device)
     outs: list[np.ndarray] = []
@@ -202,6 +265,8 @@ def torch_logits(
                 outs.append(torch.stack(per_query, dim=1).numpy())
     finally:
         module.train(was_training)
+        if home is not None:
+            module.to(home)
     if not outs:
         n_classes = int(getattr(module, "n_classes", 0))
         return np.zeros((0, len(fns), n_classes), dtype=np.float64)

@@ -23,6 +23,7 @@ import numpy as np
 
 from .._errors import TrainingError
 from .._imports import add_import_paths
+from ..models.torch import model_slot
 from ._cache import model_path, write_model_file
 from ._plan import Task, WorkState
 
@@ -111,7 +112,8 @@ def _compute_group(state: WorkState, task: Task) -> Iterator[ModelResult]:
     try:
         started, cpu0 = time.time(), time.thread_time()
         t0 = time.perf_counter()
-        models = recipe.train_group(X, state.y, task.masks, list(task.seeds))
+        with model_slot(task.indices[0]):  # a torch recipe's GPU: the group's first model's
+            models = recipe.train_group(X, state.y, task.masks, list(task.seeds))
         fit_each = (time.perf_counter() - t0) / len(task.indices)
         if len(models) != len(task.indices):
             raise TrainingError(f"recipe.train_group returned {len(models)} models for {len(task.indices)} masks")
@@ -122,7 +124,8 @@ def _compute_group(state: WorkState, task: Task) -> Iterator[ModelResult]:
     for i, key, seed, model in zip(task.indices, task.keys, task.seeds, models):
         try:
             t1 = time.perf_counter()
-            logits = _check_logits(recipe.predict_logits(model, X), n, c)
+            with model_slot(task.indices[0]):
+                logits = _check_logits(recipe.predict_logits(model, X), n, c)
             t2 = time.perf_counter()
             yield i, key, None, _outputs(logits, fit_each, t2 - t1,
                                          _meta(seed, state, started, cpu0, group=len(task.indices)))
@@ -146,9 +149,10 @@ def compute_task(state: WorkState, task: Task) -> Iterator[ModelResult]:
         try:
             started, cpu0 = time.time(), time.thread_time()
             t0 = time.perf_counter()
-            model = recipe.train(_take(X, mask), y[mask], seed=int(seed))
-            t1 = time.perf_counter()
-            logits = _check_logits(recipe.predict_logits(model, X), n, c)
+            with model_slot(i):  # a torch recipe with device "cuda"/"auto": GPU i mod n_gpus
+                model = recipe.train(_take(X, mask), y[mask], seed=int(seed))
+                t1 = time.perf_counter()
+                logits = _check_logits(recipe.predict_logits(model, X), n, c)
             t2 = time.perf_counter()
             yield i, key, None, _outputs(logits, t1 - t0, t2 - t1, _meta(seed, state, started, cpu0))
         except Exception as exc:  # noqa: BLE001 - reported per model, the others go on

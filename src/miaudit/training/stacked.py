@@ -171,17 +171,19 @@ def augment_batch(x: Any, flip: Any, shifts: Any, *, max_shift: int) -> Any:
             "set augmentation = none for tabular data"
         )
     if flip is not None:
+        flip = flip.to(x.device)
         x = torch.where(flip.view(-1, *([1] * (x.dim() - 1))), x.flip(-1), x)
     if shifts is not None and max_shift > 0:
         b, h, w = x.shape[0], x.shape[-2], x.shape[-1]
-        s = int(max_shift)
+        s, dev = int(max_shift), x.device
+        shifts = shifts.to(dev)
         xp = F.pad(x.reshape(b, -1, h, w), (s, s, s, s))
-        rows = (s - shifts[:, 1]).view(b, 1) + torch.arange(h).view(1, h)  # out[i] = x[i - dy]
-        cols = (s - shifts[:, 0]).view(b, 1) + torch.arange(w).view(1, w)
+        rows = (s - shifts[:, 1]).view(b, 1) + torch.arange(h, device=dev).view(1, h)  # out[i] = x[i - dy]
+        cols = (s - shifts[:, 0]).view(b, 1) + torch.arange(w, device=dev).view(1, w)
         c = xp.shape[1]
         out = xp[
-            torch.arange(b).view(b, 1, 1, 1),
-            torch.arange(c).view(1, c, 1, 1),
+            torch.arange(b, device=dev).view(b, 1, 1, 1),
+            torch.arange(c, device=dev).view(1, c, 1, 1),
             rows.view(b, 1, h, 1),
             cols.view(b, 1, 1, w),
         ]
@@ -225,15 +227,20 @@ def train_one(
     seed: int,
     settings: TrainSettings,
     standardize: tuple[Any, Any] | None = None,
+    device: Any = "cpu",
 ) -> Any:
     """Train one model the ordinary way (``torch.optim``, one batch after another).
 
     ``X`` float32 tensor (n, ...), ``y`` int64 tensor (n,); ``standardize = (mu, sd)`` float32 tensors
-    applied to each batch as ``(x - mu) / sd``. Returns the module in eval mode with ``training_info_``.
+    applied to each batch as ``(x - mu) / sd``. Returns the module in eval mode with ``training_info_``,
+    on the CPU. ``device``: where it trains (a ``torch.device``; the data, the model and the batches are
+    moved there; batch order and augmentation draws are made on the CPU, so they do not depend on it).
     The global torch RNG is left as it was.
     """
-    model = _build(factory, seed)
-    mu, sd = standardize if standardize is not None else (None, None)
+    dev = torch.device(device)
+    model = _build(factory, seed).to(dev)
+    X, y = X.to(dev), y.to(dev)
+    mu, sd = (standardize[0].to(dev), standardize[1].to(dev)) if standardize is not None else (None, None)
     steps = batch_plan(int(X.shape[0]), settings, seed)
     if settings.optimizer == "sgd":
         opt = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum,
@@ -243,9 +250,10 @@ def train_one(
                                weight_decay=settings.weight_decay)
     model.train()
     last = float("nan")
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=_rng_devices(dev)):
         torch.manual_seed(dropout_seed(seed))
         for t, (idx, flip, shifts) in enumerate(steps):
+            idx = idx.to(dev)
             for group in opt.param_groups:
                 group["lr"] = lr_at(settings, t, len(steps))
             xb = augment_batch(_prepare(X[idx], mu, sd), flip, shifts, max_shift=settings.max_shift)
@@ -256,10 +264,15 @@ def train_one(
             last = float(loss.detach())
     if not math.isfinite(last):
         raise TrainingError(f"model seed {seed}: the training loss became {last}; lower lr or check the inputs")
-    model.eval()
+    model.eval().to("cpu")
     model.training_info_ = {"mode": "one_by_one", "seed": int(seed), "n_train": int(X.shape[0]),
-                            "steps": len(steps), "final_batch_loss": last}
+                            "steps": len(steps), "final_batch_loss": last, "device": str(dev)}
     return model
+
+
+def _rng_devices(dev: Any) -> list[int]:
+    """The CUDA devices whose RNG a training run on ``dev`` draws from (restored afterwards)."""
+    return [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else []
 
 
 # -- stacked --------------------------------------------------------------------------------------------
@@ -303,12 +316,15 @@ def train_stacked(
     *,
     settings: TrainSettings,
     standardize: tuple[Any, Any] | None = None,
+    device: Any = "cpu",
 ) -> list[Any]:
     """Train ``G = len(seeds)`` models at once; model g on the rows ``masks[g]`` of ``(X, y)`` with ``seeds[g]``.
 
     ``X`` float32 tensor (N, ...), ``y`` int64 tensor (N,), ``masks`` bool (G, N); ``standardize = (mu, sd)``
     float32 tensors of shape (G, F), model g's batches mapped to ``(x - mu[g]) / sd[g]``. Returns G modules in
-    eval mode, each equal (up to rounding) to ``train_one(factory, X[masks[g]], y[masks[g]], seed=seeds[g])``.
+    eval mode on the CPU, each equal (up to rounding) to ``train_one(factory, X[masks[g]], y[masks[g]],
+    seed=seeds[g])``. ``device``: where the stacked parameters, the data and every step live (a GPU is
+    where stacking pays most); batch plans are drawn on the CPU, so they do not depend on it.
     """
     func = torch.func
     masks = np.asarray(masks, dtype=bool)
@@ -325,11 +341,14 @@ def train_stacked(
     if not is_stackable(models[0]):
         raise ConfigError("model: modules with buffers (e.g. BatchNorm) cannot be stacked; train them one by one")
     plans = [batch_plan(int(sub.size), settings, s) for sub, s in zip(subsets, seeds)]
-    pack = _pack_plans(plans, subsets, int(settings.batch_size))
+    dev = torch.device(device)
+    pack = {k: (v.to(dev) if isinstance(v, torch.Tensor) else v)
+            for k, v in _pack_plans(plans, subsets, int(settings.batch_size)).items()}
+    X, y = X.to(dev), y.to(dev)
     n_steps = pack["n_steps"]
     g_count, t_max = len(seeds), max(n_steps)
     names = [n for n, _ in models[0].named_parameters()]
-    params, _ = func.stack_module_state(models)
+    params, _ = func.stack_module_state([m.to(dev) for m in models])
     mlp_layers = _sequential_linear_layers(models[0])
     if mlp_layers is not None:
         # Built-in MLP: batched matrix products on weights stored transposed, (G, in, out), so every bmm
@@ -346,16 +365,16 @@ def train_stacked(
             return func.functional_call(base, p, (xb,))
 
         forward_all = torch.vmap(forward, in_dims=(0, 0), randomness="different")
-    mu, sd = standardize if standardize is not None else (None, None)
+    mu, sd = (standardize[0].to(dev), standardize[1].to(dev)) if standardize is not None else (None, None)
     state: dict[str, dict[str, Any]] = {n: {} for n in names}
     ls = float(settings.label_smoothing)
-    last = torch.full((g_count,), float("nan"))
-    with torch.random.fork_rng(devices=[]):
+    last = torch.full((g_count,), float("nan"), device=dev)
+    with torch.random.fork_rng(devices=_rng_devices(dev)):
         torch.manual_seed(dropout_seed(seeds[0]))
         for t in range(t_max):
             lr_list = [lr_at(settings, t, n) if t < n else 0.0 for n in n_steps]
-            active = torch.tensor([t < n for n in n_steps])
-            lrs = torch.tensor(lr_list, dtype=torch.float32)
+            active = torch.tensor([t < n for n in n_steps], device=dev)
+            lrs = torch.tensor(lr_list, dtype=torch.float32, device=dev)
             uniform_lr = lr_list[0] if all(t < n for n in n_steps) and len(set(lr_list)) == 1 else None
             idx, w = pack["idx"][:, t], pack["weight"][:, t]
             xb = X[idx]  # (G, B, ...)
@@ -381,10 +400,11 @@ def train_stacked(
     if mlp_layers is not None:
         params = {n: (params[n].transpose(1, 2) if "weight" in n else params[n].squeeze(1)) for n in names}
     for g, model in enumerate(models):
-        model.load_state_dict({n: params[n][g].detach().clone() for n in names})
+        model.to("cpu").load_state_dict({n: params[n][g].detach().to("cpu").clone() for n in names})
         model.eval()
         model.training_info_ = {"mode": "stacked", "seed": int(seeds[g]), "n_train": int(subsets[g].size),
-                                "steps": int(n_steps[g]), "final_batch_loss": float(last[g]), "group_size": g_count}
+                                "steps": int(n_steps[g]), "final_batch_loss": float(last[g]), "group_size": g_count,
+                                "device": str(dev)}
     return models
 
 

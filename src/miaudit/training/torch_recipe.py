@@ -29,7 +29,7 @@ from .._imports import import_object, import_optional
 
 torch = import_optional("torch", "torch")
 
-from ..models.torch import parse_query, torch_logits  # noqa: E402
+from ..models.torch import check_device, parse_query, resolve_device, torch_logits  # noqa: E402
 from .dp import check_dp, dp_info, privacy_guarantee, train_dp  # noqa: E402
 from .stacked import TrainSettings, _build, is_stackable, train_one, train_stacked  # noqa: E402
 
@@ -39,7 +39,7 @@ __all__ = ["TorchRecipe", "TabularEncoding", "RECIPE_KEYS"]
 RECIPE_KEYS = (
     "model", "model_kwargs", "n_classes", "optimizer", "lr", "momentum", "weight_decay", "epochs",
     "batch_size", "schedule", "augmentation", "max_shift", "label_smoothing", "queries", "train_fn", "dp",
-    "group_size", "stack", "num_threads", "predict_batch_size",
+    "group_size", "stack", "num_threads", "predict_batch_size", "device",
 )
 
 
@@ -197,6 +197,14 @@ class TorchRecipe:
         (all cores unless the caller limited it).
     predict_batch_size:
         Examples per forward pass in :meth:`predict_logits`.
+    device:
+        ``"auto"`` (default: a GPU when torch sees one, else the CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``:
+        where miaudit's training loops (one by one and stacked) and :meth:`predict_logits` run
+        (:func:`miaudit.models.torch.resolve_device`). ``"cuda"``/``"auto"`` put model k on GPU
+        ``k mod n_gpus`` of the visible ones; a Ray task with ``num_gpus`` sees only its own. CUDA asked for
+        where there is none is an :class:`~miaudit.InputError` when the model trains. DP-SGD (Opacus) and a
+        user ``train_fn`` train on the CPU (the model is then queried on the device). Left out of the cache
+        key, like ``stack``: a GPU changes the models only within rounding (``docs/torch.md``).
 
     DataFrames: numeric and ``category`` columns are accepted (``category`` columns are one-hot encoded over
     their dtype's categories, so every model sees the same features); numeric columns of a DataFrame are
@@ -228,6 +236,7 @@ class TorchRecipe:
         stack: str | bool = "auto",
         num_threads: int | None = None,
         predict_batch_size: int = 1024,
+        device: str = "auto",
     ) -> None:
         problems: list[str] = []
         if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 2:
@@ -244,6 +253,10 @@ class TorchRecipe:
         if num_threads is not None and (isinstance(num_threads, bool) or not isinstance(num_threads, int)
                                         or num_threads < 1):
             problems.append(f"num_threads: expected an int >= 1 or none, got {num_threads!r}")
+        try:
+            check_device(device)
+        except InputError as exc:
+            problems.append(str(exc))
         if stack not in ("auto", True, False):
             problems.append(f"stack: expected 'auto', true or false, got {stack!r}")
         if train_fn is not None and dp is not None:
@@ -266,6 +279,7 @@ class TorchRecipe:
         self.group_size = int(group_size) if self.stackable else 1
         self.num_threads = num_threads
         self.predict_batch_size = int(predict_batch_size)
+        self.device = device
         self._factory_obj = self._resolve_factory()
         self._train_fn_obj = self._resolve_train_fn()
 
@@ -335,8 +349,8 @@ class TorchRecipe:
 
     # -- protocol ---------------------------------------------------------------------------------------
     def spec(self) -> dict[str, Any]:
-        """JSON description (cache key). ``group_size``, ``stack``, ``num_threads`` and ``predict_batch_size``
-        are left out: they do not change the models (up to rounding)."""
+        """JSON description (cache key). ``group_size``, ``stack``, ``num_threads``, ``predict_batch_size`` and
+        ``device`` are left out: they do not change the models (up to rounding)."""
         s = self.settings
         queries = [q if isinstance(q, str) else f"{getattr(q, '__module__', '?')}.{getattr(q, '__qualname__', repr(q))}"
                    for q in self.queries]
@@ -376,6 +390,10 @@ class TorchRecipe:
         elif _in_worker_process():
             torch.set_num_threads(1)
 
+    def _device(self) -> Any:
+        """The ``torch.device`` this model trains and is queried on (resolved now, on this machine)."""
+        return resolve_device(self.device, where="[model] device")
+
     def _encode(self, X: Any) -> tuple[np.ndarray, TabularEncoding | None]:
         enc = TabularEncoding.of(X) if _is_frame(X) else None
         return _to_features(X, enc), enc
@@ -406,7 +424,8 @@ class TorchRecipe:
             elif self.dp is not None:
                 model = train_dp(make, xt, yt, seed=int(seed), settings=self.settings, dp=self.dp, standardize=tens)
             else:
-                model = train_one(make, xt, yt, seed=int(seed), settings=self.settings, standardize=tens)
+                model = train_one(make, xt, yt, seed=int(seed), settings=self.settings, standardize=tens,
+                                  device=self._device())
         except (ConfigError, InputError, TrainingError):
             raise
         except RuntimeError as exc:
@@ -456,7 +475,8 @@ class TorchRecipe:
             if pairs:
                 tens = (torch.from_numpy(np.stack([s[0] for s in pairs])), torch.from_numpy(np.stack([s[1] for s in pairs])))
             try:
-                models = train_stacked(make, xt, yt, masks[part], seeds[part], settings=self.settings, standardize=tens)
+                models = train_stacked(make, xt, yt, masks[part], seeds[part], settings=self.settings, standardize=tens,
+                                       device=self._device())
             except (ConfigError, InputError, TrainingError):
                 raise
             except RuntimeError as exc:
@@ -474,7 +494,8 @@ class TorchRecipe:
         stdz = getattr(model, "miaudit_standardize_", None)
         if stdz is not None:
             x = (np.asarray(x, dtype=np.float32) - stdz[0]) / stdz[1]
-        out = torch_logits(model, x, batch_size=self.predict_batch_size, queries=self._query_fns)
+        out = torch_logits(model, x, batch_size=self.predict_batch_size, queries=self._query_fns,
+                           device=self._device())
         if out.shape[2] != self.n_classes:
             raise InputError(f"model: returned {out.shape[2]} logits per example, expected n_classes = {self.n_classes}; "
                              "make the last layer match the number of classes")

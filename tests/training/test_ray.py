@@ -11,7 +11,8 @@ shut down at the end of the module; a test that removes a node adds one first. C
 * a recipe that fails on its own fails the run at once with the recipe's error (no retries, the rest
   cancelled), the finished models cached, and a re-run with a good recipe trains only the missing ones;
 * ``miaudit audit CONFIG --executor ray --address ADDR`` end to end, with a node removed mid-run;
-* resource requests no node can meet (``num_gpus`` on a cluster without GPUs) are an input error.
+* ``num_gpus`` is requested from Ray (a node declaring a GPU runs the tasks with ``CUDA_VISIBLE_DEVICES``
+  set; there is no real GPU here), and requests no node can meet are an input error.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import numpy as np
 import pytest
 
 from miaudit import InputError, TrainingError
-from miaudit.training import Execution, TrainingProgress, model_seeds, train_models
+from miaudit.training import Execution, SklearnRecipe, TrainingProgress, model_seeds, train_models
 
 from ._helpers import LR, FailOnSeed, SlowRecipe, balanced, digits, lr_recipe
 
@@ -161,6 +162,38 @@ def test_gpu_request_on_a_cluster_without_gpus_is_an_input_error(cluster: Cluste
         train_models(lr_recipe(), X, y, m, seeds=model_seeds(0, K), run_dir=tmp_path, jobs=2,
                      executor=Execution(executor="ray", address=cluster.address, num_cpus=4))
     assert not ray.is_initialized()
+
+
+class GpuEnvRecipe(SklearnRecipe):
+    """Records the GPUs Ray gave the task (``CUDA_VISIBLE_DEVICES``) next to the model's seed."""
+
+    def __init__(self, *a: Any, log_dir: str, **kw: Any) -> None:
+        super().__init__(*a, **kw)
+        self.log_dir = log_dir
+
+    def train(self, X: Any, y: np.ndarray, *, seed: int) -> Any:
+        Path(self.log_dir, f"{seed}.txt").write_text(os.environ.get("CUDA_VISIBLE_DEVICES", "unset"))
+        return super().train(X, y, seed=seed)
+
+
+def test_num_gpus_is_requested_from_ray(cluster: Cluster, tmp_path: Path) -> None:
+    """A node that declares one GPU (Ray does not check it: there is no GPU here) runs tasks asking for
+    ``num_gpus = 0.5`` two at a time, with ``CUDA_VISIBLE_DEVICES`` set by Ray; results unchanged."""
+    gpu_node = cluster.add_node(num_cpus=2, num_gpus=1, node_ip_address="127.0.0.1")
+    try:
+        cluster.wait_for_nodes()
+        X, y, m = _data()
+        seeds = model_seeds(8, K)
+        logs = tmp_path / "logs"
+        logs.mkdir()
+        rec = GpuEnvRecipe(LR, {"max_iter": 200}, n_classes=10, log_dir=str(logs))
+        out = train_models(rec, X, y, m, seeds=seeds, run_dir=tmp_path / "ray", jobs=2,
+                           executor=Execution(executor="ray", address=cluster.address, num_gpus=0.5))
+        assert sorted(p.read_text() for p in logs.iterdir()) == ["0"] * K  # every task got the GPU
+        ref = train_models(lr_recipe(), X, y, m, seeds=seeds, run_dir=tmp_path / "proc", jobs=1)
+        assert out.logits.tobytes() == ref.logits.tobytes()
+    finally:
+        cluster.remove_node(gpu_node)
 
 
 def test_bad_address_is_an_input_error(tmp_path: Path) -> None:

@@ -38,10 +38,15 @@ from ._roc import (
     tpr_lower_bound,
 )
 from ._settings import DEFAULT_FPRS, AuditSettings
+from ._shards import ScoreCounts, confusion_from_counts, merge_counts, score_counts
 from ._slices import slice_metrics
 from ._summary import ROC_GRID, AttackMetrics, evaluate_scores, rank_attacks, summarize_spread
 
 __all__ = [
+    "ScoreCounts",
+    "confusion_from_counts",
+    "merge_counts",
+    "score_counts",
     "AttackMetrics",
     "AuditSettings",
     "DpCheck",

@@ -11,6 +11,7 @@ shut down at the end of the module; a test that removes a node adds one first. C
 * a recipe that fails on its own fails the run at once with the recipe's error (no retries, the rest
   cancelled), the finished models cached, and a re-run with a good recipe trains only the missing ones;
 * ``miaudit audit CONFIG --executor ray --address ADDR`` end to end, with a node removed mid-run;
+* LiRA's reference pass as Ray tasks over shards of examples gives the unsharded scores exactly;
 * ``num_gpus`` is requested from Ray (a node declaring a GPU runs the tasks with ``CUDA_VISIBLE_DEVICES``
   set; there is no real GPU here), and requests no node can meet are an input error.
 """
@@ -267,3 +268,16 @@ def test_cli_audit_executor_ray_address_survives_a_node_loss(cluster: Cluster, t
     assert ref.returncode == 0, ref_out.decode()[-3000:]
     assert (tmp_path / "ray" / "scores.csv").read_bytes() == (tmp_path / "proc" / "scores.csv").read_bytes()
     assert len(list(models.glob("*.npz"))) == 6
+
+
+def test_lira_scored_as_ray_tasks_over_shards_equals_unsharded(cluster: Cluster) -> None:
+    from miaudit.attacks import get_attack
+    from miaudit.attacks._sharded import sharded_fit_score
+
+    from ..attacks.test_reference import gaussian_world
+
+    bundle, _, _ = gaussian_world(400, 8, seed=2, n_queries=2, population=20)
+    whole = get_attack("lira_online").fit_score(bundle)
+    sharded = sharded_fit_score(get_attack("lira_online", chunk_size=50), bundle, n_shards=4, executor="ray",
+                                address=cluster.address)
+    assert np.array_equal(whole, sharded) and not ray.is_initialized()

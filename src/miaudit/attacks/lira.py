@@ -152,7 +152,11 @@ class _Lira(_ReferenceAttack):
 
     def fit(self, bundle: SignalBundle) -> _Lira:
         self._validate()
-        m = _moments(self, bundle)
+        return self._fit_moments(bundle, _moments(self, bundle))
+
+    def _fit_moments(self, bundle: SignalBundle, m: dict[str, np.ndarray]) -> _Lira:
+        """The fit from the per-example IN/OUT moments of the references (:func:`._reference_base._moments`,
+        or merged from shards by :mod:`._sharded`): everything after the one pass over the references."""
         n_in, n_out = m["n_in"], m["n_out"]
         df_in, df_out = np.maximum(n_in - 1, 0), np.maximum(n_out - 1, 0)
         has_in, has_out = n_in > 0, n_out > 0

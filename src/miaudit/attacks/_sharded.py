@@ -39,7 +39,7 @@ def shard_moments(ref_logits: np.ndarray, ref_is_member: np.ndarray, labels: np.
     ``ref_is_member`` (K, n), ``labels`` (n,). Streams ``chunk_size`` examples at a time, one model at a time."""
     n, a = ref_logits.shape[1], ref_logits.shape[2]
     size = chunk_size or rs.auto_chunk_size(a, ref_logits.shape[3])
-    out = {k: np.zeros((n, a)) for k in _KEYS[2:]}
+    out: dict[str, np.ndarray] = {k: np.zeros((n, a)) for k in _KEYS[2:]}
     out["n_in"], out["n_out"] = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
     for sl in rs.iter_chunks(n, size):
         lab = labels[sl]

@@ -10,7 +10,8 @@ shut down at the end of the module; a test that removes a node adds one first. C
 * a worker node removed while tasks run: the run completes, identical results, every model cached;
 * a recipe that fails on its own fails the run at once with the recipe's error (no retries, the rest
   cancelled), the finished models cached, and a re-run with a good recipe trains only the missing ones;
-* ``miaudit audit CONFIG --executor ray --address ADDR`` end to end, with a node removed mid-run;
+* ``miaudit audit CONFIG --executor ray --address ADDR`` end to end: the driver killed mid-run resumes from
+  its cache, then a worker node is removed mid-run; scores.csv equals the process executor's;
 * LiRA's reference pass as Ray tasks over shards of examples gives the unsharded scores exactly;
 * ``num_gpus`` is requested from Ray (a node declaring a GPU runs the tasks with ``CUDA_VISIBLE_DEVICES``
   set; there is no real GPU here), and requests no node can meet are an input error.
@@ -212,10 +213,10 @@ from sklearn.linear_model import LogisticRegression
 
 
 class SlowLR(LogisticRegression):
-    """LogisticRegression that takes a second to fit (so a node can die while models train)."""
+    """LogisticRegression that takes most of a second to fit (so a node can die while models train)."""
 
     def fit(self, X, y, sample_weight=None):
-        time.sleep(1.0)
+        time.sleep(0.7)
         return super().fit(X, y, sample_weight=sample_weight)
 '''
 
@@ -242,7 +243,9 @@ dir = "{out}"
 
 
 def test_cli_audit_executor_ray_address_survives_a_node_loss(cluster: Cluster, tmp_path: Path) -> None:
-    """The issue's "done" check, fast: a worker node dies once the first model is in the driver's cache."""
+    """The issue's "done" check, fast: the driver is killed (SIGKILL) once a model is in its cache and
+    re-run, which resumes from the cache; a worker node dies once the resumed run has cached another model;
+    scores.csv equals --executor process's and all K models end up in the driver's cache."""
     _ensure_two_workers(cluster)
     (tmp_path / "slow_estimator.py").write_text(SLOW_ESTIMATOR)
     for name in ("proc", "ray"):
@@ -253,22 +256,31 @@ def test_cli_audit_executor_ray_address_survives_a_node_loss(cluster: Cluster, t
         return subprocess.Popen([sys.executable, "-m", "miaudit", "audit", str(tmp_path / f"{name}.toml"), *extra],
                                 cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
-    proc = audit("ray", "--executor", "ray", "--address", cluster.address)
     models = tmp_path / "ray" / "cache" / "models"
-    deadline = time.monotonic() + 150
-    while not list(models.glob("*.npz")) and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.1)
-    n_before = len(list(models.glob("*.npz")))
+
+    def wait_for_models(proc: subprocess.Popen[bytes], n: int) -> int:
+        deadline = time.monotonic() + 150
+        while len(list(models.glob("*.npz"))) < n and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return len(list(models.glob("*.npz")))
+
+    ray_args = ("--executor", "ray", "--address", cluster.address)
+    first = audit("ray", *ray_args)
+    n_killed = wait_for_models(first, 1)
+    first.kill()  # the driver dies mid-run (SIGKILL): its tasks die with it, its cache stays
+    first.communicate(timeout=60)
+    assert 1 <= n_killed < 6 and not list(models.glob("*.tmp-*"))
+    proc = audit("ray", *ray_args, "--overwrite")
+    n_before = wait_for_models(proc, n_killed + 1)
     _remove_one_worker(cluster)
     out, _ = proc.communicate(timeout=180)
     assert proc.returncode == 0, out.decode()[-3000:]
-    assert 1 <= n_before < 6  # 4 references + 2: the node died while models were still training
-    ref = audit("proc", "--executor", "process", "--jobs", "1")
+    assert n_before < 6  # 4 references + 2: the node died while models were still training
+    ref = audit("proc", "--executor", "process", "--jobs", "2")
     ref_out, _ = ref.communicate(timeout=180)
     assert ref.returncode == 0, ref_out.decode()[-3000:]
     assert (tmp_path / "ray" / "scores.csv").read_bytes() == (tmp_path / "proc" / "scores.csv").read_bytes()
     assert len(list(models.glob("*.npz"))) == 6
-
 
 def test_lira_scored_as_ray_tasks_over_shards_equals_unsharded(cluster: Cluster) -> None:
     from miaudit.attacks import get_attack

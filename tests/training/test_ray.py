@@ -127,7 +127,7 @@ def test_worker_node_removed_mid_run_then_identical_and_all_cached(cluster: Clus
             removed_at.append(p.n_done)
             _remove_one_worker(cluster)
 
-    slow = SlowRecipe(LR, {"max_iter": 200}, n_classes=10, delay=1.5)
+    slow = SlowRecipe(LR, {"max_iter": 200}, n_classes=10, delay=0.8)
     out = train_models(slow, X, y, m, seeds=seeds, run_dir=tmp_path / "ray", jobs=2, progress=progress,
                        executor=Execution(executor="ray", address=cluster.address, max_retries=3))
     assert removed_at and removed_at[0] < K  # the node went away while models were still to train

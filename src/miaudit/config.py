@@ -213,6 +213,10 @@ class AttacksConfig:
 
     names: tuple[str, ...] | None = None
     params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: ``"logits"`` (the models' full outputs) or ``"label"`` (predicted classes only: label-only attacks).
+    access: str = "logits"
+    #: ``[attacks.label_queries]``: :class:`miaudit.models.LabelQuerySpec` fields (label access only).
+    label_queries: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -291,7 +295,9 @@ class AuditConfig:
             "game": {"n_references": self.game.n_references, "n_targets": self.game.effective_n_targets,
                      "seed": self.game.seed, "queries": list(self.game.queries)},
             "attacks": {"names": list(self.attacks.names) if self.attacks.names is not None else None,
-                        "params": {k: dict(v) for k, v in self.attacks.params.items()}},
+                        "params": {k: dict(v) for k, v in self.attacks.params.items()},
+                        **({"access": "label", "label_queries": dict(self.attacks.label_queries)}
+                           if self.attacks.access == "label" else {})},
             "metrics": {"delta": self.metrics.delta, "confidence": self.metrics.confidence,
                         "member_prior": self.metrics.member_prior, "fprs": list(self.metrics.fprs)},
             "output": {"dir": str(self.output.dir), "run_dir": str(self.output.run_dir),
@@ -451,15 +457,21 @@ def _parse_model(table: Any, game: GameConfig, problems: _Problems) -> ModelConf
 def _parse_attacks(value: Any, problems: _Problems) -> AttacksConfig:
     names: Any
     params: Any = {}
+    access: Any = "logits"
+    lq: Any = {}
     if value is None:
         return AttacksConfig()
     if isinstance(value, list):
         names = value
     elif isinstance(value, Mapping):
-        sec = _Section("attacks", value, ("names", "params"), problems)
+        sec = _Section("attacks", value, ("names", "params", "access", "label_queries"), problems)
         names = sec.table.get("names")
         params = sec.get("params", {}, lambda v: isinstance(v, Mapping) and all(isinstance(p, Mapping) for p in v.values()),
                          "a table of per-attack parameter tables, e.g. [attacks.params.rmia] gamma = 2.0")
+        access = sec.get("access", "logits", lambda v: v in ("logits", "label"),
+                         "\"logits\" (full outputs) or \"label\" (predicted classes only)")
+        lq = sec.get("label_queries", {}, lambda v: isinstance(v, Mapping),
+                     "a table, e.g. [attacks.label_queries] augmentations = 16")
     else:
         problems.add(f"attacks: expected a list of attack names or an [attacks] table, got {_type_name(value)} {value!r}")
         return AttacksConfig()
@@ -477,8 +489,38 @@ def _parse_attacks(value: Any, problems: _Problems) -> AttacksConfig:
     for n in params:
         if n not in valid:
             problems.add(f"[attacks.params] unknown attack {n!r}; valid names: {', '.join(valid)}")
+    lq = _check_label_queries(lq, access, names, problems)
     return AttacksConfig(names=tuple(dict.fromkeys(names)) if names else None,
-                         params={k: dict(v) for k, v in params.items()})
+                         params={k: dict(v) for k, v in params.items()}, access=access, label_queries=lq)
+
+
+def _check_label_queries(lq: Mapping[str, Any], access: str, names: Any, problems: _Problems) -> dict[str, Any]:
+    """``[attacks.label_queries]`` (label access only) and label access's attack names."""
+    from .attacks import attack_class
+    from .models import LabelQuerySpec
+
+    if access != "label":
+        if lq:
+            problems.add("[attacks] label_queries: set, but access is not \"label\"; add access = \"label\" or remove it")
+        return {}
+    keys = ("augmentations", "noise", "shift", "flip", "boundary_queries", "batch_size")
+    for k in lq:
+        if k not in keys:
+            problems.add(f"[attacks.label_queries] unknown key {k!r}; valid keys: {', '.join(keys)}")
+    known = {k: v for k, v in lq.items() if k in keys}
+    try:
+        LabelQuerySpec(**known)
+    except InputError as exc:
+        problems.add(f"[attacks.label_queries] {exc}")
+    for n in names or []:
+        try:
+            kinds = attack_class(n).output_kinds
+        except InputError:
+            continue
+        if "labels" not in kinds:
+            problems.add(f"attacks: {n!r} reads the model's outputs, but access = \"label\" gives predicted classes "
+                         "only; name label-only attacks (see `miaudit attacks`) or leave out access")
+    return known
 
 
 def _parse_metrics(table: Any, problems: _Problems) -> AuditSettings:

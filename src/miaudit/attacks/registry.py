@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from .._errors import InputError, option
 from ._base import OUTPUT_KINDS, REQUIREMENTS, Attack
 from .calibration import AttackR, CalibratedLoss
+from .label_only import AugmentCount, BoundaryDistance, GapAttack, LabelAugment, LabelBoundary
 from .lira import LiraOffline, LiraOnline
 from .population import (
     ConfidenceAttack,
@@ -57,6 +58,11 @@ BUILTIN: dict[str, type[Attack]] = {
     "trained_lr": TrainedLR,
     "trained_gb": TrainedGB,
     "shokri": ShokriAttack,
+    "gap": GapAttack,
+    "augment_count": AugmentCount,
+    "boundary_distance": BoundaryDistance,
+    "label_augment": LabelAugment,
+    "label_boundary": LabelBoundary,
 }
 
 
@@ -123,10 +129,23 @@ def missing_requirements(name: str, bundle: SignalBundle) -> str | None:
     if cls.needs_labels and bundle.labels is None:
         return f"needs the true labels ({option('label_column', api='labels in the bundle, label_column=... for tables')})"
     if bundle.outputs_kind not in cls.output_kinds:
+        if cls.output_kinds == frozenset({"labels"}):
+            return ("label-only attack: needs the predicted classes only (target_pred in a bundle, or "
+                    "[attacks] access = \"label\"); this bundle holds the model's outputs")
+        if bundle.outputs_kind == "labels":
+            return "needs the model's outputs (logits, probabilities or scores); the target answered with labels only"
         if bundle.outputs_kind == "scores":
             return ("needs logits or probabilities (a softmax-able output vector); the outputs are raw scores "
                     f"({option('outputs_kind', 'scores')})")
         return f"needs raw per-class scores ({option('outputs_kind', 'scores')}); the outputs are logits or probabilities"
+    if getattr(cls, "uses", None) == "boundary" and bundle.target_distance is None:
+        return "needs boundary distances (target_distance; [attacks] boundary_queries > 0 when querying)"
+    if "reference" in cls.requires and bundle.outputs_kind == "labels":
+        if bundle.ref_pred is None:
+            return "needs reference models' predicted classes (ref_pred/ref_is_member, or `miaudit audit`)"
+        if getattr(cls, "uses", None) == "boundary" and bundle.ref_distance is None:
+            return "needs the reference models' boundary distances (ref_distance)"
+        return None
     if "reference" in cls.requires and bundle.ref_logits is None:
         return "needs reference models (ref_logits/ref_is_member in the bundle, or `miaudit audit` to train them)"
     if "membership" in cls.requires and bundle.is_member is None:

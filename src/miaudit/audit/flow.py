@@ -17,6 +17,7 @@ per-model seeds. Every input problem raises before any training.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from .._errors import ConfigError, InputError
 from .._imports import config_folder_on_path
 from ..config import AuditConfig, TargetConfig, load_config
 from ..metrics import AuditSettings
+from ..models import LabelQuerySpec
 from ..report import AuditResult
 from ..training import Recipe, TrainedModels, train_models
 from ..training._runner import ProgressCallback
@@ -174,6 +176,11 @@ def _run_audit(config: AuditConfig, *, jobs: int | None, progress: ProgressCallb
     if cfg.target is not None:
         return _run_config_with_target(prepared, cfg.target, jobs=jobs, progress=progress, executor=executor,
                                        mp_context=mp_context)
+    spec = label_spec(cfg)
+    if spec is not None:  # label-only access: every model is also asked for its labels, cached with it
+        from ..training.label_access import LabelAccessRecipe
+
+        prepared = dataclasses.replace(prepared, recipe=LabelAccessRecipe(prepared.recipe, spec))
     trained = train_prepared(prepared, jobs=jobs, progress=progress, executor=executor, mp_context=mp_context)
     _log_training(trained)
     train_acc = float(np.nanmean(trained.train_accuracy))
@@ -202,7 +209,15 @@ def _run_audit(config: AuditConfig, *, jobs: int | None, progress: ProgressCallb
         settings=cfg.settings(), game=game, groups=prepared.groups,
         attack_params={k: dict(v) for k, v in cfg.attacks.params.items()} or None,
         features=prepared.X if cfg.output.show_features else None,
+        label_answers=trained.extras if spec is not None else None,
     )
+
+
+def label_spec(cfg: AuditConfig) -> LabelQuerySpec | None:
+    """The label-only query spec of a config (``[attacks] access = "label"``), seeded by the game's seed."""
+    if cfg.attacks.access != "label":
+        return None
+    return LabelQuerySpec(**{"seed": cfg.game.seed, **dict(cfg.attacks.label_queries)})
 
 
 # ------------------------------------------------------------------------------------------ given target

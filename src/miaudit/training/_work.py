@@ -80,6 +80,12 @@ def _check_logits(logits: Any, n_examples: int, n_classes: int) -> np.ndarray:
     return arr
 
 
+def _extras(recipe: Any, model: Any, X: Any) -> dict[str, np.ndarray] | None:
+    """Further answers of the model a recipe asks for (``recipe.label_outputs``: label-only queries)."""
+    fn = getattr(recipe, "label_outputs", None)
+    return fn(model, X) if callable(fn) else None
+
+
 def _meta(seed: int, state: WorkState, started: float, cpu0: float, *, group: int = 1) -> dict[str, Any]:
     """Provenance stored with a model file (not part of its key): seed, recipe, who trained it, when, and
     the CPU seconds its thread spent (train + predict; BLAS is pinned to that thread)."""
@@ -106,10 +112,11 @@ def _run_group(state: WorkState, task: Task) -> list[Outcome]:
         try:
             t1 = time.perf_counter()
             logits = _check_logits(recipe.predict_logits(model, X), n, c)
+            extras = _extras(recipe, model, X)
             t2 = time.perf_counter()
             write_model_file(model_path(run_dir, key), logits=logits, fit_seconds=fit_each,
                              predict_seconds=t2 - t1,
-                             meta=_meta(seed, state, started, cpu0, group=len(task.indices)))
+                             meta=_meta(seed, state, started, cpu0, group=len(task.indices)), extras=extras)
             out.append((i, None))
         except Exception as exc:  # noqa: BLE001
             out.append((i, one_line(exc)))
@@ -131,9 +138,10 @@ def run_task(state: WorkState, task: Task) -> list[Outcome]:
             model = recipe.train(_take(X, mask), y[mask], seed=int(seed))
             t1 = time.perf_counter()
             logits = _check_logits(recipe.predict_logits(model, X), n, c)
+            extras = _extras(recipe, model, X)
             t2 = time.perf_counter()
             write_model_file(model_path(run_dir, key), logits=logits, fit_seconds=t1 - t0,
-                             predict_seconds=t2 - t1, meta=_meta(seed, state, started, cpu0))
+                             predict_seconds=t2 - t1, meta=_meta(seed, state, started, cpu0), extras=extras)
             out.append((i, None))
         except Exception as exc:  # noqa: BLE001 - reported per model, the others go on
             out.append((i, one_line(exc)))

@@ -235,11 +235,17 @@ class TargetConfig:
     non-members. ``.skops`` files load with skops' safe loader (``trusted`` lists extra types to trust);
     pickle/joblib files only with ``allow_pickle = true``."""
 
-    model: Path
+    model: Path | None
     members: Path
     nonmembers: Path
     allow_pickle: bool = False
     trusted: tuple[str, ...] = ()
+    #: Instead of ``model``: the import path of a callable ``f(X) -> array`` (or of a torch module / fitted
+    #: classifier object), with its ``output_kind`` (logits, probs, scores, labels), rows per call and budget.
+    callable: str | None = None
+    output_kind: str | None = None
+    batch_size: int = 1024
+    query_budget: int | None = None
 
 
 @dataclass(frozen=True)
@@ -311,9 +317,13 @@ class AuditConfig:
             if k in d["data"]:
                 d["data"][k] = str(d["data"][k])
         if self.target is not None:
-            d["target"] = {"model": str(self.target.model), "members": str(self.target.members),
-                           "nonmembers": str(self.target.nonmembers), "allow_pickle": self.target.allow_pickle,
-                           "trusted": list(self.target.trusted)}
+            t = self.target
+            d["target"] = {"members": str(t.members), "nonmembers": str(t.nonmembers), "allow_pickle": t.allow_pickle,
+                           "trusted": list(t.trusted), "batch_size": t.batch_size,
+                           **({"model": str(t.model)} if t.model is not None else {}),
+                           **({"callable": t.callable} if t.callable is not None else {}),
+                           **({"output_kind": t.output_kind} if t.output_kind is not None else {}),
+                           **({"query_budget": t.query_budget} if t.query_budget is not None else {})}
         return d
 
 
@@ -556,13 +566,26 @@ def _parse_output(table: Any, base: Path | None, problems: _Problems) -> OutputC
 def _parse_target(table: Any, base: Path | None, problems: _Problems) -> TargetConfig | None:
     if table is None:
         return None
-    sec = _Section("target", table, ("model", "members", "nonmembers", "allow_pickle", "trusted"), problems)
+    sec = _Section("target", table, ("model", "members", "nonmembers", "allow_pickle", "trusted", "callable",
+                                     "output_kind", "batch_size", "query_budget"), problems)
+    fn = sec.get("callable", None, lambda v: isinstance(v, str) and "." in v, "an import path 'package.module.name'")
+    kind = sec.get("output_kind", None, lambda v: v in ("logits", "probs", "scores", "labels"),
+                   "one of logits, probs, scores, labels")
+    batch = sec.get("batch_size", 1024, lambda v: _is_int(v) and v >= 1, "an integer >= 1")
+    budget = sec.get("query_budget", None, lambda v: _is_int(v) and v >= 1, "an integer >= 1 (queries to the target)")
+    if fn is not None and "model" in sec.table:
+        problems.add("[target] model and callable: both set; give the model file or the callable's import path")
+    if kind is not None and fn is None:
+        problems.add("[target] output_kind: only with callable (a model file says what it returns)")
     paths: dict[str, Path] = {}
     for key in ("model", "members", "nonmembers"):
+        if key == "model" and ("callable" in sec.table):
+            continue
         v = sec.get(key, None, lambda v: isinstance(v, str) and v != "", "a file path")
         if v is None:
             if key not in sec.table:
-                problems.add(f"[target] {key}: missing; add {key} = \"<file>\"")
+                problems.add(f"[target] {key}: missing; add {key} = \"<file>\""
+                             + (" (or callable = \"package.module.function\")" if key == "model" else ""))
             continue
         p = _resolve(base, v)
         _check_path(f"[target] {key}", p, problems, file=True)
@@ -578,10 +601,11 @@ def _parse_target(table: Any, base: Path | None, problems: _Problems) -> TargetC
                          "save it with skops.io.dump as .skops, or set allow_pickle = true in [target] if you trust the file")
         elif suffix not in (".skops", ".pkl", ".pickle", ".joblib"):
             problems.add(f"[target] model: expected a .skops file (or .pkl/.joblib with allow_pickle = true), got {model.name!r}")
-    if len(paths) < 3:
+    if len(paths) < (2 if fn is not None else 3):
         return None
-    return TargetConfig(model=paths["model"], members=paths["members"], nonmembers=paths["nonmembers"],
-                        allow_pickle=allow, trusted=tuple(trusted))
+    return TargetConfig(model=paths.get("model"), members=paths["members"], nonmembers=paths["nonmembers"],
+                        allow_pickle=allow, trusted=tuple(trusted), callable=fn, output_kind=kind,
+                        batch_size=int(batch), query_budget=None if budget is None else int(budget))
 
 
 # ------------------------------------------------------------------------------------------------ loading

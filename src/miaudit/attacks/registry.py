@@ -141,7 +141,7 @@ def missing_requirements(name: str, bundle: SignalBundle) -> str | None:
     if getattr(cls, "uses", None) == "boundary" and bundle.target_distance is None:
         return "needs boundary distances (target_distance; [attacks] boundary_queries > 0 when querying)"
     if "reference" in cls.requires and bundle.outputs_kind == "labels":
-        if bundle.ref_pred is None:
+        if bundle.ref_pred is None or bundle.ref_is_member is None:
             return "needs reference models' predicted classes (ref_pred/ref_is_member, or `miaudit audit`)"
         if getattr(cls, "uses", None) == "boundary" and bundle.ref_distance is None:
             return "needs the reference models' boundary distances (ref_distance)"

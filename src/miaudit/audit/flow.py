@@ -30,7 +30,8 @@ from .._errors import ConfigError, InputError
 from .._imports import config_folder_on_path
 from ..config import AuditConfig, TargetConfig, load_config
 from ..metrics import AuditSettings
-from ..models import LabelQuerySpec
+from ..models import LabelQuerySpec, QueryModel
+from ..models import label_queries as label_queries_of
 from ..report import AuditResult
 from ..training import Recipe, TrainedModels, train_models
 from ..training._runner import ProgressCallback
@@ -253,10 +254,20 @@ def run_audit_with_target(
     game: Mapping[str, Any] | None = None,
     executor: str = "process",
     mp_context: str | None = None,
+    output_kind: str | None = None,
+    batch_size: int = 1024,
+    query_budget: int | None = None,
+    label_queries: LabelQuerySpec | None = None,
 ) -> AuditResult:
     """Audit a user's trained ``target_model``: train K reference models with ``recipe`` on the pool
     members ∪ non-members (balanced design), query the target with ``recipe.predict_logits``, and run
     :func:`miaudit.api.evaluate_bundle`.
+
+    A target behind a callable (``output_kind`` given, a torch module, or any ``query_budget``/``batch_size``)
+    is queried through :class:`~miaudit.models.QueryModel`. Label-only access (``label_queries``, or
+    ``output_kind="labels"``): the target and the references answer the seeded label-only queries and only the
+    label-only attacks run. With ``query_budget``, the queries the audit needs are checked against it before
+    any reference model is trained (:class:`~miaudit.models.QueryBudgetError`).
 
     ``n_references`` (K, even >= 2) reference models, drawn independently of the target's membership;
     ``seed`` drives their design and seeds; ``groups`` optional slice values for members then non-members
@@ -282,13 +293,46 @@ def run_audit_with_target(
     is_member[:n_m] = True
     _, member_ss, seeds = game_seeds(seed, K)
     ref_is_member = balanced_membership(len(y), K, seed=member_ss)
+    query = None
+    if output_kind is not None or query_budget is not None or batch_size != 1024 or label_queries is not None \
+            or not callable(getattr(target_model, "predict_proba", getattr(target_model, "decision_function", None))):
+        query = QueryModel(target_model, n_classes=int(recipe.n_classes), output_kind=output_kind,
+                           batch_size=batch_size, query_budget=query_budget)
+        if query.output_kind == "scores":
+            raise InputError("output_kind 'scores': the reference models give logits, so a scores target cannot be "
+                             "compared with them; declare 'logits' or 'probs', or audit it with audit_model")
+        if query.output_kind == "labels" and label_queries is None:
+            label_queries = LabelQuerySpec(seed=int(seed))
+        per = label_queries.queries_per_example() if label_queries is not None else 1
+        query.require(per * len(y), "the audit" + (" (label-only queries)" if label_queries is not None else ""))
+    if label_queries is not None:
+        from ..training.label_access import LabelAccessRecipe
+
+        recipe = LabelAccessRecipe(recipe, label_queries)
     trained = train_models(recipe, X, y, ref_is_member, seeds=seeds, run_dir=run_dir, jobs=jobs, progress=progress,
                            executor=executor, mp_context=mp_context)
     _log_training(trained)
-    target_logits = np.asarray(recipe.predict_logits(target_model, X), dtype=np.float64)
-    bundle = SignalBundle.from_arrays(labels=y, target_logits=target_logits, is_member=is_member,
-                                      ref_logits=trained.logits, ref_is_member=ref_is_member,
-                                      groups=None if groups is None else np.asarray(groups))
+    grp = None if groups is None else np.asarray(groups)
+    if label_queries is not None:
+        assert query is not None
+        ans = label_queries_of(query.predict_labels, X, label_queries)
+        dist = label_queries.boundary_queries > 0
+        bundle = SignalBundle.from_arrays(
+            labels=y, target_pred=ans.pred, ref_pred=trained.extras["label_pred"], is_member=is_member,
+            ref_is_member=ref_is_member, target_distance=ans.distance if dist else None,
+            ref_distance=trained.extras["label_distance"] if dist else None, n_classes=int(recipe.n_classes),
+            groups=grp, meta={"label_queries": {"per_example": int(ans.queries.max()),
+                                                "augmentations": int(ans.pred.shape[1]),
+                                                "boundary": int(ans.queries.max()) - int(ans.pred.shape[1])}})
+    elif query is not None:
+        kw = {"target_logits": query.outputs(X)}
+        bundle = SignalBundle.from_arrays(labels=y, is_member=is_member, ref_logits=trained.logits,
+                                          ref_is_member=ref_is_member, groups=grp,
+                                          meta={"outputs_kind": query.output_kind}, **kw)
+    else:
+        target_logits = np.asarray(recipe.predict_logits(target_model, X), dtype=np.float64)
+        bundle = SignalBundle.from_arrays(labels=y, target_logits=target_logits, is_member=is_member,
+                                          ref_logits=trained.logits, ref_is_member=ref_is_member, groups=grp)
     game_d: dict[str, Any] = {
         "source": "audit",
         "target": "user",
@@ -301,6 +345,11 @@ def run_audit_with_target(
         "reference_train_accuracy": float(np.nanmean(trained.train_accuracy)),
         "reference_test_accuracy": float(np.nanmean(trained.test_accuracy)),
     }
+    if query is not None:
+        game_d.update({"output_kind": query.output_kind, "batch_size": query.batch_size,
+                       "query_budget": query.query_budget, "queries_used": query.queries_used})
+    if label_queries is not None:
+        game_d["label_queries"] = label_queries.to_dict()
     game_d.update(dict(game or {}))
     return evaluate_bundle(bundle, attacks=attacks, settings=settings, game=game_d, attack_params=attack_params)
 
@@ -316,6 +365,7 @@ def _run_config_with_target(prepared: PreparedAudit, target: TargetConfig, *, jo
         raise ConfigError(f"[target] members and nonmembers share {overlap.size} rows (first: {int(overlap[0])}); "
                           "an example is either a member or not")
     model = load_target_model(target)
+    spec = label_spec(cfg)
     groups = None
     if prepared.groups is not None:
         groups = np.concatenate([prepared.groups[members], prepared.groups[nonmembers]])
@@ -327,6 +377,7 @@ def _run_config_with_target(prepared: PreparedAudit, target: TargetConfig, *, jo
         settings=cfg.settings(), progress=progress,
         attack_params={k: dict(v) for k, v in cfg.attacks.params.items()} or None,
         groups=groups, game={"dataset": prepared.dataset_name, "model": cfg.model.describe(),
-                             "target_path": str(target.model)},
-        executor=executor, mp_context=mp_context,
+                             "target_path": str(target.model) if target.model is not None else target.callable},
+        executor=executor, mp_context=mp_context, output_kind=target.output_kind, batch_size=target.batch_size,
+        query_budget=target.query_budget, label_queries=spec,
     )

@@ -635,6 +635,8 @@ def _label_bundle(cls: type[SignalBundle], *, labels: Any, target_pred: Any, ref
         la = _as_array("labels", labels)
         if la.dtype.kind in "iu" and la.size:
             seen = max(seen, int(la.max()))
+    if isinstance(n_classes, np.ndarray) and n_classes.ndim == 0 and n_classes.dtype.kind in "iu":
+        n_classes = int(n_classes)  # read from an .npz archive
     if n_classes is None:
         c = max(2, seen + 1)
     else:

@@ -54,6 +54,7 @@ BUNDLE_KEYS = (
     "ref_pred",
     "target_distance",
     "ref_distance",
+    "n_classes",
 )
 #: Optional key holding a JSON object (a 0-d str array) with free-form metadata.
 META_KEY = "meta"
@@ -148,6 +149,7 @@ def save_bundle(bundle: SignalBundle, path: str | os.PathLike[str], *, compress:
         for key in ("target_pred", "ref_pred", "target_distance", "ref_distance"):
             if getattr(bundle, key) is not None:
                 arrays[key] = getattr(bundle, key)
+        arrays["n_classes"] = np.int64(bundle.n_classes)
     else:
         arrays["target_scores" if scores else "target_logits"] = bundle.target_logits
     if bundle.labels is not None:

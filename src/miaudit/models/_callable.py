@@ -87,8 +87,8 @@ class QueryModel:
         if self.query_budget is not None and self.queries_used + n > self.query_budget:
             raise QueryBudgetError(
                 f"query budget: {what} needs {n} queries to the target, {self.query_budget - self.queries_used} of "
-                f"the budget of {self.query_budget} are left ({self.queries_used} used); raise the budget "
-                "(--query-budget, [target] query_budget) or ask fewer queries (fewer augmentations or "
+                f"the budget of {self.query_budget} are left ({self.queries_used} used); nothing was queried: raise the "
+                "budget ([target] query_budget, query_budget=) or ask fewer queries (fewer augmentations or "
                 "boundary_queries)")
 
     def _raw(self, Xb: Any) -> np.ndarray:
@@ -96,8 +96,8 @@ class QueryModel:
         if self.query_budget is not None and self.queries_used + n > self.query_budget:
             raise QueryBudgetError(
                 f"query budget: exhausted after {self.queries_used} of {self.query_budget} queries to the target "
-                f"(the next batch needs {n}); nothing was lost: raise the budget (--query-budget, [target] "
-                "query_budget) and re-run")
+                f"(the next batch needs {n}); nothing was lost: raise the budget ([target] query_budget, "
+                "query_budget=) and re-run")
         self.queries_used += n
         if self.torch:
             return self._torch(Xb)

@@ -56,8 +56,8 @@ class LabelQuerySpec:
     ``batch_size``: rows per model call.
     """
 
-    augmentations: int = 16
-    noise: float = 0.1
+    augmentations: int = 32
+    noise: float = 0.3
     shift: int = 2
     flip: bool = True
     boundary_queries: int = 256

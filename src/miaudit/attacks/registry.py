@@ -35,7 +35,8 @@ from .trained import TrainedGB, TrainedLR
 if TYPE_CHECKING:
     from ..data import SignalBundle
 
-__all__ = ["BUILTIN", "register_attack", "available_attacks", "attack_class", "get_attack", "missing_requirements"]
+__all__ = ["BUILTIN", "register_attack", "available_attacks", "attack_class", "get_attack", "missing_requirements",
+           "attack_access"]
 
 A = TypeVar("A", bound="type[Attack]")
 
@@ -121,6 +122,19 @@ def get_attack(name: str, **params: Any) -> Attack:
         return cls(**params)
     except TypeError as exc:
         raise InputError(f"attack {name!r}: bad parameters {params!r} ({exc})") from None
+
+
+def attack_access(name: str) -> str:
+    """The least access to the target attack ``name`` runs at: ``"labels"`` (predicted classes), ``"scores"``
+    (raw per-class values; logits and probabilities also do) or ``"logits"`` (logits or probabilities), with
+    ``" + reference models"`` (trained by miaudit with the target's recipe), ``" + membership"`` (cross-fitted
+    on the target's members) or ``" + population"`` (known non-members, or reference models) as needed."""
+    cls = attack_class(name)
+    kinds = cls.output_kinds
+    base = "labels" if "labels" in kinds else "scores" if "scores" in kinds else "logits"
+    extra = [{"reference": "reference models", "membership": "membership", "population": "population"}[r]
+             for r in sorted(cls.requires)]
+    return " + ".join([base, *extra])
 
 
 def missing_requirements(name: str, bundle: SignalBundle) -> str | None:

@@ -133,7 +133,7 @@ class SignalBundle:
         ref_pred: Any = None,
         target_distance: Any = None,
         ref_distance: Any = None,
-        n_classes: int | None = None,
+        n_classes: Any = None,
     ) -> SignalBundle:
         """Validate user arrays and return a normalised, read-only bundle.
 

@@ -252,13 +252,13 @@ def _table_distance(predict: PredictLabels, rows: _Rows, p0: np.ndarray, spec: L
     dist = np.full(n, censored)
     order = np.argsort(first, axis=1, kind="stable")[:, :_N_REFINE]
     for q in range(min(_N_REFINE, n_dirs)):
-        j = order[:, q]
-        k = first[idx_all, j]
-        ok = k < _N_EXPAND
-        lo_r = np.where(k > 0, radii[np.maximum(k - 1, 0)], 0.0)
-        hi_r = radii[np.minimum(k, _N_EXPAND - 1)]
-        x0 = rows.values + lo_r[:, None] * scale * u[j]
-        x1 = rows.values + hi_r[:, None] * scale * u[j]
+        jj = order[:, q]
+        kk = first[idx_all, jj]
+        ok = kk < _N_EXPAND
+        lo_r = np.where(kk > 0, radii[np.maximum(kk - 1, 0)], 0.0)
+        hi_r = radii[np.minimum(kk, _N_EXPAND - 1)]
+        x0 = rows.values + lo_r[:, None] * scale * u[jj]
+        x1 = rows.values + hi_r[:, None] * scale * u[jj]
         frac, steps = _bisect(predict, rows, idx_all, x0, x1, p0, _N_BISECT, batch)
         used += steps
         # a radius below the bracket's lower end that already changed the label cannot happen: the scan

@@ -95,13 +95,14 @@ def write_model_file(path: Path, *, logits: np.ndarray, fit_seconds: float, pred
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
     with atomic_open(path, tmp_path=tmp) as fh:
+        arrays: dict[str, Any] = {f"extra_{k}": np.asarray(v) for k, v in (extras or {}).items()}
         np.savez(
             fh,
             logits=np.asarray(logits, dtype=np.float32),
             fit_seconds=np.float64(fit_seconds),
             predict_seconds=np.float64(predict_seconds),
             meta=np.array(json.dumps(meta, sort_keys=True, default=str)),
-            **{f"extra_{k}": np.asarray(v) for k, v in (extras or {}).items()},
+            **arrays,
         )
 
 

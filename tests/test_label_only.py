@@ -355,3 +355,25 @@ def test_config_callable_target_with_budget(tmp_path):
     q = game["attack_queries"]
     assert game["queries_used"] == 200 * (q["label_augment"]["per_example"] + q["label_boundary"]["per_example"])
     assert {"label_augment", "label_boundary", "gap"} <= set(results["attacks"])
+
+
+@pytest.mark.parametrize(("attacks", "target", "msg"), [
+    ('access = "labels"', "", r"\[attacks\] access: expected \"logits\" \(full outputs\) or \"label\""),
+    ('access = "label"\n[attacks.label_queries]\naugmentation = 3', "", r"unknown key 'augmentation'"),
+    ('access = "label"\n[attacks.label_queries]\nboundary_queries = 10', "", r"boundary_queries: expected 0"),
+    ('[attacks.label_queries]\naugmentations = 3', "", r"label_queries: set, but access is not"),
+    ("", 'model = "m.skops"\ncallable = "a.b"', r"\[target\] model and callable: both set"),
+    ("", 'callable = "a.b"\noutput_kind = "odds"', r"\[target\] output_kind: expected one of logits"),
+    ("", 'callable = "a.b"\nquery_budget = 0', r"\[target\] query_budget: expected an integer >= 1"),
+])
+def test_config_access_keys_are_validated(tmp_path, attacks, target, msg):
+    from miaudit._errors import ConfigError
+    from miaudit.config import load_config
+
+    np.save(tmp_path / "m.npy", np.arange(3))
+    (tmp_path / "m.skops").write_bytes(b"")
+    tgt = f'[target]\nmembers = "m.npy"\nnonmembers = "m.npy"\n{target}\n' if target else ""
+    p = tmp_path / "c.toml"
+    p.write_text(f'[data]\nkind = "digits"\n[attacks]\n{attacks}\n{tgt}')
+    with pytest.raises(ConfigError, match=msg):
+        load_config(p)

@@ -377,3 +377,22 @@ def test_config_access_keys_are_validated(tmp_path, attacks, target, msg):
     p.write_text(f'[data]\nkind = "digits"\n[attacks]\n{attacks}\n{tgt}')
     with pytest.raises(ConfigError, match=msg):
         load_config(p)
+
+
+def test_run_audit_with_target_counts_the_recipe_queries(tmp_path, digits):
+    from miaudit.api import run_audit_with_target
+    from miaudit.training import SklearnRecipe
+
+    X, y = digits
+    recipe = SklearnRecipe("sklearn.linear_model.LogisticRegression", {"max_iter": 200}, n_classes=10)
+    target = recipe.train(X[:150], y[:150], seed=0)
+    kw = dict(n_references=2, run_dir=tmp_path / "cache", jobs=1)
+    plain = run_audit_with_target(recipe, target, X[:150], y[:150], X[150:300], y[150:300], **kw)
+    counted = run_audit_with_target(recipe, target, X[:150], y[:150], X[150:300], y[150:300], query_budget=300, **kw)
+    assert counted.game["queries_used"] == 300 and counted.game["access"] == "logits"
+    pd.testing.assert_frame_equal(plain.scores, counted.scores)  # the same answers, counted
+    with pytest.raises(QueryBudgetError, match="needs 300 queries"):
+        run_audit_with_target(recipe, target, X[:150], y[:150], X[150:300], y[150:300], query_budget=299, **kw)
+    spec = LabelQuerySpec(augmentations=3, boundary_queries=32)
+    lab = run_audit_with_target(recipe, target, X[:150], y[:150], X[150:300], y[150:300], label_queries=spec, **kw)
+    assert lab.game["access"] == "label" and {"label_augment", "label_boundary"} <= set(lab.metrics)

@@ -30,7 +30,7 @@ from .._errors import ConfigError, InputError
 from .._imports import config_folder_on_path
 from ..config import AuditConfig, TargetConfig, load_config
 from ..metrics import AuditSettings
-from ..models import LabelQuerySpec, QueryModel
+from ..models import LabelQuerySpec, QueryModel, is_torch_module
 from ..models import label_queries as label_queries_of
 from ..report import AuditResult
 from ..training import Recipe, TrainedModels, train_models
@@ -294,16 +294,22 @@ def run_audit_with_target(
     _, member_ss, seeds = game_seeds(seed, K)
     ref_is_member = balanced_membership(len(y), K, seed=member_ss)
     query = None
-    if output_kind is not None or query_budget is not None or batch_size != 1024 or label_queries is not None \
-            or not callable(getattr(target_model, "predict_proba", getattr(target_model, "decision_function", None))):
-        query = QueryModel(target_model, n_classes=int(recipe.n_classes), output_kind=output_kind,
-                           batch_size=batch_size, query_budget=query_budget)
+    plain = callable(target_model) and not is_torch_module(target_model) and not (
+        hasattr(target_model, "predict_proba") or hasattr(target_model, "decision_function"))
+    if plain or output_kind is not None or query_budget is not None or batch_size != 1024 \
+            or label_queries is not None:
+        # a plain callable answers as declared; a model of the recipe is asked through the recipe (its inputs
+        # prepared as the references' are), counted and batched
+        asked = target_model if plain or output_kind is not None else _RecipeTarget(recipe, target_model)
+        query = QueryModel(asked, n_classes=int(recipe.n_classes), output_kind=output_kind or (
+            None if plain else "logits"), batch_size=batch_size, query_budget=query_budget)
         if query.output_kind == "scores":
             raise InputError("output_kind 'scores': the reference models give logits, so a scores target cannot be "
                              "compared with them; declare 'logits' or 'probs', or audit it with audit_model")
         if query.output_kind == "labels" and label_queries is None:
             label_queries = LabelQuerySpec(seed=int(seed))
-        per = label_queries.queries_per_example() if label_queries is not None else 1
+        n_q = int(getattr(recipe, "n_queries", 1)) if isinstance(asked, _RecipeTarget) else 1
+        per = label_queries.queries_per_example() if label_queries is not None else n_q
         query.require(per * len(y), "the audit" + (" (label-only queries)" if label_queries is not None else ""))
     if label_queries is not None:
         from ..training.label_access import LabelAccessRecipe
@@ -324,6 +330,11 @@ def run_audit_with_target(
             groups=grp, meta={"label_queries": {"per_example": int(ans.queries.max()),
                                                 "augmentations": int(ans.pred.shape[1]),
                                                 "boundary": int(ans.queries.max()) - int(ans.pred.shape[1])}})
+    elif query is not None and isinstance(query.model, _RecipeTarget):  # all of the recipe's queries
+        query.count(len(y) * int(getattr(recipe, "n_queries", 1)))
+        kw = {"target_logits": np.asarray(recipe.predict_logits(target_model, X), dtype=np.float64)}
+        bundle = SignalBundle.from_arrays(labels=y, is_member=is_member, ref_logits=trained.logits,
+                                          ref_is_member=ref_is_member, groups=grp, **kw)
     elif query is not None:
         kw = {"target_logits": query.outputs(X)}
         bundle = SignalBundle.from_arrays(labels=y, is_member=is_member, ref_logits=trained.logits,
@@ -352,6 +363,16 @@ def run_audit_with_target(
         game_d["label_queries"] = label_queries.to_dict()
     game_d.update(dict(game or {}))
     return evaluate_bundle(bundle, attacks=attacks, settings=settings, game=game_d, attack_params=attack_params)
+
+
+class _RecipeTarget:
+    """A target model asked through its recipe: rows -> the recipe's outputs on query 0, (n, C) logits."""
+
+    def __init__(self, recipe: Recipe, model: Any) -> None:
+        self.recipe, self.model = recipe, model
+
+    def __call__(self, X: Any) -> np.ndarray:
+        return np.asarray(self.recipe.predict_logits(self.model, X), dtype=np.float64)[:, 0, :]
 
 
 def _run_config_with_target(prepared: PreparedAudit, target: TargetConfig, *, jobs: int | None,

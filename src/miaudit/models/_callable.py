@@ -91,14 +91,18 @@ class QueryModel:
                 "budget ([target] query_budget, query_budget=) or ask fewer queries (fewer augmentations or "
                 "boundary_queries)")
 
-    def _raw(self, Xb: Any) -> np.ndarray:
-        n = len(Xb)
+    def count(self, n: int) -> None:
+        """Count ``n`` queries about to be sent; refuse, before sending, a batch that would exceed the budget."""
         if self.query_budget is not None and self.queries_used + n > self.query_budget:
             raise QueryBudgetError(
                 f"query budget: exhausted after {self.queries_used} of {self.query_budget} queries to the target "
                 f"(the next batch needs {n}); nothing was lost: raise the budget ([target] query_budget, "
                 "query_budget=) and re-run")
         self.queries_used += n
+
+    def _raw(self, Xb: Any) -> np.ndarray:
+        n = len(Xb)
+        self.count(n)
         if self.torch:
             return self._torch(Xb)
         try:
@@ -140,8 +144,7 @@ class QueryModel:
         parts = []
         for Xb in self._batches(X):
             if self.estimator:
-                self.require(len(Xb), "the next batch")
-                self.queries_used += len(Xb)
+                self.count(len(Xb))
                 parts.append(sklearn_logits(self.model, Xb, n_classes=self.n_classes)[:, 0, :])
                 continue
             out = self._raw(Xb).astype(np.float64, copy=False)

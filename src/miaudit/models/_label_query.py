@@ -15,9 +15,10 @@ audit for the target) and hands the attacks arrays only.
   2020: bisection to the boundary, sign-based gradient estimation, geometric step, repeated) and by
   random-direction search with bisection for tables (distances in units of each feature's spread).
 
-Everything is deterministic for a seed: the perturbations depend only on the seed, the example's row and
-the spread of the queried rows, never on the model, so a target and its references are asked exactly the
-same questions, and identical seeded runs give identical answers. Query counts are exact (every row passed
+Everything is deterministic for a seed: the augmentations and the search directions depend only on the
+seed, the example's row and the spread of the queried rows, never on the model, so a target and its
+references are asked the same questions (a boundary search then follows each model's answers), and
+identical seeded runs give identical answers. Query counts are exact (every row passed
 to the model counts once).
 """
 
@@ -271,8 +272,9 @@ def _table_distance(predict: PredictLabels, rows: _Rows, p0: np.ndarray, spec: L
 def _image_distance(predict: PredictLabels, rows: _Rows, p0: np.ndarray, spec: LabelQuerySpec) -> tuple[np.ndarray, int]:
     """HopSkipJump-style search (Chen et al. 2020), batched over examples, in the [0, 1]-scaled pixel space.
 
-    Start: the first of a few seeded uniform-noise images the model labels differently, bisected toward the
-    example. Then, while the budget lasts: estimate the boundary's normal at the current boundary point by
+    Start: a seeded draw among the other queried examples that the model labels differently (their labels are
+    known from query 0, so this costs no query), else the first of a few seeded uniform-noise images the model
+    labels differently; bisected toward the example. Then, while the budget lasts: estimate the boundary's normal at the current boundary point by
     the signs of ``m`` seeded probes, step along it (geometric step size, halved until the label differs),
     bisect back toward the example. Distance: L2 norm of (boundary point - example) in [0, 1] pixels. An
     example for which no start is found gets the distance to the farthest noise image (censored)."""
@@ -291,10 +293,14 @@ def _image_distance(predict: PredictLabels, rows: _Rows, p0: np.ndarray, spec: L
     def ask(z: np.ndarray) -> np.ndarray:
         return _ask(predict, rows, idx_all, z * unit, batch)
 
-    start = xs.copy()
-    found = np.zeros(n, dtype=bool)
-    far = np.zeros(n)
-    for _ in range(n_init):
+    # start from another queried example the model labels differently (no query needed: its label is known)
+    cand = rng.integers(0, n, size=(n, 32))
+    differs = p0[cand] != p0[:, None]
+    first = np.argmax(differs, axis=1)
+    found = differs[idx_all, first]
+    start = np.where(found.reshape(shape), xs[cand[idx_all, first]], xs)
+    far = np.where(found, np.sqrt(((start - xs) ** 2).reshape(n, -1).sum(axis=1)), 0.0)
+    for _ in range(n_init if not found.all() else 0):  # else: seeded uniform-noise images
         noise = rng.random(xs.shape[1:])[None] * np.ones_like(xs)
         pk = ask(noise)
         used += 1
@@ -310,9 +316,8 @@ def _image_distance(predict: PredictLabels, rows: _Rows, p0: np.ndarray, spec: L
     n_step = 3
     per_iter = m + n_step + _N_BISECT
     dim = xs[0].size
-    it = 0
-    while used + per_iter <= budget:
-        it += 1
+    n_iter = max(0, (budget - n_init - _N_BISECT) // per_iter)  # the same search depth for every model
+    for it in range(1, n_iter + 1):
         delta = np.maximum(np.sqrt(dim) * 1e-3 * dist, 1e-6)  # probe radius, relative to the distance
         grad = np.zeros_like(xs)
         signs = np.zeros((m, n))

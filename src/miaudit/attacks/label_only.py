@@ -165,6 +165,24 @@ def _fill_missing(mean_in: np.ndarray, mean_out: np.ndarray) -> tuple[np.ndarray
     return mi, mo, delta, delta_var
 
 
+def _shrink_means(mean: np.ndarray, ss: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Per-example means shrunk toward their average by the empirical-Bayes factor ``tau^2 / (tau^2 + s^2 / n)``
+    (``tau^2``: the spread of the true per-example means, estimated as the spread of the observed means less
+    their average sampling variance ``s^2 / n``, ``s^2`` pooled). Where models disagree about an example as
+    much as examples differ, the means shrink to the average and the test reads the distance itself."""
+    have = n > 0
+    if have.sum() < 2:
+        return mean
+    df = np.maximum(n - 1, 0)
+    s2 = float(ss[have].sum() / df[have].sum()) if df[have].sum() > 0 else float(np.nanvar(mean[have]))
+    grand = float(mean[have].mean())
+    samp = s2 / np.maximum(n, 1)
+    tau2 = max(0.0, float(mean[have].var()) - float(samp[have].mean()))
+    b = tau2 / (tau2 + samp) if tau2 > 0 else np.zeros_like(samp)
+    out: np.ndarray = np.where(have, grand + b * (mean - grand), mean)
+    return out
+
+
 class LabelAugment(_LabelAttack):
     """Choquette-Choo et al. (2021) with reference models, as a LiRA-style test on counts.
 
@@ -244,10 +262,14 @@ class LabelAugment(_LabelAttack):
 class LabelBoundary(_LabelAttack):
     """Boundary distance with reference models: a per-example Gaussian likelihood ratio (LiRA-style).
 
-    The signed distance ``t`` (negative when misclassified) of the target is scored by
+    The signed distance (negative when misclassified), on the scale ``t = asinh(signed / m)`` (``m`` the
+    references' median distance: distances are heavy-tailed, and the Gaussian model is fitted where it holds
+    better), of the target is scored by
     ``log N(t; mu_in,i, s_in,i^2) - log N(t; mu_out,i, s_out,i^2)``, with per-example means of the IN / OUT
-    references' signed distances and variances ``(d0 v + ss_i) / (d0 + df_i)`` shrunk toward the pooled
-    within-group variance ``v`` (``d0 = 4``), inflated by ``1 + 1/n`` (predictive). An example without IN
+    references' signed distances, shrunk toward their average by the empirical-Bayes factor
+    ``tau^2 / (tau^2 + s^2/n)`` (:func:`_shrink_means`: a boundary search answers differently for each model, and
+    with few references a per-example mean can be mostly noise), and variances ``(d0 v + ss_i) / (d0 + df_i)``
+    shrunk toward the pooled within-group variance ``v`` (``d0 = 4``), inflated by ``1 + 1/n`` (predictive). An example without IN
     (OUT) references borrows the other mean shifted by the mean IN-OUT difference, with that shift's spread
     added to the variance. Exposure: ``mean_in``, ``mean_out``, ``std_in``, ``std_out``, ``n_in``, ``n_out``.
     """
@@ -263,8 +285,12 @@ class LabelBoundary(_LabelAttack):
         _, rd = _distance(bundle, self.name, refs=True)
         assert rd is not None
         y = np.asarray(bundle.labels)
-        signed = np.where(ref_pred[:, :, 0] == y[None], rd, -rd)
+        scale = float(np.median(rd[rd > 0])) if (rd > 0).any() else 1.0
+        self.scale_ = scale
+        signed = np.arcsinh(np.where(ref_pred[:, :, 0] == y[None], rd, -rd) / scale)
         st = _group_stats(signed, ref_in)
+        for g in ("in", "out"):
+            st[f"mean_{g}"] = _shrink_means(st[f"mean_{g}"], st[f"ss_{g}"], st[f"n_{g}"])
         mu_in, mu_out, _, delta_var = _fill_missing(st["mean_in"], st["mean_out"])
         var = {}
         for g in ("in", "out"):
@@ -298,7 +324,7 @@ class LabelBoundary(_LabelAttack):
         pred = _pred(bundle, self.name)
         d, _ = _distance(bundle, self.name, refs=False)
         self._record(bundle, refs=True)
-        t = np.where(pred[:, 0] == np.asarray(bundle.labels), d, -d)
+        t = np.arcsinh(np.where(pred[:, 0] == np.asarray(bundle.labels), d, -d) / self.scale_)
         out: np.ndarray = 0.5 * ((t - self.mu_out_) ** 2 / self.var_out_ - (t - self.mu_in_) ** 2 / self.var_in_
                                  + np.log(self.var_out_) - np.log(self.var_in_))
         return out

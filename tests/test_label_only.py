@@ -396,3 +396,18 @@ def test_run_audit_with_target_counts_the_recipe_queries(tmp_path, digits):
     spec = LabelQuerySpec(augmentations=3, boundary_queries=32)
     lab = run_audit_with_target(recipe, target, X[:150], y[:150], X[150:300], y[150:300], label_queries=spec, **kw)
     assert lab.game["access"] == "label" and {"label_augment", "label_boundary"} <= set(lab.metrics)
+
+
+def test_access_is_recorded_for_bundles(tmp_path):
+    from miaudit.api import audit_bundle
+
+    w = make_world(1.0, seed=3, n=200, with_population=False)
+    probs = np.exp(w.target_logits - np.log(np.exp(w.target_logits).sum(axis=-1, keepdims=True)))
+    by_kind = {
+        "logits": SignalBundle.from_arrays(labels=w.labels, target_logits=w.target_logits, is_member=w.is_member),
+        "probs": SignalBundle.from_arrays(labels=w.labels, target_probs=probs, is_member=w.is_member),
+        "scores": SignalBundle.from_arrays(labels=w.labels, target_scores=probs, is_member=w.is_member),
+        "label": as_labels(w),
+    }
+    for kind, b in by_kind.items():
+        assert audit_bundle(b).game["access"] == kind

@@ -332,11 +332,11 @@ def run_audit_with_target(
                                                 "boundary": int(ans.queries.max()) - int(ans.pred.shape[1])}})
     elif query is not None and isinstance(query.model, _RecipeTarget):  # all of the recipe's queries
         query.count(len(y) * int(getattr(recipe, "n_queries", 1)))
-        kw = {"target_logits": np.asarray(recipe.predict_logits(target_model, X), dtype=np.float64)}
-        bundle = SignalBundle.from_arrays(labels=y, is_member=is_member, ref_logits=trained.logits,
-                                          ref_is_member=ref_is_member, groups=grp, **kw)
+        bundle = SignalBundle.from_arrays(
+            labels=y, is_member=is_member, ref_logits=trained.logits, ref_is_member=ref_is_member, groups=grp,
+            target_logits=np.asarray(recipe.predict_logits(target_model, X), dtype=np.float64))
     elif query is not None:
-        kw = {"target_logits": query.outputs(X)}
+        kw: dict[str, Any] = {"target_logits": query.outputs(X)}
         bundle = SignalBundle.from_arrays(labels=y, is_member=is_member, ref_logits=trained.logits,
                                           ref_is_member=ref_is_member, groups=grp,
                                           meta={"outputs_kind": query.output_kind}, **kw)

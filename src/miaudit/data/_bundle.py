@@ -343,7 +343,7 @@ class SignalBundle:
             population_logits=_readonly(pop_arr),
             population_labels=_readonly(pop_labels_arr),
             ref_population_logits=_readonly(rpop_arr),
-            meta=dict(meta or {}),
+            meta={**({"outputs_kind": "probs"} if tgt_name == "target_probs" else {}), **dict(meta or {})},
             outputs_kind="scores" if scores_kind else "logits",
         )
 

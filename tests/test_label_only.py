@@ -411,3 +411,13 @@ def test_access_is_recorded_for_bundles(tmp_path):
     }
     for kind, b in by_kind.items():
         assert audit_bundle(b).game["access"] == kind
+
+
+def test_score_a_label_bundle_through_the_cli(tmp_path):
+    b = as_labels(make_world(1.5, seed=1, n=300, with_population=False))
+    path = save_bundle(b, tmp_path / "labels.npz")
+    res = CliRunner().invoke(app, ["score", str(path), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    results = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert results["game"]["access"] == "label" and set(results["attacks"]) == set(LABEL_ATTACKS)
+    assert "lira_online" in results["skipped"]

@@ -421,3 +421,38 @@ def test_score_a_label_bundle_through_the_cli(tmp_path):
     results = json.loads((tmp_path / "o" / "results.json").read_text())
     assert results["game"]["access"] == "label" and set(results["attacks"]) == set(LABEL_ATTACKS)
     assert "lira_online" in results["skipped"]
+
+
+def test_budget_exhausted_mid_audit_exits_2_and_keeps_the_trained_models(tmp_path, monkeypatch):
+    """Without the up-front count (disabled here), the budget runs out while the target is being queried,
+    after the references were trained: exit 2 with one line, the references stay cached (a rerun with a larger
+    budget trains none) and the earlier results folder is untouched."""
+    from miaudit.models import QueryModel as QM
+
+    _target_files(tmp_path)
+    target = textwrap.dedent(f"""\
+        [target]
+        callable = "mytarget.predict"
+        output_kind = "labels"
+        members = "{tmp_path / 'members.npy'}"
+        nonmembers = "{tmp_path / 'nonmembers.npy'}"
+        batch_size = 50
+        query_budget = 1000
+        """)
+    cfg = _config(tmp_path, "t", target=target)
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "keep.txt").write_text("earlier work")
+    monkeypatch.setattr(QM, "require", lambda self, n, what: None)
+    res = CliRunner().invoke(app, ["audit", str(cfg), "--jobs", "1", "--overwrite"])
+    assert res.exit_code == 2, res.output
+    assert "exhausted after 1000 of 1000 queries" in res.output and "nothing was lost" in res.output
+    errors = [ln for ln in res.output.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in res.output  # one line, no traceback
+    assert (tmp_path / "t" / "keep.txt").read_text() == "earlier work"
+    cached = sorted((tmp_path / "cache" / "models").glob("*.npz"))
+    assert len(cached) == 4  # the references were trained and kept
+    monkeypatch.undo()
+    cfg.write_text(cfg.read_text().replace("query_budget = 1000", "query_budget = 100000"))
+    res = CliRunner().invoke(app, ["audit", str(cfg), "--jobs", "1", "--overwrite"])
+    assert res.exit_code == 0, res.output
+    assert sorted((tmp_path / "cache" / "models").glob("*.npz")) == cached  # none trained again

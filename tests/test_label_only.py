@@ -233,6 +233,9 @@ def test_audit_model_label_only_callable(digits, fitted):
     assert per == 5 and r.game["queries_used"] > 400 * 5
     again = audit_model(fitted.predict, X[:200], y[:200], X[200:], y[200:], output_kind="labels", label_queries=spec)
     pd.testing.assert_frame_equal(r.scores, again.scores)  # deterministic
+    with pytest.raises(InputError, match="label_queries: .*augmentation"):
+        audit_model(fitted.predict, X[:200], y[:200], X[200:], y[200:], output_kind="labels",
+                    label_queries={"augmentation": 3})
     with pytest.raises(QueryBudgetError, match="needs .* queries to the target"):
         audit_model(fitted.predict, X[:200], y[:200], X[200:], y[200:], output_kind="labels", label_queries=spec,
                     query_budget=1000)

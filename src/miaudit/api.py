@@ -203,7 +203,14 @@ def _audit_queried(model: Any, X_members: Any, y_members: Any, X_nonmembers: Any
     game_d: dict[str, Any] = {"source": "model", "model": _describe(model), "output_kind": qm.output_kind,
                               "batch_size": qm.batch_size, "query_budget": qm.query_budget}
     if qm.output_kind == "labels":
-        spec = label_queries if isinstance(label_queries, LabelQuerySpec) else LabelQuerySpec(**dict(label_queries or {}))
+        if isinstance(label_queries, LabelQuerySpec):
+            spec = label_queries
+        else:
+            try:
+                spec = LabelQuerySpec(**dict(label_queries or {}))
+            except TypeError as exc:
+                raise InputError(f"label_queries: {exc}; valid keys: augmentations, noise, shift, flip, "
+                                 "boundary_queries, seed, batch_size") from None
         qm.require(n * spec.queries_per_example(), f"label-only access ({spec.queries_per_example()} per example)")
         ans = ask_labels(qm.predict_labels, X_all, spec)
         bundle = SignalBundle.from_arrays(

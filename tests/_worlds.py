@@ -112,10 +112,13 @@ def _fields(bundle: SignalBundle) -> dict:
 
 
 def without(bundle: SignalBundle, *fields: str) -> SignalBundle:
-    """``bundle`` with ``fields`` set to None."""
+    """``bundle`` with ``fields`` set to None (``ref_logits``: the references' outputs of every kind, i.e. also
+    the predicted classes and distances of a label-only bundle)."""
     kw = _fields(bundle)
     for f in fields:
         kw[f] = None
+        if f == "ref_logits":
+            kw["ref_pred"] = kw["ref_distance"] = None
     return SignalBundle(**kw)
 
 
@@ -129,10 +132,10 @@ def flipped(bundle: SignalBundle) -> SignalBundle:
 def permuted(bundle: SignalBundle, perm: np.ndarray) -> SignalBundle:
     """The same world with its audit examples in another order (population untouched)."""
     kw = _fields(bundle)
-    for f in ("labels", "target_logits", "is_member"):
+    for f in ("labels", "target_logits", "is_member", "target_pred", "target_distance"):
         if kw[f] is not None:
             kw[f] = kw[f][perm]
-    for f in ("ref_logits", "ref_is_member"):
+    for f in ("ref_logits", "ref_is_member", "ref_pred", "ref_distance"):
         if kw[f] is not None:
             kw[f] = kw[f][:, perm]
     return SignalBundle(**kw)
@@ -191,3 +194,27 @@ def paired_game(n: int = 400, k: int = 4, c: int = 3, shift: float = 2.0, seed: 
     logits = rng.normal(0, 0.3, (k, n, 1, c))
     logits[:, np.arange(n), 0, labels] = base + shift * design + rng.normal(0, 0.5, (k, n))
     return labels, logits, design
+
+
+def as_labels(bundle: SignalBundle) -> SignalBundle:
+    """The same world at label-only access (``outputs_kind == "labels"``): every model's predicted class on each
+    of the A queries (the argmax of its outputs), and as boundary distance the margin between its two largest
+    outputs on query 0 (a model's distance to its decision boundary grows with that margin); the population is
+    dropped."""
+
+    def pred(z: np.ndarray | None) -> np.ndarray | None:
+        return None if z is None else np.argmax(np.asarray(z), axis=-1)
+
+    def margin(z: np.ndarray | None) -> np.ndarray | None:
+        if z is None:
+            return None
+        top2 = np.sort(np.asarray(z, dtype=np.float64)[..., 0, :], axis=-1)[..., -2:]
+        return top2[..., 1] - top2[..., 0]
+
+    refs = bundle.ref_logits
+    return SignalBundle.from_arrays(
+        labels=bundle.labels, target_pred=pred(bundle.target_logits), is_member=bundle.is_member,
+        ref_pred=pred(refs), ref_is_member=bundle.ref_is_member if refs is not None else None,
+        target_distance=margin(bundle.target_logits), ref_distance=margin(refs), groups=bundle.groups,
+        n_classes=bundle.n_classes,
+    )

@@ -108,14 +108,18 @@ def _shapes(n: int, c: int, k: int, a: int, m: int, aug: bool) -> dict[str, tupl
         "ref_logits": (k, n, *out), "ref_probs": (k, n, *out), "ref_is_member": (k, n), "groups": (n,),
         "population_logits": (m, *out), "population_probs": (m, *out), "population_labels": (m,),
         "ref_population_logits": (k, m, *out), "ref_population_probs": (k, m, *out), "meta": (),
+        "target_pred": (n, a) if aug else (n,), "ref_pred": (k, n, a) if aug else (k, n), "target_distance": (n,),
+        "ref_distance": (k, n),
     }
 
 
 def _values(key: str, shape: tuple[int, ...], dtype: str | None, c: int, rng: np.random.Generator,
             nonfinite: float, clean: bool = False) -> np.ndarray:
     if clean:
-        if key.endswith("labels"):
+        if key.endswith("labels") or key.endswith("_pred"):
             return rng.integers(0, c, size=shape)
+        if key.endswith("_distance"):
+            return rng.random(shape)
         if key == "is_member":
             return np.arange(shape[0]) % 2 == 0
         if key.endswith("_in") or key == "ref_is_member":
@@ -132,7 +136,7 @@ def _values(key: str, shape: tuple[int, ...], dtype: str | None, c: int, rng: np
     if key == "meta" and dtype is None:
         return np.array(rng.choice([json.dumps({"a": 1}), "{bad", "[1]", "null", json.dumps({"x": [1, 2]})]))
     if dtype is None:  # the key's natural type
-        if key.endswith("labels"):
+        if key.endswith("labels") or key.endswith("_pred"):
             dtype = "int64"
         elif key.endswith("_in"):
             dtype = "bool"
@@ -155,7 +159,7 @@ def _values(key: str, shape: tuple[int, ...], dtype: str | None, c: int, rng: np
         return rng.choice(np.array([b"0", b"1", b"x", b"\xff"], dtype="S2"), size=shape)
     if dtype.startswith("datetime"):
         return np.zeros(shape, dtype=dtype)
-    if key.endswith("labels"):
+    if key.endswith("labels") or key.endswith("_pred"):
         raw = rng.integers(-1, c + 2, size=shape) if rng.random() < 0.3 else rng.integers(0, max(c, 1), size=shape)
     elif key.endswith("_in"):
         raw = rng.integers(0, 3 if rng.random() < 0.2 else 2, size=shape)
@@ -197,12 +201,15 @@ def npz_case(draw: st.DrawFn, only_clean: bool = False) -> tuple[bytes, dict[str
         keys = set(draw(st.sampled_from([("labels", "target_logits"), ("labels", "target_probs", "is_member"),
                                          ("labels", "target_logits", "is_member", "ref_logits", "ref_is_member"),
                                          ("labels", "target_logits", "is_member", "ref_probs", "ref_is_member",
-                                          "population_logits", "population_labels", "ref_population_logits")])))
+                                          "population_logits", "population_labels", "ref_population_logits"),
+                                         ("labels", "target_pred", "is_member", "ref_pred", "ref_is_member",
+                                          "target_distance", "ref_distance")])))
         keys |= draw(st.sets(st.sampled_from(["groups", "meta"])))
         extra: list[str] = []
     else:
         base = draw(st.sampled_from([(), ("labels", "target_logits"), ("labels", "target_logits", "is_member"),
-                                     ("labels", "target_probs", "is_member", "ref_logits", "ref_is_member")]))
+                                     ("labels", "target_probs", "is_member", "ref_logits", "ref_is_member"),
+                                     ("labels", "target_pred", "is_member", "ref_pred", "ref_is_member")]))
         keys = set(base) | draw(st.sets(st.sampled_from(BUNDLE_KEYS + ("meta",)), max_size=5))
         extra = draw(st.lists(st.text(min_size=1, max_size=8), max_size=1))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))

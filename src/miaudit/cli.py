@@ -664,16 +664,20 @@ def levers(
 
 @app.command("attacks")
 def list_attacks() -> None:
-    """List the registered attacks and what each needs."""
+    """List the registered attacks, the access to the target each needs (labels, scores, logits, reference
+    models) and what else it needs."""
     from .attacks import attack_class, available_attacks
+    from .attacks.registry import attack_access
 
     table = Table()
     table.add_column("attack")
+    table.add_column("access")
     table.add_column("needs")
     table.add_column("description")
     for name in available_attacks():
         cls = attack_class(name)
-        table.add_row(name, ", ".join(sorted(cls.requires)) or "-", cls.description or (cls.__doc__ or "").strip().split("\n")[0])
+        table.add_row(name, attack_access(name), ", ".join(sorted(cls.requires)) or "-",
+                      cls.description or (cls.__doc__ or "").strip().split("\n")[0])
     out_console.print(table)
 
 

@@ -215,6 +215,10 @@ class AttacksConfig:
 
     names: tuple[str, ...] | None = None
     params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: ``"logits"`` (the models' full outputs) or ``"label"`` (predicted classes only: label-only attacks).
+    access: str = "logits"
+    #: ``[attacks.label_queries]``: :class:`miaudit.models.LabelQuerySpec` fields (label access only).
+    label_queries: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -233,11 +237,17 @@ class TargetConfig:
     non-members. ``.skops`` files load with skops' safe loader (``trusted`` lists extra types to trust);
     pickle/joblib files only with ``allow_pickle = true``."""
 
-    model: Path
+    model: Path | None
     members: Path
     nonmembers: Path
     allow_pickle: bool = False
     trusted: tuple[str, ...] = ()
+    #: Instead of ``model``: the import path of a callable ``f(X) -> array`` (or of a torch module / fitted
+    #: classifier object), with its ``output_kind`` (logits, probs, scores, labels), rows per call and budget.
+    callable: str | None = None
+    output_kind: str | None = None
+    batch_size: int = 1024
+    query_budget: int | None = None
 
 
 @dataclass(frozen=True)
@@ -295,7 +305,9 @@ class AuditConfig:
             "game": {"n_references": self.game.n_references, "n_targets": self.game.effective_n_targets,
                      "seed": self.game.seed, "queries": list(self.game.queries)},
             "attacks": {"names": list(self.attacks.names) if self.attacks.names is not None else None,
-                        "params": {k: dict(v) for k, v in self.attacks.params.items()}},
+                        "params": {k: dict(v) for k, v in self.attacks.params.items()},
+                        **({"access": "label", "label_queries": dict(self.attacks.label_queries)}
+                           if self.attacks.access == "label" else {})},
             "metrics": {"delta": self.metrics.delta, "confidence": self.metrics.confidence,
                         "member_prior": self.metrics.member_prior, "fprs": list(self.metrics.fprs)},
             "output": {"dir": str(self.output.dir), "run_dir": str(self.output.run_dir),
@@ -309,9 +321,13 @@ class AuditConfig:
             if k in d["data"]:
                 d["data"][k] = str(d["data"][k])
         if self.target is not None:
-            d["target"] = {"model": str(self.target.model), "members": str(self.target.members),
-                           "nonmembers": str(self.target.nonmembers), "allow_pickle": self.target.allow_pickle,
-                           "trusted": list(self.target.trusted)}
+            t = self.target
+            d["target"] = {"members": str(t.members), "nonmembers": str(t.nonmembers), "allow_pickle": t.allow_pickle,
+                           "trusted": list(t.trusted), "batch_size": t.batch_size,
+                           **({"model": str(t.model)} if t.model is not None else {}),
+                           **({"callable": t.callable} if t.callable is not None else {}),
+                           **({"output_kind": t.output_kind} if t.output_kind is not None else {}),
+                           **({"query_budget": t.query_budget} if t.query_budget is not None else {})}
         return d
 
 
@@ -455,15 +471,21 @@ def _parse_model(table: Any, game: GameConfig, problems: _Problems) -> ModelConf
 def _parse_attacks(value: Any, problems: _Problems) -> AttacksConfig:
     names: Any
     params: Any = {}
+    access: Any = "logits"
+    lq: Any = {}
     if value is None:
         return AttacksConfig()
     if isinstance(value, list):
         names = value
     elif isinstance(value, Mapping):
-        sec = _Section("attacks", value, ("names", "params"), problems)
+        sec = _Section("attacks", value, ("names", "params", "access", "label_queries"), problems)
         names = sec.table.get("names")
         params = sec.get("params", {}, lambda v: isinstance(v, Mapping) and all(isinstance(p, Mapping) for p in v.values()),
                          "a table of per-attack parameter tables, e.g. [attacks.params.rmia] gamma = 2.0")
+        access = sec.get("access", "logits", lambda v: v in ("logits", "label"),
+                         "\"logits\" (full outputs) or \"label\" (predicted classes only)")
+        lq = sec.get("label_queries", {}, lambda v: isinstance(v, Mapping),
+                     "a table, e.g. [attacks.label_queries] augmentations = 16")
     else:
         problems.add(f"attacks: expected a list of attack names or an [attacks] table, got {_type_name(value)} {value!r}")
         return AttacksConfig()
@@ -481,8 +503,38 @@ def _parse_attacks(value: Any, problems: _Problems) -> AttacksConfig:
     for n in params:
         if n not in valid:
             problems.add(f"[attacks.params] unknown attack {n!r}; valid names: {', '.join(valid)}")
+    lq = _check_label_queries(lq, access, names, problems)
     return AttacksConfig(names=tuple(dict.fromkeys(names)) if names else None,
-                         params={k: dict(v) for k, v in params.items()})
+                         params={k: dict(v) for k, v in params.items()}, access=access, label_queries=lq)
+
+
+def _check_label_queries(lq: Mapping[str, Any], access: str, names: Any, problems: _Problems) -> dict[str, Any]:
+    """``[attacks.label_queries]`` (label access only) and label access's attack names."""
+    from .attacks import attack_class
+    from .models import LabelQuerySpec
+
+    if access != "label":
+        if lq:
+            problems.add("[attacks] label_queries: set, but access is not \"label\"; add access = \"label\" or remove it")
+        return {}
+    keys = ("augmentations", "noise", "shift", "flip", "boundary_queries", "batch_size")
+    for k in lq:
+        if k not in keys:
+            problems.add(f"[attacks.label_queries] unknown key {k!r}; valid keys: {', '.join(keys)}")
+    known = {k: v for k, v in lq.items() if k in keys}
+    try:
+        LabelQuerySpec(**known)
+    except InputError as exc:
+        problems.add(f"[attacks.label_queries] {exc}")
+    for n in names or []:
+        try:
+            kinds = attack_class(n).output_kinds
+        except InputError:
+            continue
+        if "labels" not in kinds:
+            problems.add(f"attacks: {n!r} reads the model's outputs, but access = \"label\" gives predicted classes "
+                         "only; name label-only attacks (see `miaudit attacks`) or leave out access")
+    return known
 
 
 def _parse_metrics(table: Any, problems: _Problems) -> AuditSettings:
@@ -518,13 +570,26 @@ def _parse_output(table: Any, base: Path | None, problems: _Problems) -> OutputC
 def _parse_target(table: Any, base: Path | None, problems: _Problems) -> TargetConfig | None:
     if table is None:
         return None
-    sec = _Section("target", table, ("model", "members", "nonmembers", "allow_pickle", "trusted"), problems)
+    sec = _Section("target", table, ("model", "members", "nonmembers", "allow_pickle", "trusted", "callable",
+                                     "output_kind", "batch_size", "query_budget"), problems)
+    fn = sec.get("callable", None, lambda v: isinstance(v, str) and "." in v, "an import path 'package.module.name'")
+    kind = sec.get("output_kind", None, lambda v: v in ("logits", "probs", "scores", "labels"),
+                   "one of logits, probs, scores, labels")
+    batch = sec.get("batch_size", 1024, lambda v: _is_int(v) and v >= 1, "an integer >= 1")
+    budget = sec.get("query_budget", None, lambda v: _is_int(v) and v >= 1, "an integer >= 1 (queries to the target)")
+    if fn is not None and "model" in sec.table:
+        problems.add("[target] model and callable: both set; give the model file or the callable's import path")
+    if kind is not None and fn is None:
+        problems.add("[target] output_kind: only with callable (a model file says what it returns)")
     paths: dict[str, Path] = {}
     for key in ("model", "members", "nonmembers"):
+        if key == "model" and ("callable" in sec.table):
+            continue
         v = sec.get(key, None, lambda v: isinstance(v, str) and v != "", "a file path")
         if v is None:
             if key not in sec.table:
-                problems.add(f"[target] {key}: missing; add {key} = \"<file>\"")
+                problems.add(f"[target] {key}: missing; add {key} = \"<file>\""
+                             + (" (or callable = \"package.module.function\")" if key == "model" else ""))
             continue
         p = _resolve(base, v)
         _check_path(f"[target] {key}", p, problems, file=True)
@@ -540,10 +605,11 @@ def _parse_target(table: Any, base: Path | None, problems: _Problems) -> TargetC
                          "save it with skops.io.dump as .skops, or set allow_pickle = true in [target] if you trust the file")
         elif suffix not in (".skops", ".pkl", ".pickle", ".joblib"):
             problems.add(f"[target] model: expected a .skops file (or .pkl/.joblib with allow_pickle = true), got {model.name!r}")
-    if len(paths) < 3:
+    if len(paths) < (2 if fn is not None else 3):
         return None
-    return TargetConfig(model=paths["model"], members=paths["members"], nonmembers=paths["nonmembers"],
-                        allow_pickle=allow, trusted=tuple(trusted))
+    return TargetConfig(model=paths.get("model"), members=paths["members"], nonmembers=paths["nonmembers"],
+                        allow_pickle=allow, trusted=tuple(trusted), callable=fn, output_kind=kind,
+                        batch_size=int(batch), query_budget=None if budget is None else int(budget))
 
 
 def _parse_execution(table: Any, problems: _Problems) -> Execution:

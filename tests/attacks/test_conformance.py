@@ -32,7 +32,7 @@ from miaudit.attacks import attack_class, available_attacks, get_attack, missing
 from miaudit.attacks._base import OUTPUT_KINDS
 from miaudit.data import SignalBundle
 
-from .._worlds import WORLD_A, WORLD_C, WORLD_K, as_scores, auc, flipped, make_world, permuted, without
+from .._worlds import WORLD_A, WORLD_C, WORLD_K, as_labels, as_scores, auc, flipped, make_world, permuted, without
 
 N = 2000
 ATTACKS = available_attacks()
@@ -42,13 +42,15 @@ KINDED = [(a, k) for a in ATTACKS for k in sorted(attack_class(a).output_kinds)]
 
 
 def _in_kind(bundle: SignalBundle, kind: str) -> SignalBundle:
+    if kind == "labels":
+        return as_labels(bundle)
     return as_scores(bundle) if kind == "scores" else bundle
 
 
 def _world(name: str, bundle: SignalBundle) -> SignalBundle:
     """``bundle`` in the attack's output kind (logits when it reads them, raw scores otherwise)."""
     kinds = attack_class(name).output_kinds
-    return _in_kind(bundle, "logits" if "logits" in kinds else "scores")
+    return _in_kind(bundle, "logits" if "logits" in kinds else "scores" if "scores" in kinds else "labels")
 
 
 @pytest.fixture(scope="module")
@@ -222,6 +224,11 @@ def test_output_kinds_are_respected(name, small):
     for kind in sorted(OUTPUT_KINDS - attack_class(name).output_kinds):
         bundle = _in_kind(without(small, "population_logits", "population_labels", "ref_population_logits"), kind)
         reason = missing_requirements(name, bundle)
+        if attack_class(name).output_kinds == {"labels"}:  # a label-only attack on a model's outputs
+            assert isinstance(reason, str) and "predicted classes" in reason
+            with pytest.raises(InputError, match="predicted classes"):
+                get_attack(name).fit_score(bundle)
+            continue
         assert isinstance(reason, str) and "scores" in reason
-        with pytest.raises(InputError, match="outputs"):
+        with pytest.raises(InputError, match="outputs|labels"):
             get_attack(name).fit_score(bundle)

@@ -20,6 +20,7 @@ BUILTIN_ORDER = [
     "max_score", "score_spread", "score_extremity",
     "lira_online", "lira_offline", "rmia", "rmia_offline", "attack_r", "calibrated_loss",
     "trained_lr", "trained_gb", "shokri",
+    "gap", "augment_count", "boundary_distance", "label_augment", "label_boundary",
 ]
 
 

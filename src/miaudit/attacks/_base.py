@@ -31,7 +31,7 @@ __all__ = ["Attack", "REQUIREMENTS", "OUTPUT_KINDS"]
 #: What an attack can require from a bundle.
 REQUIREMENTS = frozenset({"reference", "membership", "population"})
 #: The kinds of outputs a bundle can hold (:attr:`miaudit.data.SignalBundle.outputs_kind`).
-OUTPUT_KINDS = frozenset({"logits", "scores"})
+OUTPUT_KINDS = frozenset({"logits", "scores", "labels"})
 
 
 class Attack(ABC):
@@ -45,7 +45,8 @@ class Attack(ABC):
     #: Whether the attack needs the true labels (a bundle without labels skips it).
     needs_labels: ClassVar[bool] = True
     #: The output kinds it understands: ``"logits"`` (logits or probabilities, whose softmax is the model's
-    #: probability vector) and/or ``"scores"`` (raw per-class scores used as given).
+    #: probability vector), ``"scores"`` (raw per-class scores used as given) and/or ``"labels"`` (predicted
+    #: classes only: the label-only attacks of :mod:`miaudit.attacks.label_only`).
     output_kinds: ClassVar[frozenset[str]] = frozenset({"logits"})
 
     def fit(self, bundle: SignalBundle) -> Attack:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from .._errors import InputError, option
 from ._base import OUTPUT_KINDS, REQUIREMENTS, Attack
 from .calibration import AttackR, CalibratedLoss
+from .label_only import AugmentCount, BoundaryDistance, GapAttack, LabelAugment, LabelBoundary
 from .lira import LiraOffline, LiraOnline
 from .population import (
     ConfidenceAttack,
@@ -34,7 +35,8 @@ from .trained import TrainedGB, TrainedLR
 if TYPE_CHECKING:
     from ..data import SignalBundle
 
-__all__ = ["BUILTIN", "register_attack", "available_attacks", "attack_class", "get_attack", "missing_requirements"]
+__all__ = ["BUILTIN", "register_attack", "available_attacks", "attack_class", "get_attack", "missing_requirements",
+           "attack_access"]
 
 A = TypeVar("A", bound="type[Attack]")
 
@@ -57,6 +59,11 @@ BUILTIN: dict[str, type[Attack]] = {
     "trained_lr": TrainedLR,
     "trained_gb": TrainedGB,
     "shokri": ShokriAttack,
+    "gap": GapAttack,
+    "augment_count": AugmentCount,
+    "boundary_distance": BoundaryDistance,
+    "label_augment": LabelAugment,
+    "label_boundary": LabelBoundary,
 }
 
 
@@ -117,16 +124,42 @@ def get_attack(name: str, **params: Any) -> Attack:
         raise InputError(f"attack {name!r}: bad parameters {params!r} ({exc})") from None
 
 
+def attack_access(name: str) -> str:
+    """The least access to the target attack ``name`` runs at: ``"labels"`` (predicted classes), ``"scores"``
+    (raw per-class values; logits and probabilities also do) or ``"logits"`` (logits or probabilities), with
+    ``" + reference models"`` (trained by miaudit with the target's recipe), ``" + membership"`` (cross-fitted
+    on the target's members) or ``" + population"`` (known non-members, or reference models) as needed."""
+    cls = attack_class(name)
+    kinds = cls.output_kinds
+    base = "labels" if "labels" in kinds else "scores" if "scores" in kinds else "logits"
+    extra = [{"reference": "reference models", "membership": "membership", "population": "population"}[r]
+             for r in sorted(cls.requires)]
+    return " + ".join([base, *extra])
+
+
 def missing_requirements(name: str, bundle: SignalBundle) -> str | None:
     """Why attack ``name`` cannot run on ``bundle`` (a sentence), or None if it can."""
     cls = attack_class(name)
     if cls.needs_labels and bundle.labels is None:
         return f"needs the true labels ({option('label_column', api='labels in the bundle, label_column=... for tables')})"
     if bundle.outputs_kind not in cls.output_kinds:
+        if cls.output_kinds == frozenset({"labels"}):
+            return ("label-only attack: needs the predicted classes only (target_pred in a bundle, or "
+                    "[attacks] access = \"label\"); this bundle holds the model's outputs")
+        if bundle.outputs_kind == "labels":
+            return "needs the model's outputs (logits, probabilities or scores); the target answered with labels only"
         if bundle.outputs_kind == "scores":
             return ("needs logits or probabilities (a softmax-able output vector); the outputs are raw scores "
                     f"({option('outputs_kind', 'scores')})")
         return f"needs raw per-class scores ({option('outputs_kind', 'scores')}); the outputs are logits or probabilities"
+    if getattr(cls, "uses", None) == "boundary" and bundle.target_distance is None:
+        return "needs boundary distances (target_distance; [attacks] boundary_queries > 0 when querying)"
+    if "reference" in cls.requires and bundle.outputs_kind == "labels":
+        if bundle.ref_pred is None or bundle.ref_is_member is None:
+            return "needs reference models' predicted classes (ref_pred/ref_is_member, or `miaudit audit`)"
+        if getattr(cls, "uses", None) == "boundary" and bundle.ref_distance is None:
+            return "needs the reference models' boundary distances (ref_distance)"
+        return None
     if "reference" in cls.requires and bundle.ref_logits is None:
         return "needs reference models (ref_logits/ref_is_member in the bundle, or `miaudit audit` to train them)"
     if "membership" in cls.requires and bundle.is_member is None:

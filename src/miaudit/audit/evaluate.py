@@ -60,6 +60,8 @@ class AttackRun:
     skipped: dict[str, str] = field(default_factory=dict)
     exposure: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     folds: dict[str, np.ndarray] = field(default_factory=dict)
+    #: Queries each label-only attack made (``attack.queries_``: per example, to the target, to the references).
+    queries: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _resolve_attacks(attacks: Sequence[str] | None) -> tuple[list[str], bool]:
@@ -108,6 +110,9 @@ def run_attacks(
         fold = getattr(attack, "fold_", None)
         if isinstance(fold, np.ndarray) and fold.shape == scores.shape:
             run.folds[name] = fold.astype(np.int64)
+        queries = getattr(attack, "queries_", None)
+        if isinstance(queries, Mapping):
+            run.queries[name] = dict(queries)
         exposure = getattr(attack, "exposure_", None)
         if isinstance(exposure, Mapping):
             run.exposure[name] = {k: np.asarray(v) for k, v in exposure.items()}
@@ -115,10 +120,14 @@ def run_attacks(
 
 
 def target_bundle(
-    labels: Any, logits: Any, is_member: Any, target: int, *, groups: Any = None, meta: Mapping[str, Any] | None = None
+    labels: Any, logits: Any, is_member: Any, target: int, *, groups: Any = None, meta: Mapping[str, Any] | None = None,
+    label_answers: Mapping[str, np.ndarray] | None = None,
 ) -> SignalBundle:
     """The bundle of model ``target`` of a K-model game: its outputs as the target, the models of
-    :func:`~miaudit.audit.design.references_for_target` (every other model but its partner) as references."""
+    :func:`~miaudit.audit.design.references_for_target` (every other model but its partner) as references.
+
+    ``label_answers`` (label-only access): ``label_pred`` (K, N, A) and optionally ``label_distance`` (K, N) of
+    every model; the bundle then holds these predicted classes only (``outputs_kind == "labels"``)."""
     lg = np.asarray(logits)
     mem = np.asarray(is_member, dtype=bool)
     if lg.ndim not in (3, 4) or mem.ndim != 2 or lg.shape[0] != mem.shape[0]:
@@ -128,10 +137,29 @@ def target_bundle(
         )
     refs = references_for_target(mem, target)
     t = int(target) % mem.shape[0]
+    if label_answers is not None:
+        pred = np.asarray(label_answers["label_pred"])
+        dist = label_answers.get("label_distance")
+        has_d = dist is not None and bool(np.all(np.isfinite(dist)))
+        return SignalBundle.from_arrays(
+            labels=labels, target_pred=pred[t], ref_pred=pred[refs], is_member=mem[t], ref_is_member=mem[refs],
+            target_distance=np.asarray(dist)[t] if has_d else None,
+            ref_distance=np.asarray(dist)[refs] if has_d else None, n_classes=int(lg.shape[-1]), groups=groups,
+            meta={**dict(meta or {}), "target_model": t, "references": refs,
+                  "label_queries": _label_query_counts(label_answers)},
+        )
     return SignalBundle.from_arrays(
         labels=labels, target_logits=lg[t], is_member=mem[t], ref_logits=lg[refs], ref_is_member=mem[refs],
         groups=groups, meta={**dict(meta or {}), "target_model": t, "references": refs},
     )
+
+
+def _label_query_counts(label_answers: Mapping[str, np.ndarray]) -> dict[str, int]:
+    """Queries per example of the label-only answers: in all, on the augmentations, in the boundary search."""
+    a = int(np.asarray(label_answers["label_pred"]).shape[-1])
+    q = label_answers.get("label_queries")
+    total = int(np.asarray(q).max()) if q is not None and np.size(q) else a
+    return {"per_example": total, "augmentations": a, "boundary": total - a}
 
 
 def _accuracies(logits: np.ndarray, labels: np.ndarray, is_member: np.ndarray) -> dict[str, float]:
@@ -238,7 +266,10 @@ def evaluate_bundle(
         check = check_references(is_member, bundle.ref_is_member)
         game_d["reference_design"] = check.to_dict()
         warnings.extend(check.warnings)
+    game_d["access"] = access_of(bundle)
     run = run_attacks(bundle, attacks, seed=settings.seed, params=attack_params)
+    if run.queries:
+        game_d["attack_queries"] = run.queries
     labels = bundle.labels
     scores_df = pd.DataFrame({"index": np.arange(bundle.n_examples)})
     if labels is not None:
@@ -276,6 +307,26 @@ def evaluate_bundle(
                        skipped=run.skipped, slices=slices, exposures=exposures, warnings=warnings, dp_check=dp_chk)
 
 
+def access_of(bundle: SignalBundle) -> str:
+    """What the audit saw of the target: ``"label"``, ``"scores"``, ``"probs"`` or ``"logits"``."""
+    if bundle.outputs_kind == "labels":
+        return "label"
+    if bundle.outputs_kind == "scores":
+        return "scores"
+    return "probs" if bundle.meta.get("outputs_kind") == "probs" else "logits"
+
+
+def _sum_queries(runs: Sequence[tuple[int, AttackRun]]) -> dict[str, dict[str, Any]]:
+    """Each attack's queries over the targets of a pooled game (totals summed, per example as reported)."""
+    out: dict[str, dict[str, Any]] = {}
+    for _, r in runs:
+        for name, q in r.queries.items():
+            cur = out.setdefault(name, {"per_example": q.get("per_example"), "target": 0, "references": 0})
+            for key in ("target", "references"):
+                cur[key] = None if cur[key] is None or q.get(key) is None else cur[key] + int(q[key])
+    return out
+
+
 def _column(name: str) -> str:
     """The scores.csv column of an attack: its score, higher = more likely member."""
     return name
@@ -294,8 +345,12 @@ def evaluate_game(
     attack_params: Mapping[str, Mapping[str, Any]] | None = None,
     top_exposed: int = DEFAULT_TOP_EXPOSED,
     features: Any | None = None,
+    label_answers: Mapping[str, np.ndarray] | None = None,
 ) -> AuditResult:
     """Evaluate K models of one recipe, each of ``targets`` in turn the target against its references.
+
+    ``label_answers`` (label-only access, see :func:`target_bundle`): the models' predicted classes; only the
+    label-only attacks can run, and ``game["access"]`` is ``"label"``.
 
     ``logits`` is (K, N, A, C), ``is_member`` (K, N) bool: a design in complementary pairs
     (:func:`~miaudit.audit.design.balanced_membership`), K >= 4. The references of target ``t`` are the
@@ -324,7 +379,7 @@ def evaluate_game(
     accs = []
     n_refs: set[int] = set()
     for t in targets:
-        bundle = target_bundle(labels, logits, is_member, t, groups=groups)
+        bundle = target_bundle(labels, logits, is_member, t, groups=groups, label_answers=label_answers)
         n_refs.add(bundle.n_references)
         run = run_attacks(bundle, attacks, seed=settings.seed + t, params=attack_params)
         skipped.update(run.skipped)
@@ -374,6 +429,11 @@ def evaluate_game(
         "test_accuracy": float(np.mean([a["test_accuracy"] for a in accs])),
     }
     game_d["generalisation_gap"] = game_d["train_accuracy"] - game_d["test_accuracy"]
+    game_d["access"] = "label" if label_answers is not None else "logits"
+    if label_answers is not None:
+        game_d["n_queries"] = int(np.asarray(label_answers["label_pred"]).shape[2])
+    if any(r.queries for _, r in runs):
+        game_d["attack_queries"] = _sum_queries(runs)
     game_d.update(dict(game or {}))
     dp_chk = _dp(game_d, pooled_member, pooled, strata, settings)
     slices: dict[str, pd.DataFrame] = {}

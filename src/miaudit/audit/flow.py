@@ -17,6 +17,7 @@ per-model seeds. Every input problem raises before any training.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ from .._errors import ConfigError, InputError
 from .._imports import config_folder_on_path
 from ..config import AuditConfig, TargetConfig, load_config
 from ..metrics import AuditSettings
+from ..models import LabelQuerySpec, QueryModel, is_torch_module
+from ..models import label_queries as label_queries_of
 from ..report import AuditResult
 from ..training import Execution, Recipe, TrainedModels, train_models
 from ..training._runner import ProgressCallback
@@ -177,6 +180,11 @@ def _run_audit(config: AuditConfig, *, jobs: int | None, progress: ProgressCallb
     if cfg.target is not None:
         return _run_config_with_target(prepared, cfg.target, jobs=jobs, progress=progress, executor=executor,
                                        mp_context=mp_context)
+    spec = label_spec(cfg)
+    if spec is not None:  # label-only access: every model is also asked for its labels, cached with it
+        from ..training.label_access import LabelAccessRecipe
+
+        prepared = dataclasses.replace(prepared, recipe=LabelAccessRecipe(prepared.recipe, spec))
     trained = train_prepared(prepared, jobs=jobs, progress=progress, executor=executor, mp_context=mp_context)
     _log_training(trained)
     train_acc = float(np.nanmean(trained.train_accuracy))
@@ -205,7 +213,15 @@ def _run_audit(config: AuditConfig, *, jobs: int | None, progress: ProgressCallb
         settings=cfg.settings(), game=game, groups=prepared.groups,
         attack_params={k: dict(v) for k, v in cfg.attacks.params.items()} or None,
         features=prepared.X if cfg.output.show_features else None,
+        label_answers=trained.extras if spec is not None else None,
     )
+
+
+def label_spec(cfg: AuditConfig) -> LabelQuerySpec | None:
+    """The label-only query spec of a config (``[attacks] access = "label"``), seeded by the game's seed."""
+    if cfg.attacks.access != "label":
+        return None
+    return LabelQuerySpec(**{"seed": cfg.game.seed, **dict(cfg.attacks.label_queries)})
 
 
 # ------------------------------------------------------------------------------------------ given target
@@ -241,10 +257,20 @@ def run_audit_with_target(
     game: Mapping[str, Any] | None = None,
     executor: str | Execution = "process",
     mp_context: str | None = None,
+    output_kind: str | None = None,
+    batch_size: int = 1024,
+    query_budget: int | None = None,
+    label_queries: LabelQuerySpec | None = None,
 ) -> AuditResult:
     """Audit a user's trained ``target_model``: train K reference models with ``recipe`` on the pool
     members ∪ non-members (balanced design), query the target with ``recipe.predict_logits``, and run
     :func:`miaudit.api.evaluate_bundle`.
+
+    A target behind a callable (``output_kind`` given, a torch module, or any ``query_budget``/``batch_size``)
+    is queried through :class:`~miaudit.models.QueryModel`. Label-only access (``label_queries``, or
+    ``output_kind="labels"``): the target and the references answer the seeded label-only queries and only the
+    label-only attacks run. With ``query_budget``, the queries the audit needs are checked against it before
+    any reference model is trained (:class:`~miaudit.models.QueryBudgetError`).
 
     ``n_references`` (K, even >= 2) reference models, drawn independently of the target's membership;
     ``seed`` drives their design and seeds; ``groups`` optional slice values for members then non-members
@@ -270,13 +296,57 @@ def run_audit_with_target(
     is_member[:n_m] = True
     _, member_ss, seeds = game_seeds(seed, K)
     ref_is_member = balanced_membership(len(y), K, seed=member_ss)
+    query = None
+    plain = callable(target_model) and not is_torch_module(target_model) and not (
+        hasattr(target_model, "predict_proba") or hasattr(target_model, "decision_function"))
+    if plain or output_kind is not None or query_budget is not None or batch_size != 1024 \
+            or label_queries is not None:
+        # a plain callable answers as declared; a model of the recipe is asked through the recipe (its inputs
+        # prepared as the references' are), counted and batched
+        asked = target_model if plain or output_kind is not None else _RecipeTarget(recipe, target_model)
+        query = QueryModel(asked, n_classes=int(recipe.n_classes), output_kind=output_kind or (
+            None if plain else "logits"), batch_size=batch_size, query_budget=query_budget)
+        if query.output_kind == "scores":
+            raise InputError("output_kind 'scores': the reference models give logits, so a scores target cannot be "
+                             "compared with them; declare 'logits' or 'probs', or audit it with audit_model")
+        if query.output_kind == "labels" and label_queries is None:
+            label_queries = LabelQuerySpec(seed=int(seed))
+        n_q = int(getattr(recipe, "n_queries", 1)) if isinstance(asked, _RecipeTarget) else 1
+        per = label_queries.queries_per_example() if label_queries is not None else n_q
+        query.require(per * len(y), "the audit" + (" (label-only queries)" if label_queries is not None else ""))
+    if label_queries is not None:
+        from ..training.label_access import LabelAccessRecipe
+
+        recipe = LabelAccessRecipe(recipe, label_queries)
     trained = train_models(recipe, X, y, ref_is_member, seeds=seeds, run_dir=run_dir, jobs=jobs, progress=progress,
                            executor=executor, mp_context=mp_context)
     _log_training(trained)
-    target_logits = np.asarray(recipe.predict_logits(target_model, X), dtype=np.float64)
-    bundle = SignalBundle.from_arrays(labels=y, target_logits=target_logits, is_member=is_member,
-                                      ref_logits=trained.logits, ref_is_member=ref_is_member,
-                                      groups=None if groups is None else np.asarray(groups))
+    grp = None if groups is None else np.asarray(groups)
+    if label_queries is not None:
+        assert query is not None
+        ans = label_queries_of(query.predict_labels, X, label_queries)
+        dist = label_queries.boundary_queries > 0
+        bundle = SignalBundle.from_arrays(
+            labels=y, target_pred=ans.pred, ref_pred=trained.extras["label_pred"], is_member=is_member,
+            ref_is_member=ref_is_member, target_distance=ans.distance if dist else None,
+            ref_distance=trained.extras["label_distance"] if dist else None, n_classes=int(recipe.n_classes),
+            groups=grp, meta={"label_queries": {"per_example": int(ans.queries.max()),
+                                                "augmentations": int(ans.pred.shape[1]),
+                                                "boundary": int(ans.queries.max()) - int(ans.pred.shape[1])}})
+    elif query is not None and isinstance(query.model, _RecipeTarget):  # all of the recipe's queries
+        query.count(len(y) * int(getattr(recipe, "n_queries", 1)))
+        bundle = SignalBundle.from_arrays(
+            labels=y, is_member=is_member, ref_logits=trained.logits, ref_is_member=ref_is_member, groups=grp,
+            target_logits=np.asarray(recipe.predict_logits(target_model, X), dtype=np.float64))
+    elif query is not None:
+        kw: dict[str, Any] = {"target_logits": query.outputs(X)}
+        bundle = SignalBundle.from_arrays(labels=y, is_member=is_member, ref_logits=trained.logits,
+                                          ref_is_member=ref_is_member, groups=grp,
+                                          meta={"outputs_kind": query.output_kind}, **kw)
+    else:
+        target_logits = np.asarray(recipe.predict_logits(target_model, X), dtype=np.float64)
+        bundle = SignalBundle.from_arrays(labels=y, target_logits=target_logits, is_member=is_member,
+                                          ref_logits=trained.logits, ref_is_member=ref_is_member, groups=grp)
     game_d: dict[str, Any] = {
         "source": "audit",
         "target": "user",
@@ -289,8 +359,23 @@ def run_audit_with_target(
         "reference_train_accuracy": float(np.nanmean(trained.train_accuracy)),
         "reference_test_accuracy": float(np.nanmean(trained.test_accuracy)),
     }
+    if query is not None:
+        game_d.update({"output_kind": query.output_kind, "batch_size": query.batch_size,
+                       "query_budget": query.query_budget, "queries_used": query.queries_used})
+    if label_queries is not None:
+        game_d["label_queries"] = label_queries.to_dict()
     game_d.update(dict(game or {}))
     return evaluate_bundle(bundle, attacks=attacks, settings=settings, game=game_d, attack_params=attack_params)
+
+
+class _RecipeTarget:
+    """A target model asked through its recipe: rows -> the recipe's outputs on query 0, (n, C) logits."""
+
+    def __init__(self, recipe: Recipe, model: Any) -> None:
+        self.recipe, self.model = recipe, model
+
+    def __call__(self, X: Any) -> np.ndarray:
+        return np.asarray(self.recipe.predict_logits(self.model, X), dtype=np.float64)[:, 0, :]
 
 
 def _run_config_with_target(prepared: PreparedAudit, target: TargetConfig, *, jobs: int | None,
@@ -304,6 +389,7 @@ def _run_config_with_target(prepared: PreparedAudit, target: TargetConfig, *, jo
         raise ConfigError(f"[target] members and nonmembers share {overlap.size} rows (first: {int(overlap[0])}); "
                           "an example is either a member or not")
     model = load_target_model(target)
+    spec = label_spec(cfg)
     groups = None
     if prepared.groups is not None:
         groups = np.concatenate([prepared.groups[members], prepared.groups[nonmembers]])
@@ -315,6 +401,7 @@ def _run_config_with_target(prepared: PreparedAudit, target: TargetConfig, *, jo
         settings=cfg.settings(), progress=progress,
         attack_params={k: dict(v) for k, v in cfg.attacks.params.items()} or None,
         groups=groups, game={"dataset": prepared.dataset_name, "model": cfg.model.describe(),
-                             "target_path": str(target.model)},
-        executor=executor, mp_context=mp_context,
+                             "target_path": str(target.model) if target.model is not None else target.callable},
+        executor=executor, mp_context=mp_context, output_kind=target.output_kind, batch_size=target.batch_size,
+        query_budget=target.query_budget, label_queries=spec,
     )

@@ -47,8 +47,15 @@ def read_indices(path: Path, key: str, n: int) -> np.ndarray:
 
 def load_target_model(target: TargetConfig) -> Any:
     """Load the target model of ``[target]``: skops (safe; extra types must be listed in ``trusted``) or,
-    only with ``allow_pickle = true``, pickle/joblib (with a warning)."""
+    only with ``allow_pickle = true``, pickle/joblib (with a warning); or, with ``callable``, the object at
+    that import path (a function ``f(X) -> array``, a torch module, a fitted classifier)."""
+    if target.callable is not None:  # the user's callable (an HTTP model is one): imported, never called here
+        from .._imports import import_object
+
+        return import_object(target.callable, key="[target] callable")
     path = target.model
+    if path is None:  # pragma: no cover - the config demands model or callable
+        raise ConfigError("[target] model: missing; add model = \"<file>\" or callable = \"package.module.function\"")
     suffix = path.suffix.lower()
     if suffix == ".skops":
         sio = import_optional("skops.io", "skops")

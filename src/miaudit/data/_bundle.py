@@ -18,11 +18,20 @@ groups                 (N,) or None            optional user slice column (str o
 population_logits      (M, A, C) or None       target outputs on known non-members (population z)
 population_labels      (M,) int64 or None
 ref_population_logits  (K, M, A, C) or None    reference outputs on the population
+target_pred            (N, A) int64 or None    label-only access: the target's predicted class on
+                                               A queries (query 0 the example itself, then its
+                                               augmentations); outputs_kind "labels"
+ref_pred               (K, N, A) int64 or None the references' predicted classes on the same queries
+target_distance        (N,) float64 or None    label-only: distance of each example to the decision
+                                               boundary of the target's predicted class
+ref_distance           (K, N) float64 or None  the references' boundary distances
 =====================  ======================  =================================================
 
 Output kinds: ``"logits"`` (logits, or probabilities converted to log-probabilities at the door: their
 softmax is the model's probability vector) or ``"scores"`` (any real per-class values, e.g. a table of
-unnormalised confidence scores, kept exactly as given: no softmax, no normalisation). Attacks declare
+unnormalised confidence scores, kept exactly as given: no softmax, no normalisation) or ``"labels"`` (the
+model answered with predicted classes only: ``target_pred``; ``target_logits`` then holds their one-hot
+encoding, so that shapes, accuracies and the predicted class read the same for every kind). Attacks declare
 which kinds they understand (``Attack.output_kinds``) and whether they need labels (``Attack.needs_labels``).
 
 Precision: the target's outputs are kept in float64 (they are few and every attack reads them);
@@ -69,6 +78,10 @@ class SignalBundle:
     ref_population_logits: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     outputs_kind: str = "logits"
+    target_pred: np.ndarray | None = None
+    ref_pred: np.ndarray | None = None
+    target_distance: np.ndarray | None = None
+    ref_distance: np.ndarray | None = None
 
     @property
     def n_examples(self) -> int:
@@ -88,7 +101,9 @@ class SignalBundle:
 
     @property
     def n_references(self) -> int:
-        return 0 if self.ref_logits is None else int(self.ref_logits.shape[0])
+        if self.ref_logits is not None:
+            return int(self.ref_logits.shape[0])
+        return 0 if self.ref_pred is None else int(self.ref_pred.shape[0])
 
     @property
     def n_population(self) -> int:
@@ -114,6 +129,11 @@ class SignalBundle:
         ref_population_logits: Any = None,
         ref_population_probs: Any = None,
         meta: Mapping[str, Any] | None = None,
+        target_pred: Any = None,
+        ref_pred: Any = None,
+        target_distance: Any = None,
+        ref_distance: Any = None,
+        n_classes: Any = None,
     ) -> SignalBundle:
         """Validate user arrays and return a normalised, read-only bundle.
 
@@ -142,12 +162,36 @@ class SignalBundle:
             Reference models' outputs on the population (needs reference outputs, same K).
         meta : mapping, optional
             Free-form description (copied).
+        target_pred : int array (N,) or (N, A), optional
+            Label-only access, instead of target outputs: the target's predicted classes (query 0 the
+            example itself, then A - 1 augmented queries). The bundle's ``outputs_kind`` is ``"labels"``.
+        ref_pred : int array (K, N) or (K, N, A), optional
+            The references' predicted classes on the same queries (with ``ref_is_member``).
+        target_distance, ref_distance : float array (N,), (K, N), optional
+            Label-only: boundary distances (>= 0) of the target and the references (with ``target_pred``).
+        n_classes : int, optional
+            Label-only: the number of classes C (default: the largest class seen + 1, at least 2).
 
         Raises
         ------
         InputError
             With a one-line message naming the offending input, for every inconsistency.
         """
+        if target_pred is not None:
+            return _label_bundle(
+                cls, labels=labels, target_pred=target_pred, ref_pred=ref_pred, target_distance=target_distance,
+                ref_distance=ref_distance, n_classes=n_classes, is_member=is_member, ref_is_member=ref_is_member,
+                groups=groups, meta=meta,
+                others={"target_logits": target_logits, "target_probs": target_probs, "target_scores": target_scores,
+                        "ref_logits": ref_logits, "ref_probs": ref_probs, "ref_scores": ref_scores,
+                        "population_logits": population_logits, "population_probs": population_probs,
+                        "population_labels": population_labels, "ref_population_logits": ref_population_logits,
+                        "ref_population_probs": ref_population_probs})
+        for name, value in (("ref_pred", ref_pred), ("target_distance", target_distance),
+                            ("ref_distance", ref_distance), ("n_classes", n_classes)):
+            if value is not None:
+                raise InputError(f"{name}: given without target_pred; label-only bundles carry the target's "
+                                 "predicted classes as target_pred (N,) or (N, A)")
         # --- target -------------------------------------------------------------------------
         scores_kind = target_scores is not None
         if scores_kind:
@@ -299,7 +343,7 @@ class SignalBundle:
             population_logits=_readonly(pop_arr),
             population_labels=_readonly(pop_labels_arr),
             ref_population_logits=_readonly(rpop_arr),
-            meta=dict(meta or {}),
+            meta={**({"outputs_kind": "probs"} if tgt_name == "target_probs" else {}), **dict(meta or {})},
             outputs_kind="scores" if scores_kind else "logits",
         )
 
@@ -525,3 +569,112 @@ def _groups(x: Any, n: int) -> np.ndarray:
     if kind == "O":
         return np.array(["" if v is None else str(v) for v in arr.tolist()], dtype=str)
     raise InputError(f"groups: expected int, bool or str values, got dtype {arr.dtype}; convert with .astype(str)")
+
+
+
+# ---------------------------------------------------------------------------------------------
+# label-only bundles
+# ---------------------------------------------------------------------------------------------
+
+
+def _pred_array(name: str, x: Any, ndims: tuple[int, ...], hint: str) -> np.ndarray:
+    arr = _as_array(name, x)
+    if arr.ndim not in ndims:
+        raise InputError(f"{name}: expected predicted classes of shape {hint}, got shape {arr.shape}")
+    if arr.size == 0:
+        raise InputError(f"{name}: expected a non-empty array of shape {hint}, got shape {arr.shape}")
+    if arr.dtype.kind == "b" or arr.dtype.kind not in "iuf":
+        raise InputError(f"{name}: expected integer class indices, got dtype {arr.dtype}; encode the classes as 0..C-1")
+    if arr.dtype.kind == "f":
+        if not np.isfinite(arr).all():
+            raise InputError(f"{name}: found NaN/inf predicted classes; a label-only model answers a class per query")
+        if not (arr == np.round(arr)).all() or (np.abs(arr) > 2.0**62).any():
+            raise InputError(f"{name}: expected integer class indices, got non-integer floats; pass predicted "
+                             "classes, not scores (scores go in target_scores)")
+    out = arr.astype(np.int64)
+    if out.min() < 0:
+        raise InputError(f"{name}: expected class indices >= 0, found {int(out.min())}; encode the classes as 0..C-1")
+    return np.ascontiguousarray(out)
+
+
+def _distance_array(name: str, x: Any, shape: tuple[int, ...], hint: str) -> np.ndarray:
+    arr = _float_array(name, x, dtype=np.float64, ndims=(len(shape),), shape_hint=hint)
+    if arr.shape != shape:
+        raise InputError(f"{name}: expected shape {hint} = {shape}, got {arr.shape}; one distance per example and model")
+    if (arr < 0).any():
+        raise InputError(f"{name}: expected distances >= 0, found {float(arr.min()):.6g}")
+    return arr
+
+
+def _label_bundle(cls: type[SignalBundle], *, labels: Any, target_pred: Any, ref_pred: Any, target_distance: Any,
+                  ref_distance: Any, n_classes: Any, is_member: Any, ref_is_member: Any, groups: Any, meta: Any,
+                  others: Mapping[str, Any]) -> SignalBundle:
+    given = [k for k, v in others.items() if v is not None]
+    if given:
+        raise InputError(f"target_pred/{given[0]}: both given; a label-only bundle carries predicted classes "
+                         "(target_pred, ref_pred) and no outputs")
+    tp = _pred_array("target_pred", target_pred, (1, 2), "(N,) or (N, A)")
+    if tp.ndim == 1:
+        tp = tp[:, None]
+    n, a = tp.shape
+    rp = None
+    if ref_pred is not None:
+        rp = _pred_array("ref_pred", ref_pred, (2, 3), "(K, N) or (K, N, A)")
+        if rp.ndim == 2:
+            rp = rp[:, :, None]
+        if rp.shape[1:] != (n, a):
+            raise InputError(f"ref_pred: expected (K, N, A) with (N, A) = ({n}, {a}) like target_pred, got shape "
+                             f"{rp.shape}; query the references on the same examples and augmentations")
+        if ref_is_member is None:
+            raise InputError("ref_pred: given without ref_is_member; pass ref_is_member, a bool array (K, N) saying "
+                             "which examples each reference model was trained on")
+    elif ref_is_member is not None:
+        raise InputError("ref_is_member: given without ref_pred; pass the references' predicted classes as well")
+    seen = int(max(tp.max(), -1 if rp is None else rp.max()))
+    if labels is not None:
+        la = _as_array("labels", labels)
+        if la.dtype.kind in "iu" and la.size:
+            seen = max(seen, int(la.max()))
+    if isinstance(n_classes, np.ndarray) and n_classes.ndim == 0 and n_classes.dtype.kind in "iu":
+        n_classes = int(n_classes)  # read from an .npz archive
+    if n_classes is None:
+        c = max(2, seen + 1)
+    else:
+        if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 2:
+            raise InputError(f"n_classes: expected an integer >= 2, got {n_classes!r}")
+        c = int(n_classes)
+        if seen >= c:
+            raise InputError(f"target_pred/ref_pred/labels: found the class {seen}, outside the {c} classes "
+                             f"[0, {c}); pass the right n_classes or encode the classes as 0..C-1")
+    labels_arr = None if labels is None else _labels(labels, "labels", n_expected=n, n_classes=c,
+                                                     length_source="target_pred")
+    target_in_arr = None
+    if is_member is not None:
+        target_in_arr = _bool_array("is_member", is_member, shape=(n,), shape_hint="(N,)")
+        if target_in_arr.all() or not target_in_arr.any():
+            raise InputError(f"is_member: need both members and non-members, got all {n} values "
+                             f"{bool(target_in_arr[0])}; pass the true membership of every example")
+    k = 0 if rp is None else rp.shape[0]
+    ref_in_arr = None if rp is None else _bool_array("ref_is_member", ref_is_member, shape=(k, n),
+                                                     shape_hint=f"(K, N) = ({k}, {n})")
+    td = rd = None
+    if target_distance is not None:
+        td = _distance_array("target_distance", target_distance, (n,), "(N,)")
+    if ref_distance is not None:
+        if rp is None or td is None:
+            raise InputError("ref_distance: given without ref_pred and target_distance; pass the references' "
+                             "predictions and the target's distances as well")
+        rd = _distance_array("ref_distance", ref_distance, (k, n), "(K, N)")
+    onehot = np.zeros((n, a, c), dtype=np.float64)
+    np.put_along_axis(onehot, tp[..., None], 1.0, axis=-1)
+    return cls(
+        labels=_readonly(labels_arr), target_logits=_readonly_array(onehot), is_member=_readonly(target_in_arr),
+        ref_is_member=_readonly(ref_in_arr), groups=_readonly(None if groups is None else _groups(groups, n)),
+        meta=dict(meta or {}) if meta is None or isinstance(meta, Mapping) else _bad_meta(meta),
+        outputs_kind="labels", target_pred=_readonly(tp), ref_pred=_readonly(rp),
+        target_distance=_readonly(td), ref_distance=_readonly(rd),
+    )
+
+
+def _bad_meta(meta: Any) -> dict[str, Any]:
+    raise InputError(f"meta: expected a dict, got {type(meta).__name__}; pass a dict or None")

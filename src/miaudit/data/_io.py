@@ -50,6 +50,11 @@ BUNDLE_KEYS = (
     "population_labels",
     "ref_population_logits",
     "ref_population_probs",
+    "target_pred",
+    "ref_pred",
+    "target_distance",
+    "ref_distance",
+    "n_classes",
 )
 #: Optional key holding a JSON object (a 0-d str array) with free-form metadata.
 META_KEY = "meta"
@@ -73,7 +78,8 @@ def load_bundle(
 
     ``.npz``: the keys of :data:`BUNDLE_KEYS` (see ``docs/bundle.md``) plus an optional ``meta``
     JSON string; unknown keys are refused. Loaded with ``allow_pickle=False``. Raw scores are stored
-    under ``target_scores`` (and ``ref_scores``); ``labels`` is optional.
+    under ``target_scores`` (and ``ref_scores``), predicted classes only (label-only access) under
+    ``target_pred`` (and ``ref_pred``, ``target_distance``, ``ref_distance``); ``labels`` is optional.
 
     Tables (``.csv``, ``.tsv``, ``.parquet``/``.pq``; CSV may be gz/bz2/xz compressed): one row per
     example with an optional label column (``label_column``; the default ``"label"`` is used when present,
@@ -138,7 +144,14 @@ def save_bundle(bundle: SignalBundle, path: str | os.PathLike[str], *, compress:
     if not p.parent.is_dir():
         raise InputError(f"path: folder {str(p.parent)!r} does not exist; create it first")
     scores = bundle.outputs_kind == "scores"
-    arrays: dict[str, Any] = {"target_scores" if scores else "target_logits": bundle.target_logits}
+    arrays: dict[str, Any] = {}
+    if bundle.outputs_kind == "labels":  # predicted classes only: target_logits is their one-hot encoding
+        for key in ("target_pred", "ref_pred", "target_distance", "ref_distance"):
+            if getattr(bundle, key) is not None:
+                arrays[key] = getattr(bundle, key)
+        arrays["n_classes"] = np.int64(bundle.n_classes)
+    else:
+        arrays["target_scores" if scores else "target_logits"] = bundle.target_logits
     if bundle.labels is not None:
         arrays["labels"] = bundle.labels
     for key in ("is_member", "ref_logits", "ref_is_member", "population_logits", "population_labels",

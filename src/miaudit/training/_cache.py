@@ -87,18 +87,22 @@ def model_path(run_dir: Path, key: str) -> Path:
     return Path(run_dir) / "models" / f"{key}.npz"
 
 
-def write_model_file(path: Path, *, logits: np.ndarray, fit_seconds: float, predict_seconds: float, meta: dict[str, Any]) -> None:
-    """Write one model's outputs atomically: temporary file, fsync, :func:`os.replace`."""
+def write_model_file(path: Path, *, logits: np.ndarray, fit_seconds: float, predict_seconds: float, meta: dict[str, Any],
+                     extras: dict[str, np.ndarray] | None = None) -> None:
+    """Write one model's outputs atomically: temporary file, fsync, :func:`os.replace`. ``extras``: further
+    per-example arrays (label-only answers), stored under ``extra_<name>``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
     with atomic_open(path, tmp_path=tmp) as fh:
+        arrays: dict[str, Any] = {f"extra_{k}": np.asarray(v) for k, v in (extras or {}).items()}
         np.savez(
             fh,
             logits=np.asarray(logits, dtype=np.float32),
             fit_seconds=np.float64(fit_seconds),
             predict_seconds=np.float64(predict_seconds),
             meta=np.array(json.dumps(meta, sort_keys=True, default=str)),
+            **arrays,
         )
 
 
@@ -111,6 +115,7 @@ def read_model_file(path: Path, *, n_examples: int, n_classes: int) -> dict[str,
                 "logits": logits,
                 "fit_seconds": float(z["fit_seconds"]),
                 "predict_seconds": float(z["predict_seconds"]),
+                "extras": {k[len("extra_"):]: np.asarray(z[k]) for k in z.files if k.startswith("extra_")},
             }
     except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError):
         return None

@@ -77,6 +77,8 @@ class TrainedModels:
     wall_seconds: float
     jobs: int
     run_dir: Path = field(default_factory=Path)
+    #: Further per-model answers the recipe asked for (``recipe.label_outputs``), each stacked (K, ...).
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def n_models(self) -> int:
@@ -219,7 +221,7 @@ def train_models(
 
     if failures:
         _raise_failures(failures, plan, seeds_list)
-    logits, fit_s, pred_s = _collect(plan, is_member.shape[1], int(recipe.n_classes))
+    logits, fit_s, pred_s, extras = _collect(plan, is_member.shape[1], int(recipe.n_classes))
     correct = np.stack([signals.correct(logits[k], y) for k in range(K)])
     with np.errstate(invalid="ignore", divide="ignore"):
         train_acc = (correct & is_member).sum(1) / is_member.sum(1)
@@ -240,6 +242,7 @@ def train_models(
         wall_seconds=time.perf_counter() - wall0,
         jobs=n_workers,
         run_dir=Path(run_dir),
+        extras=extras,
     )
 
 
@@ -256,11 +259,14 @@ def _raise_failures(failures: dict[int, str], plan: Plan, seeds: Sequence[int]) 
     )
 
 
-def _collect(plan: Plan, n_examples: int, n_classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every model's logits (K, N, A, C) float32, fit and predict seconds (K,), read from its file."""
+def _collect(plan: Plan, n_examples: int, n_classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                                   dict[str, np.ndarray]]:
+    """Every model's logits (K, N, A, C) float32, fit and predict seconds (K,) and extras (each (K, ...)),
+    read from its file."""
     run_dir, K = Path(plan.state.run_dir), len(plan.keys)
     logits: np.ndarray | None = None  # filled in place: peak memory one (K, N, A, C) float32 array
     fit_s, pred_s = np.zeros(K), np.zeros(K)
+    extras: list[dict[str, np.ndarray]] = []
     for k, key in enumerate(plan.keys):
         res = read_model_file(model_path(run_dir, key), n_examples=n_examples, n_classes=n_classes)
         if res is None:  # pragma: no cover - deleted under our feet
@@ -274,6 +280,10 @@ def _collect(plan: Plan, n_examples: int, n_classes: int) -> tuple[np.ndarray, n
             )
         logits[k] = res["logits"]
         fit_s[k], pred_s[k] = res["fit_seconds"], res["predict_seconds"]
+        extras.append(res.get("extras") or {})
     if logits is None:  # pragma: no cover - check_inputs demands K >= 1
         raise TrainingError("no model to collect; pass a membership matrix with at least one row")
-    return logits, fit_s, pred_s
+    names = set(extras[0]) if extras else set()
+    stacked = {name: np.stack([e[name] for e in extras]) for name in sorted(names)
+               if all(name in e and e[name].shape == extras[0][name].shape for e in extras)}
+    return logits, fit_s, pred_s, stacked

@@ -85,6 +85,12 @@ def _check_logits(logits: Any, n_examples: int, n_classes: int) -> np.ndarray:
     return arr
 
 
+def _extras(recipe: Any, model: Any, X: Any) -> dict[str, np.ndarray] | None:
+    """Further answers of the model a recipe asks for (``recipe.label_outputs``: label-only queries)."""
+    fn = getattr(recipe, "label_outputs", None)
+    return fn(model, X) if callable(fn) else None
+
+
 def _meta(seed: int, state: WorkState, started: float, cpu0: float, *, group: int = 1) -> dict[str, Any]:
     """Provenance stored with a model file (not part of its key): seed, recipe, who trained it, when, and
     the CPU seconds its thread spent (train + predict; BLAS is pinned to that thread)."""
@@ -100,9 +106,10 @@ ModelOutputs = dict[str, Any]
 ModelResult = tuple[int, str, "str | None", "ModelOutputs | None"]
 
 
-def _outputs(logits: np.ndarray, fit_seconds: float, predict_seconds: float, meta: dict[str, Any]) -> ModelOutputs:
+def _outputs(logits: np.ndarray, fit_seconds: float, predict_seconds: float, meta: dict[str, Any],
+             extras: dict[str, np.ndarray] | None = None) -> ModelOutputs:
     return {"logits": np.asarray(logits, dtype=np.float32), "fit_seconds": float(fit_seconds),
-            "predict_seconds": float(predict_seconds), "meta": meta}
+            "predict_seconds": float(predict_seconds), "meta": meta, "extras": extras}
 
 
 def _compute_group(state: WorkState, task: Task) -> Iterator[ModelResult]:
@@ -126,9 +133,10 @@ def _compute_group(state: WorkState, task: Task) -> Iterator[ModelResult]:
             t1 = time.perf_counter()
             with model_slot(task.indices[0]):
                 logits = _check_logits(recipe.predict_logits(model, X), n, c)
+                extras = _extras(recipe, model, X)
             t2 = time.perf_counter()
             yield i, key, None, _outputs(logits, fit_each, t2 - t1,
-                                         _meta(seed, state, started, cpu0, group=len(task.indices)))
+                                         _meta(seed, state, started, cpu0, group=len(task.indices)), extras)
         except Exception as exc:  # noqa: BLE001
             yield i, key, one_line(exc), None
 
@@ -153,8 +161,9 @@ def compute_task(state: WorkState, task: Task) -> Iterator[ModelResult]:
                 model = recipe.train(_take(X, mask), y[mask], seed=int(seed))
                 t1 = time.perf_counter()
                 logits = _check_logits(recipe.predict_logits(model, X), n, c)
+                extras = _extras(recipe, model, X)
             t2 = time.perf_counter()
-            yield i, key, None, _outputs(logits, t1 - t0, t2 - t1, _meta(seed, state, started, cpu0))
+            yield i, key, None, _outputs(logits, t1 - t0, t2 - t1, _meta(seed, state, started, cpu0), extras)
         except Exception as exc:  # noqa: BLE001 - reported per model, the others go on
             yield i, key, one_line(exc), None
 
@@ -162,7 +171,8 @@ def compute_task(state: WorkState, task: Task) -> Iterator[ModelResult]:
 def write_outputs(run_dir: str | os.PathLike[str], key: str, outputs: ModelOutputs) -> None:
     """Store one model's outputs in the cache of ``run_dir`` (atomically)."""
     write_model_file(model_path(Path(run_dir), key), logits=outputs["logits"], fit_seconds=outputs["fit_seconds"],
-                     predict_seconds=outputs["predict_seconds"], meta=outputs["meta"])
+                     predict_seconds=outputs["predict_seconds"], meta=outputs["meta"],
+                     extras=outputs.get("extras"))
 
 
 def run_task(state: WorkState, task: Task) -> list[Outcome]:

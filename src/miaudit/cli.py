@@ -263,7 +263,7 @@ def print_summary(result: Any, *, title: str) -> None:
             + f"; train acc {_fmt(g.get('train_accuracy'))}, test acc {_fmt(g.get('test_accuracy'))}."
         )
     for name, reason in result.skipped.items():
-        out_console.print(f"[dim]skipped {name}: {reason}[/]")
+        out_console.print(f"[dim]skipped {name}: {_one_line(Exception(reason))}[/]", highlight=False)
     for w in result.warnings:
         console.print(f"[bold yellow]warning:[/] {_one_line(w)}", highlight=False, soft_wrap=True)
     verdict = result.verdict()

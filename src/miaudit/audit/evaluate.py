@@ -99,6 +99,13 @@ def run_attacks(
         if "seed" in inspect.signature(cls).parameters:
             kw.setdefault("seed", seed)
         attack = get_attack(name, **kw)
+        unmet = getattr(attack, "unmet", None)
+        reason = unmet(bundle) if callable(unmet) else None
+        if reason is not None:  # e.g. too few members to cross-fit
+            if named:
+                raise InputError(f"attack {name!r} cannot run on this data: {reason}")
+            run.skipped[name] = reason
+            continue
         with threadpool_limits(limits=ATTACK_THREADS):
             scores = np.asarray(attack.fit(bundle).score(bundle), dtype=np.float64)
         if scores.shape != (bundle.n_examples,) or not np.all(np.isfinite(scores)):

@@ -21,6 +21,7 @@ import numpy as np
 from .._errors import TrainingError
 from .._imports import add_import_paths
 from ._cache import model_path, write_model_file
+from ._lifeline import watch_parent
 from ._plan import Task, WorkState
 
 __all__ = ["Outcome", "THREAD_ENV", "init_worker", "one_line", "ready", "run_task", "worker_task"]
@@ -49,7 +50,12 @@ def _pin_threads() -> None:
 
 
 def init_worker(state: WorkState) -> None:
-    """Pool initializer: pin threads, keep the recipe and data for every task of this worker."""
+    """Pool initializer: end with the process that started this worker, pin threads, keep the recipe and data."""
+    import multiprocessing
+
+    parent = multiprocessing.parent_process()
+    if parent is not None and parent.pid is not None:  # a pool worker (not ray, not this process)
+        watch_parent(parent.pid)
     _pin_threads()
     add_import_paths(state.import_paths)
     _STATE["state"] = state

@@ -22,3 +22,98 @@ def test_attack_that_cannot_cross_fit_is_skipped_with_its_reason_unless_named(tm
     assert named.returncode == 2
     assert "attack 'trained_lr' cannot run on this data: cross-fitting" in one_error_line(named)
     assert not (tmp_path / "o2").exists()
+
+
+# ------------------------------------------------------------------------- the examples from a fresh copy
+
+ROOT = Path(__file__).resolve().parents[1]
+ADULT_HEADER = ("age, workclass, fnlwgt, education, education-num, marital-status, occupation, relationship, race, "
+                "sex, capital-gain, capital-loss, hours-per-week, native-country, Salary")
+
+
+def tiny_adult(path: Path, n: int = 300, seed: int = 0) -> Path:
+    """A CSV in the UCI Adult layout (header, ', '-separated, label Salary) with made-up rows."""
+    rng = np.random.default_rng(seed)
+    pick = lambda *xs: xs[rng.integers(len(xs))]  # noqa: E731
+    rows = [ADULT_HEADER]
+    for _ in range(n):
+        age = int(rng.integers(17, 90))
+        rows.append(", ".join(map(str, [
+            age, pick("Private", "State-gov", "?"), int(rng.integers(10_000, 500_000)), pick("Bachelors", "HS-grad"),
+            int(rng.integers(1, 17)), pick("Never-married", "Divorced"), pick("Sales", "Exec-managerial"),
+            pick("Husband", "Not-in-family"), pick("White", "Black"), pick("Male", "Female"),
+            int(rng.integers(0, 5000)), 0, int(rng.integers(10, 60)), pick("United-States", "India"),
+            pick("<=50K", ">50K", ">50K."),
+        ])))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def tiny_mnist(folder: Path, n: int = 200, seed: int = 0) -> Path:
+    """The two t10k IDX files (gzipped) with ``n`` random 28x28 images."""
+    import gzip
+    import struct
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, size=n, dtype=np.uint8)
+    with gzip.open(folder / "t10k-images-idx3-ubyte.gz", "wb") as fh:
+        fh.write(struct.pack(">IIII", 0x803, n, 28, 28) + images.tobytes())
+    with gzip.open(folder / "t10k-labels-idx1-ubyte.gz", "wb") as fh:
+        fh.write(struct.pack(">II", 0x801, n) + labels.tobytes())
+    return folder
+
+
+def fresh_copy(tmp: Path) -> Path:
+    """The repository's examples/ in a folder of its own, with no shared data folder anywhere above it."""
+    import shutil
+
+    repo = tmp / "clone"
+    shutil.copytree(ROOT / "examples", repo / "examples", ignore=shutil.ignore_patterns("data"))
+    return repo
+
+
+def _shrunk(text: str, edits: dict[str, str]) -> str:
+    for old, new in edits.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    return text
+
+
+SHRINK = {  # the same example with a smaller game, so it runs in seconds on made-up data
+    "adult.yaml": {"  pool_size: 10000": "  # pool_size", "n_references: 16": "n_references: 2",
+                   "n_targets: 4": "n_targets: 1", "max_iter: 100": "max_iter: 5"},
+    "mnist.toml": {"pool_size = 5000": "# pool_size", "n_references = 16": "n_references = 2",
+                   "n_targets = 4": "n_targets = 1", "max_iter = 30": "max_iter = 3"},
+}
+
+
+def test_every_example_runs_from_a_fresh_copy_without_the_shared_data(tmp_path: Path, monkeypatch) -> None:
+    from miaudit.config import load_config
+
+    examples = sorted(p.name for p in (ROOT / "examples").iterdir() if p.suffix in (".toml", ".yaml", ".yml"))
+    assert examples == ["adult.yaml", "digits_mlp.toml", "mnist.toml"]  # a new example needs a line below
+    repo = fresh_copy(tmp_path)
+    data = {"adult.yaml": tiny_adult(tmp_path / "dl" / "adult.csv"), "mnist.toml": tiny_mnist(tmp_path / "dl" / "mnist")}
+    monkeypatch.chdir(repo)
+    for name in examples:  # no path of an example points outside the repository
+        text = (repo / "examples" / name).read_text()
+        assert "shared/data" not in text and "/work" not in text, name
+        cfg = load_config(repo / "examples" / name, data_path=data.get(name))
+        for out in (cfg.output.dir, cfg.output.run_dir):
+            assert out is None or Path(out).resolve().is_relative_to(repo), (name, out)
+    for name, path in data.items():
+        missing = run_cli("audit", f"examples/{name}")  # as a new user first runs it: says how to pass the data
+        line = one_error_line(missing)
+        assert missing.returncode == 2 and "[data] path" in line and "--data PATH" in line, line
+        (repo / "examples" / f"small_{name}").write_text(_shrunk((repo / "examples" / name).read_text(), SHRINK[name]))
+        proc = run_cli("audit", f"examples/small_{name}", "--data", str(path), "--jobs", "1", "--attack", "loss")
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    proc = run_cli("audit", "examples/digits_mlp.toml", "--jobs", "2", "--attack", "loss")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    written = sorted(str(p.relative_to(repo)) for p in (repo / "miaudit-runs").glob("*/results.json"))
+    assert written == ["miaudit-runs/adult/results.json", "miaudit-runs/digits/results.json",
+                       "miaudit-runs/mnist/results.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clone", "dl"]  # nothing written beside the copy

@@ -117,3 +117,33 @@ def test_every_example_runs_from_a_fresh_copy_without_the_shared_data(tmp_path: 
     assert written == ["miaudit-runs/adult/results.json", "miaudit-runs/digits/results.json",
                        "miaudit-runs/mnist/results.json"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clone", "dl"]  # nothing written beside the copy
+
+
+# ------------------------------------------------------------------------------------------------ scores.csv
+
+
+def test_scores_csv_columns_say_what_they_hold(tmp_path: Path) -> None:
+    import json
+
+    import pandas as pd
+
+    from miaudit import signals
+
+    world = leaky_world(n=300, k=4, shift=2.0)
+    path = tmp_path / "b.npz"
+    np.savez(path, **world)
+    names = ["loss", "entropy", "modified_entropy", "calibrated_loss", "confidence", "lira_online"]
+    proc = run_cli("score", str(path), "--out", str(tmp_path / "o"), *[a for n in names for a in ("-a", n)])
+    assert proc.returncode == 0, proc.stderr
+    csv = pd.read_csv(tmp_path / "o" / "scores.csv")
+    res = json.loads((tmp_path / "o" / "results.json").read_text())
+    columns = {n: res["attacks"][n]["scores_column"] for n in names}
+    assert columns == {"loss": "neg_loss", "entropy": "neg_entropy", "modified_entropy": "neg_modified_entropy",
+                       "calibrated_loss": "neg_calibrated_loss", "confidence": "confidence",
+                       "lira_online": "lira_online"}
+    assert "loss" not in csv.columns and set(columns.values()) <= set(csv.columns)
+    loss = signals.loss(world["target_logits"][:, None, :], world["labels"][:, None]).mean(axis=1)
+    np.testing.assert_allclose(csv["neg_loss"], -loss, rtol=1e-12)  # it holds minus the loss, as it says
+    assert (csv["neg_loss"] <= 0).all()
+    schema = (ROOT / "docs" / "results-schema.md").read_text()
+    assert "`neg_loss`" in schema and "`scores_column`" in schema

@@ -47,6 +47,9 @@ class Attack(ABC):
     #: The output kinds it understands: ``"logits"`` (logits or probabilities, whose softmax is the model's
     #: probability vector) and/or ``"scores"`` (raw per-class scores used as given).
     output_kinds: ClassVar[frozenset[str]] = frozenset({"logits"})
+    #: The scores.csv column of its scores, when ``name`` alone would misname them (``neg_loss``: the loss
+    #: attack's score is minus the loss); "" means ``name``.
+    score_column: ClassVar[str] = ""
 
     def fit(self, bundle: SignalBundle) -> Attack:
         """Learn from the reference part of ``bundle``. Default: nothing to learn."""

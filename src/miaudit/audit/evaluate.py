@@ -284,8 +284,10 @@ def evaluate_bundle(
 
 
 def _column(name: str) -> str:
-    """The scores.csv column of an attack: its score, higher = more likely member."""
-    return name
+    """The scores.csv column of an attack: its score, higher = more likely member (``neg_loss`` for ``loss``)."""
+    from ..attacks.registry import score_column
+
+    return score_column(name)
 
 
 def evaluate_game(

@@ -240,9 +240,10 @@ def build_context(result: Any) -> dict[str, Any]:
         }
         plots["roc"] = plot_roc(curves, n_members=n_mem, n_nonmembers=n_non, highlight=strongest, dp=dp_curves)
         plots["grid"] = plot_roc_grid(curves, n_members=n_mem, n_nonmembers=n_non, points=points, dp=dp_curves)
-        if strongest is not None and strongest in sc.columns and "is_member" in sc.columns:
+        column = None if strongest is None else result.scores_column(strongest)
+        if column is not None and "is_member" in sc.columns:
             plots["hist"] = plot_score_histogram(
-                pd.to_numeric(sc[strongest], errors="coerce").to_numpy(dtype=np.float64),
+                pd.to_numeric(sc[column], errors="coerce").to_numpy(dtype=np.float64),
                 sc["is_member"].to_numpy().astype(bool), name=strongest,
             )
             plots["hist_name"] = strongest

@@ -147,3 +147,43 @@ def test_scores_csv_columns_say_what_they_hold(tmp_path: Path) -> None:
     assert (csv["neg_loss"] <= 0).all()
     schema = (ROOT / "docs" / "results-schema.md").read_text()
     assert "`neg_loss`" in schema and "`scores_column`" in schema
+
+
+# ------------------------------------------------------------------------- first run: matplotlib's font cache
+
+FONT_CHILD = """
+import sys
+from miaudit.report._fonts import font_cache_exists, wait_font_cache, warm_font_cache
+assert not font_cache_exists()
+assert warm_font_cache() and not warm_font_cache()  # started once, in another process
+assert "matplotlib.font_manager" not in sys.modules  # this process scanned nothing
+wait_font_cache()
+assert font_cache_exists()
+import time
+t = time.perf_counter()
+import matplotlib.font_manager  # reads the cache the background process wrote
+print(time.perf_counter() - t)
+"""
+
+
+def test_font_cache_is_built_in_the_background_once(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "MPLCONFIGDIR": str(tmp_path / "mpl")}
+    proc = subprocess.run([sys.executable, "-c", FONT_CHILD], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert list((tmp_path / "mpl").glob("fontlist-v*.json"))
+
+
+def test_demo_on_a_fresh_font_cache_builds_it_and_writes_the_report(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "MPLCONFIGDIR": str(tmp_path / "mpl"), "COLUMNS": "200"}
+    proc = subprocess.run([sys.executable, "-m", "miaudit", "demo", "-k", "2", "--attack", "loss", "--jobs", "1",
+                           "--out", str(tmp_path / "o")], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert list((tmp_path / "mpl").glob("fontlist-v*.json")) and (tmp_path / "o" / "report.html").is_file()

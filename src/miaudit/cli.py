@@ -327,6 +327,7 @@ def demo(
     with _errors():
         from .audit import run_demo
         from .audit.demo import demo_config
+        from .report._fonts import warm_font_cache
         from .training import rich_progress
 
         attacks = _check_attacks(attack)
@@ -335,6 +336,7 @@ def demo(
         demo_config(model=model, seed=seed, n_references=references, run_dir=out / "cache", attacks=attacks,
                     settings=settings)  # --model and --references checked before --out and any training
         check_out(out, overwrite=overwrite)
+        warm_font_cache()  # matplotlib's first-run font scan overlaps with training
         with rich_progress("training reference models", console=console) as progress:
             result = run_demo(
                 model=model,
@@ -445,6 +447,7 @@ def audit(
         from ._imports import config_folder_on_path
         from .audit import run_audit
         from .config import load_config
+        from .report._fonts import warm_font_cache
         from .training import rich_progress
 
         _check_not_bundle(config)
@@ -459,6 +462,7 @@ def audit(
             budgets = _check_budgets(fail_above, cfg.metrics.fprs)
             out_dir = out if out is not None else Path(cfg.output.dir)
             check_out(out_dir, overwrite=overwrite)
+            warm_font_cache()  # matplotlib's first-run font scan overlaps with training
             with rich_progress("training models", console=console) as progress:
                 result = run_audit(cfg, jobs=jobs, progress=progress)
         _finish(result, out_dir, budgets, title=f"miaudit audit: {config.name}", started=started)

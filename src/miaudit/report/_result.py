@@ -259,6 +259,9 @@ class AuditResult:
 
     def to_html(self) -> str:
         """The self-contained ``report.html`` (inline PNG plots, no scripts, no network requests)."""
+        from ._fonts import wait_font_cache
+
+        wait_font_cache()  # a font-cache build started before training (the CLI's), so fonts are scanned once
         from ._html import render_report
 
         return render_report(self)

@@ -227,7 +227,7 @@ def print_summary(result: Any, *, title: str) -> None:
 
     fprs = result.fprs[:2]
     if result.metrics:
-        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, padding=0)
         table.add_column("attack", no_wrap=True, max_width=16)
         table.add_column("AUC [95% CI]", justify="right", min_width=17)
         for f in fprs:
@@ -500,7 +500,7 @@ _LEVERS_COLUMNS = (
     ("tpr@0.01", "TPR@1%", "pct"),
     ("epsilon_lower_bound", "eps LB", "num"),
     ("accountant_epsilon", "acct eps", "num"),
-    ("pareto", "pareto", "str"),
+    ("pareto", "pareto", "yes"),
 )
 
 
@@ -530,20 +530,26 @@ def _fmt_lever(value: Any) -> str:
     return format(value, "g") if isinstance(value, float) else str(value)
 
 
+def _yes(value: Any) -> str:
+    return "n/a" if _is_missing(value) else ("yes" if bool(value) else "no")
+
+
 def levers_table(summary: Any, *, title: str) -> Table:
-    """The levers summary as a terminal table: short headers that are never cut, readable small numbers."""
-    table = Table(title=title, title_justify="left")
+    """The levers summary as a terminal table (fits 80 columns): whole headers, readable small numbers."""
+    from rich import box
+
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, padding=0)
     levers_cols = [c for c in summary.columns if c.startswith("lever:")]
     figures = [(c, header, kind) for c, header, kind in _LEVERS_COLUMNS if c in summary.columns]
-    for c in levers_cols:
-        name = c.removeprefix("lever:")
-        table.add_column(name, justify="right", no_wrap=True, min_width=len(name))
-    for _, header, _kind in figures:
-        table.add_column(header, justify="right", no_wrap=True, min_width=len(header))
-    fmt: dict[str, Callable[[Any], str]] = {"num": fmt_number, "pct": fmt_percent, "str": str}
-    for _, row in summary.iterrows():
-        table.add_row(*[_fmt_lever(row[c]) for c in levers_cols],
-                      *[fmt[kind](row[c]) for c, _, kind in figures])
+    fmt: dict[str, Callable[[Any], str]] = {"num": fmt_number, "pct": fmt_percent, "yes": _yes}
+    rows = [[_fmt_lever(row[c]) for c in levers_cols] + [fmt[kind](row[c]) for c, _, kind in figures]
+            for _, row in summary.iterrows()]
+    headers = [c.removeprefix("lever:") for c in levers_cols] + [header for _, header, _ in figures]
+    for j, header in enumerate(headers):  # as wide as the widest cell: rich never cuts a figure
+        table.add_column(header, justify="right", no_wrap=True,
+                         min_width=max([len(header), *(len(r[j]) for r in rows)]))
+    for r in rows:
+        table.add_row(*r)
     return table
 
 

@@ -187,3 +187,30 @@ def test_demo_on_a_fresh_font_cache_builds_it_and_writes_the_report(tmp_path: Pa
                            "--out", str(tmp_path / "o")], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert list((tmp_path / "mpl").glob("fontlist-v*.json")) and (tmp_path / "o" / "report.html").is_file()
+
+
+# ------------------------------------------------------------------------------- README's metrics_table()
+
+
+def test_readme_metrics_table_line_prints_every_column_it_selects() -> None:
+    """The README's print(result.metrics_table()[[...]].round(3)) at pandas' default 80-column display."""
+    import re
+
+    import pandas as pd
+
+    from .report._builders import make_result
+
+    readme = (ROOT / "README.md").read_text()
+    line = next(ln for ln in readme.splitlines() if "metrics_table()" in ln and ln.startswith("print("))
+    selected = re.search(r"metrics_table\(\)\[(\[.*?\])\]", line)
+    assert selected, line
+    columns = eval(selected.group(1))  # noqa: S307 - a list literal from our own README
+    result = make_result(attacks=("loss", "lira_online", "rmia_offline", "calibrated_loss"),
+                         strength=(0.2, 1.5, 1.0, 0.8))
+    expr = line.removeprefix("print(").removesuffix(")").strip()
+    with pd.option_context("display.width", 80, "display.max_columns", 20):
+        text = str(eval(expr, {"result": result}))  # noqa: S307 - the README's own line
+    assert "..." not in text, text
+    for c in columns:
+        assert c in text, (c, text)
+    assert max(len(ln) for ln in text.splitlines()) <= 80, text

@@ -151,12 +151,18 @@ def _report_page(tmp: Path) -> Path:
     return result.save(tmp / "report")["report"]
 
 
-@pytest.mark.timeout(600)
-@pytest.mark.parametrize("width", [1280, 390])
-def test_pages_fit_the_window_and_no_card_overflows(tmp_path: Path, width: int) -> None:
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     if CHROMIUM is None:
         pytest.skip("chromium is not on PATH (apt-get install -y chromium)")
-    for page in (_report_page(tmp_path), _levers_page(tmp_path)):
+    tmp = tmp_path_factory.mktemp("pages")
+    return _report_page(tmp), _levers_page(tmp)
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("width", [1280, 390])
+def test_pages_fit_the_window_and_no_card_overflows(pages: tuple[Path, Path], tmp_path: Path, width: int) -> None:
+    for page in pages:
         layout = _layout(page, tmp_path, width)
         assert layout["width"] == width
         assert layout["scrollWidth"] <= width, (page.name, layout)  # no horizontal scrolling of the page

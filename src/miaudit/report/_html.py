@@ -313,7 +313,7 @@ def build_context(result: Any) -> dict[str, Any]:
         if column is not None and "is_member" in sc.columns:
             plots["hist"] = plot_score_histogram(
                 pd.to_numeric(sc[column], errors="coerce").to_numpy(dtype=np.float64),
-                sc["is_member"].to_numpy().astype(bool), name=strongest,
+                sc["is_member"].to_numpy().astype(bool), name=str(strongest),
             )
             plots["hist_name"] = strongest
         plots["n_members"], plots["n_nonmembers"] = n_mem, n_non

@@ -306,7 +306,9 @@ def score_percentiles(scores: np.ndarray) -> np.ndarray:
     from scipy.stats import rankdata
 
     s = np.asarray(scores, dtype=np.float64)
-    return 100.0 * rankdata(s, method="average") / max(s.size, 1)
+    ranks = np.asarray(rankdata(s, method="average"), dtype=np.float64)
+    out: np.ndarray = 100.0 * ranks / max(s.size, 1)
+    return out
 
 
 def score_densities(scores: np.ndarray, is_member: np.ndarray, *, bins: int = 20) -> tuple[np.ndarray, np.ndarray]:

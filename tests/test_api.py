@@ -106,7 +106,7 @@ def test_bundle_without_ground_truth_scores_but_no_metrics():
     del world["is_member"]
     result = audit_bundle(SignalBundle.from_arrays(**world), attacks=["loss", "lira_offline"])
     assert result.metrics == {}
-    assert {"loss", "lira_offline"} <= set(result.scores.columns)
+    assert {"neg_loss", "lira_offline"} <= set(result.scores.columns)
     with pytest.raises(InputError, match="needs membership ground truth"):
         check_budget(result, ["auc=0.6"])
 

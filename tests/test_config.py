@@ -116,8 +116,9 @@ def test_examples_digits_loads():
 
 
 def test_examples_with_shared_data_load(shared_data):
-    assert load_config(ROOT / "examples" / "adult.yaml").data.group == "sex"
-    assert load_config(ROOT / "examples" / "mnist.toml").game.pool_size == 5000
+    adult = load_config(ROOT / "examples" / "adult.yaml", data_path=shared_data / "adult" / "adult.csv")
+    assert adult.data.group == "sex"
+    assert load_config(ROOT / "examples" / "mnist.toml", data_path=shared_data / "mnist").game.pool_size == 5000
 
 
 @pytest.mark.parametrize(

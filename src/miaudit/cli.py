@@ -238,7 +238,7 @@ def print_summary(result: Any, *, title: str) -> None:
 
     fprs = result.fprs[:2]
     if result.metrics:
-        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, padding=0)
         table.add_column("attack", no_wrap=True, max_width=16)
         table.add_column("AUC [95% CI]", justify="right", min_width=17)
         for f in fprs:
@@ -274,7 +274,7 @@ def print_summary(result: Any, *, title: str) -> None:
             + f"; train acc {_fmt(g.get('train_accuracy'))}, test acc {_fmt(g.get('test_accuracy'))}."
         )
     for name, reason in result.skipped.items():
-        out_console.print(f"[dim]skipped {name}: {reason}[/]")
+        out_console.print(f"[dim]skipped {name}: {_one_line(Exception(reason))}[/]", highlight=False)
     for w in result.warnings:
         console.print(f"[bold yellow]warning:[/] {_one_line(w)}", highlight=False, soft_wrap=True)
     verdict = result.verdict()
@@ -338,6 +338,7 @@ def demo(
     with _errors():
         from .audit import run_demo
         from .audit.demo import demo_config
+        from .report._fonts import warm_font_cache
         from .training import rich_progress
 
         attacks = _check_attacks(attack)
@@ -346,6 +347,7 @@ def demo(
         demo_config(model=model, seed=seed, n_references=references, run_dir=out / "cache", attacks=attacks,
                     settings=settings)  # --model and --references checked before --out and any training
         check_out(out, overwrite=overwrite)
+        warm_font_cache()  # matplotlib's first-run font scan overlaps with training
         with rich_progress("training reference models", console=console) as progress:
             result = run_demo(
                 model=model,
@@ -458,6 +460,7 @@ def audit(
         from ._imports import config_folder_on_path
         from .audit import run_audit
         from .config import load_config
+        from .report._fonts import warm_font_cache
         from .training import rich_progress
 
         _check_not_bundle(config)
@@ -473,6 +476,7 @@ def audit(
             budgets = _check_budgets(fail_above, cfg.metrics.fprs)
             out_dir = out if out is not None else Path(cfg.output.dir)
             check_out(out_dir, overwrite=overwrite)
+            warm_font_cache()  # matplotlib's first-run font scan overlaps with training
             with rich_progress("training models", console=console) as progress:
                 result = run_audit(cfg, jobs=jobs, progress=progress)
         _finish(result, out_dir, budgets, title=f"miaudit audit: {config.name}", started=started)
@@ -527,7 +531,7 @@ _LEVERS_COLUMNS = (
     ("tpr@0.01", "TPR@1%", "pct"),
     ("epsilon_lower_bound", "eps LB", "num"),
     ("accountant_epsilon", "acct eps", "num"),
-    ("pareto", "pareto", "str"),
+    ("pareto", "pareto", "yes"),
 )
 
 
@@ -557,20 +561,26 @@ def _fmt_lever(value: Any) -> str:
     return format(value, "g") if isinstance(value, float) else str(value)
 
 
+def _yes(value: Any) -> str:
+    return "n/a" if _is_missing(value) else ("yes" if bool(value) else "no")
+
+
 def levers_table(summary: Any, *, title: str) -> Table:
-    """The levers summary as a terminal table: short headers that are never cut, readable small numbers."""
-    table = Table(title=title, title_justify="left")
+    """The levers summary as a terminal table (fits 80 columns): whole headers, readable small numbers."""
+    from rich import box
+
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, padding=0)
     levers_cols = [c for c in summary.columns if c.startswith("lever:")]
     figures = [(c, header, kind) for c, header, kind in _LEVERS_COLUMNS if c in summary.columns]
-    for c in levers_cols:
-        name = c.removeprefix("lever:")
-        table.add_column(name, justify="right", no_wrap=True, min_width=len(name))
-    for _, header, _kind in figures:
-        table.add_column(header, justify="right", no_wrap=True, min_width=len(header))
-    fmt: dict[str, Callable[[Any], str]] = {"num": fmt_number, "pct": fmt_percent, "str": str}
-    for _, row in summary.iterrows():
-        table.add_row(*[_fmt_lever(row[c]) for c in levers_cols],
-                      *[fmt[kind](row[c]) for c, _, kind in figures])
+    fmt: dict[str, Callable[[Any], str]] = {"num": fmt_number, "pct": fmt_percent, "yes": _yes}
+    rows = [[_fmt_lever(row[c]) for c in levers_cols] + [fmt[kind](row[c]) for c, _, kind in figures]
+            for _, row in summary.iterrows()]
+    headers = [c.removeprefix("lever:") for c in levers_cols] + [header for _, header, _ in figures]
+    for j, header in enumerate(headers):  # as wide as the widest cell: rich never cuts a figure
+        table.add_column(header, justify="right", no_wrap=True,
+                         min_width=max([len(header), *(len(r[j]) for r in rows)]))
+    for r in rows:
+        table.add_row(*r)
     return table
 
 

@@ -351,7 +351,9 @@ def _check_path(where: str, p: Path, problems: _Problems, *, file: bool) -> None
         problems.add(f"{where}: the path cannot be used ({why}); use a shorter, valid path")
     elif not (p.is_file() if file else p.exists()):
         what = "is a folder" if file and p.is_dir() else "does not exist"
-        problems.add(f"{where}: {str(p)!r} {what}; check the path (relative paths are relative to the config file)")
+        hint = " or pass the data with `miaudit audit CONFIG --data PATH`" if where == "[data] path" else ""
+        problems.add(f"{where}: {str(p)!r} {what}; check the path (relative paths are relative to the config "
+                     f"file){hint}")
 
 
 def _parse_data(table: Any, base: Path | None, problems: _Problems) -> DataConfig:

@@ -48,6 +48,9 @@ class Attack(ABC):
     #: probability vector), ``"scores"`` (raw per-class scores used as given) and/or ``"labels"`` (predicted
     #: classes only: the label-only attacks of :mod:`miaudit.attacks.label_only`).
     output_kinds: ClassVar[frozenset[str]] = frozenset({"logits"})
+    #: The scores.csv column of its scores, when ``name`` alone would misname them (``neg_loss``: the loss
+    #: attack's score is minus the loss); "" means ``name``.
+    score_column: ClassVar[str] = ""
 
     def fit(self, bundle: SignalBundle) -> Attack:
         """Learn from the reference part of ``bundle``. Default: nothing to learn."""

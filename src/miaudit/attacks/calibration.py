@@ -105,6 +105,7 @@ class CalibratedLoss(_ReferenceAttack):
     """
 
     name = "calibrated_loss"
+    score_column = "neg_calibrated_loss"  # minus the calibrated loss
     description = "Difficulty-calibrated loss (Watson et al. 2022): loss minus its mean over OUT references"
 
     def __init__(self, *, chunk_size: int | None = None) -> None:

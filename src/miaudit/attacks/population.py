@@ -81,7 +81,7 @@ def _population_attack(
         cls_name,
         (PopulationAttack,),
         {"name": signal, "signal": signal, "description": description, "__doc__": doc, "__module__": __name__,
-         "needs_labels": needs_labels},
+         "needs_labels": needs_labels, "score_column": f"neg_{signal}" if sign < 0 else ""},
     )
     return cls
 

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from ..data import SignalBundle
 
 __all__ = ["BUILTIN", "register_attack", "available_attacks", "attack_class", "get_attack", "missing_requirements",
-           "attack_access"]
+           "attack_access", "score_column"]
 
 A = TypeVar("A", bound="type[Attack]")
 
@@ -167,3 +167,11 @@ def missing_requirements(name: str, bundle: SignalBundle) -> str | None:
     if "population" in cls.requires and bundle.population_logits is None and bundle.ref_logits is None:
         return "needs population data or reference models"
     return None
+
+
+def score_column(name: str) -> str:
+    """The scores.csv column of attack ``name``'s scores: its ``score_column`` (``neg_loss``), else ``name``."""
+    try:
+        return attack_class(name).score_column or name
+    except InputError:  # not a registered attack (e.g. scores given by hand)
+        return name

@@ -172,14 +172,26 @@ class TrainedAttack(Attack):
                 f"{self.name}: is_member has {is_member.shape[0]} entries, labels {bundle.n_examples}; "
                 "give one membership flag per example"
             )
+        reason = self.unmet(bundle)
+        if reason is not None:
+            raise InputError(f"{self.name}: {reason}")
+        return is_member
+
+    def unmet(self, bundle: SignalBundle) -> str | None:
+        """Why this attack cannot run on ``bundle`` (too few members or non-members to cross-fit), or None.
+
+        The audit skips an attack it was not asked for by name with this reason (and fails on one it was)."""
+        if bundle.is_member is None:
+            return None  # the registry's requirement check says it
+        is_member = np.asarray(bundle.is_member).astype(bool).reshape(-1)
         n_in = int(is_member.sum())
         n_out = is_member.size - n_in
-        if min(n_in, n_out) < self.n_folds:
-            raise InputError(
-                f"{self.name}: cross-fitting with n_folds={self.n_folds} needs at least {self.n_folds} members "
-                f"and {self.n_folds} non-members, got {n_in} and {n_out}; add examples or lower n_folds"
-            )
-        return is_member
+        if min(n_in, n_out) >= self.n_folds:
+            return None
+        return (f"cross-fitting with n_folds={self.n_folds} needs at least {self.n_folds} members and "
+                f"{self.n_folds} non-members, got {n_in} and {n_out}; add examples, or lower n_folds "
+                f"([attacks.params] {self.name} = {{ n_folds = 2 }} in an audit config, "
+                f"params={{'{self.name}': {{'n_folds': 2}}}} in the Python API)")
 
 
 class TrainedLR(TrainedAttack):

@@ -101,6 +101,13 @@ def run_attacks(
         if "seed" in inspect.signature(cls).parameters:
             kw.setdefault("seed", seed)
         attack = get_attack(name, **kw)
+        unmet = getattr(attack, "unmet", None)
+        reason = unmet(bundle) if callable(unmet) else None
+        if reason is not None:  # e.g. too few members to cross-fit
+            if named:
+                raise InputError(f"attack {name!r} cannot run on this data: {reason}")
+            run.skipped[name] = reason
+            continue
         with threadpool_limits(limits=ATTACK_THREADS):
             scores = np.asarray(attack.fit(bundle).score(bundle), dtype=np.float64)
         if scores.shape != (bundle.n_examples,) or not np.all(np.isfinite(scores)):
@@ -328,8 +335,10 @@ def _sum_queries(runs: Sequence[tuple[int, AttackRun]]) -> dict[str, dict[str, A
 
 
 def _column(name: str) -> str:
-    """The scores.csv column of an attack: its score, higher = more likely member."""
-    return name
+    """The scores.csv column of an attack: its score, higher = more likely member (``neg_loss`` for ``loss``)."""
+    from ..attacks.registry import score_column
+
+    return score_column(name)
 
 
 def evaluate_game(

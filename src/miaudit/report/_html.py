@@ -8,6 +8,7 @@ every fetch except inline ``data:`` images and inline styles, and contains no ``
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -39,11 +40,48 @@ _GAME_LABELS = [
     ("n_models", "Models trained"),
     ("n_references", "Reference models per target"),
     ("n_targets", "Target models"),
+    ("targets", "Target models evaluated (indices)"),
+    ("pool_size", "Pool size (examples drawn for the game)"),
     ("train_accuracy", "Train accuracy"),
     ("test_accuracy", "Test accuracy"),
     ("generalisation_gap", "Generalisation gap"),
+    ("reference_train_accuracy", "Reference models' train accuracy"),
+    ("reference_test_accuracy", "Reference models' test accuracy"),
+    ("strongest_attack", "Strongest attack"),
+    ("bundle_path", "Signal bundle"),
+    ("target_path", "Target model file"),
+    ("target_model", "Target model"),
+    ("reference_design", "Reference design"),
+    ("path", "Data path"),
 ]
-_PCT_KEYS = {"train_accuracy", "test_accuracy", "generalisation_gap"}
+_PCT_KEYS = {"train_accuracy", "test_accuracy", "generalisation_gap", "reference_train_accuracy",
+             "reference_test_accuracy"}
+#: The settings rows of the game table: key -> label.
+_SETTING_LABELS = {
+    "fprs": "False-positive rates reported",
+    "confidence": "Confidence of the intervals",
+    "delta": "δ of the ε lower bound",
+    "member_prior": "Member prior of the precision figures",
+    "seed": "Seed (threshold selection, cross-fitting)",
+}
+_NEEDS_NON_MEMBERS = re.compile(
+    r"(?:;\s*)?tpr@(?P<fpr>[0-9.e+-]+): needs at least (?P<need>\d+) non-members (?P<strata>in every one of the "
+    r"\d+ strata \(targets x folds\) )?to resolve FPR <= [0-9.e+-]+; (?:have|the smallest has) \d+"
+)
+
+
+def _humanize(key: str) -> str:
+    """A label for a key the report does not know: 'n_ref_models' -> 'Number of ref models'."""
+    words = key.replace("_", " ").strip()
+    if words.startswith("n "):
+        words = "number of " + words[2:]
+    return words[:1].upper() + words[1:]
+
+
+def _setting_value(key: str, v: Any) -> str:
+    if key == "fprs" and isinstance(v, (list, tuple)):
+        return ", ".join(fpr_label(float(f)) for f in v)
+    return _cell(v)
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("miaudit.report", "templates"),
@@ -79,7 +117,7 @@ def _game_value(key: str, v: Any) -> str:
         return f"{100 * float(v):.1f}%" if key != "generalisation_gap" else f"{100 * float(v):.1f} points"
     if isinstance(v, Mapping):
         return ", ".join(f"{k}={_cell(x)}" for k, x in v.items())
-    if isinstance(v, (int, np.integer)) and not isinstance(v, bool) and key.startswith("n_"):
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool) and (key.startswith("n_") or key == "pool_size"):
         return f"{int(v):,}"
     return _cell(v)
 
@@ -119,6 +157,37 @@ def _frame_table(df: pd.DataFrame, *, max_rows: int = MAX_ROWS) -> dict[str, Any
             row.append((_metric_cell(c, rec[c]), ci))
         rows.append(row)
     return {"columns": [_header(c) for c in keep], "rows": rows, "n_total": int(len(df))}
+
+
+def _slice_table(name: str, df: pd.DataFrame) -> tuple[dict[str, Any], str | None, str]:
+    """A slice table without its repeated parts: (table, the attack whose scores it slices, one note).
+
+    The ``attack`` column (one value) goes into the heading; the "needs at least N non-members" part of every
+    row's ``note`` becomes one sentence under the table, and only what else a row's note says stays in it.
+    """
+    attack = None
+    if "attack" in df.columns and df["attack"].nunique(dropna=False) == 1 and len(df):
+        attack = str(df["attack"].iloc[0])
+        df = df.drop(columns="attack")
+    if "group" in df.columns and name not in df.columns:
+        df = df.rename(columns={"group": name})
+    needs: dict[float, tuple[int, bool]] = {}
+    if "note" in df.columns:
+        rest = []
+        for note in df["note"].fillna("").astype(str):
+            for m in _NEEDS_NON_MEMBERS.finditer(note):
+                needs[float(m["fpr"])] = (int(m["need"]), bool(m["strata"]))
+            rest.append(_NEEDS_NON_MEMBERS.sub("", note).strip().strip(";").strip())
+        df = df.assign(note=rest)
+        if not any(rest):
+            df = df.drop(columns="note")
+    parts = [f"at {fpr_label(f)} FPR at least {need:,} non-members{' in every target and fold' if strata else ''}"
+             for f, (need, strata) in sorted(needs.items())]
+    note = ""
+    if parts:
+        note = ("n/a: too few non-members in the slice to measure that FPR (a TPR needs " + "; ".join(parts)
+                + "); the figure is not reported rather than guessed.")
+    return _frame_table(df), attack, note
 
 
 def _attack_description(name: str) -> str:
@@ -240,10 +309,11 @@ def build_context(result: Any) -> dict[str, Any]:
         }
         plots["roc"] = plot_roc(curves, n_members=n_mem, n_nonmembers=n_non, highlight=strongest, dp=dp_curves)
         plots["grid"] = plot_roc_grid(curves, n_members=n_mem, n_nonmembers=n_non, points=points, dp=dp_curves)
-        if strongest is not None and strongest in sc.columns and "is_member" in sc.columns:
+        column = None if strongest is None else result.scores_column(strongest)
+        if column is not None and "is_member" in sc.columns:
             plots["hist"] = plot_score_histogram(
-                pd.to_numeric(sc[strongest], errors="coerce").to_numpy(dtype=np.float64),
-                sc["is_member"].to_numpy().astype(bool), name=strongest,
+                pd.to_numeric(sc[column], errors="coerce").to_numpy(dtype=np.float64),
+                sc["is_member"].to_numpy().astype(bool), name=str(strongest),
             )
             plots["hist_name"] = strongest
         plots["n_members"], plots["n_nonmembers"] = n_mem, n_non
@@ -252,8 +322,9 @@ def build_context(result: Any) -> dict[str, Any]:
     # --- game
     game_rows = [(label, _game_value(k, game[k])) for k, label in _GAME_LABELS if k in game and game[k] is not None]
     known = {k for k, _ in _GAME_LABELS} | {"dp"}
-    game_rows += [(str(k), _game_value(str(k), v)) for k, v in game.items() if k not in known and v is not None]
-    settings_rows = [(str(k), _cell(v)) for k, v in settings.to_dict().items()]
+    game_rows += [(_humanize(str(k)), _game_value(str(k), v)) for k, v in game.items() if k not in known and v is not None]
+    settings_rows = [(_SETTING_LABELS.get(str(k), _humanize(str(k))), _setting_value(str(k), v))
+                     for k, v in settings.to_dict().items()]
 
     exposures = None
     if result.exposures is not None and len(result.exposures):
@@ -279,9 +350,10 @@ def build_context(result: Any) -> dict[str, Any]:
         "settings_rows": settings_rows,
         "dp": dp_ctx,
         "plots": plots,
-        "slices": [(str(k), _frame_table(v)) for k, v in result.slices.items()],
+        "slices": [(str(k), *_slice_table(str(k), v)) for k, v in result.slices.items()],
         "exposures": exposures,
         "max_rows": MAX_ROWS,
+        "strongest": strongest,
     }
 
 

@@ -212,6 +212,18 @@ class AuditResult:
         return pd.DataFrame(rows, columns=cols).set_index("attack").astype("float64")
 
     # ------------------------------------------------------------------ outputs
+    def scores_column(self, name: str) -> str | None:
+        """The column of :attr:`scores` (and scores.csv) holding attack ``name``'s scores, or None.
+
+        The attack's name, except where that would misname the values: ``neg_loss`` holds the loss attack's
+        score, minus the loss (also ``neg_entropy``, ``neg_modified_entropy``, ``neg_calibrated_loss``)."""
+        from ..attacks.registry import score_column
+
+        for col in (score_column(name), name):
+            if col in self.scores.columns:
+                return col
+        return None
+
     def to_json(self) -> dict[str, Any]:
         """The results.json object (schema version 2, ``docs/results-schema.md``), JSON-safe, keys in a
         deterministic order: the same run gives byte-identical ``results.json`` apart from ``"created"``."""
@@ -223,6 +235,7 @@ class AuditResult:
             d = m.to_dict()
             if name in self.spread:
                 d["spread"] = self.spread[name]
+            d["scores_column"] = self.scores_column(name)
             attacks[name] = d
         verdict = self.verdict()
         return {
@@ -246,6 +259,9 @@ class AuditResult:
 
     def to_html(self) -> str:
         """The self-contained ``report.html`` (inline PNG plots, no scripts, no network requests)."""
+        from ._fonts import wait_font_cache
+
+        wait_font_cache()  # a font-cache build started before training (the CLI's), so fonts are scanned once
         from ._html import render_report
 
         return render_report(self)

@@ -25,6 +25,7 @@ from .._errors import TrainingError
 from .._imports import add_import_paths
 from ..models.torch import model_slot
 from ._cache import model_path, write_model_file
+from ._lifeline import watch_parent
 from ._plan import Task, WorkState
 
 __all__ = ["ModelOutputs", "ModelResult", "Outcome", "THREAD_ENV", "compute_task", "init_worker", "one_line", "pin_threads",
@@ -54,7 +55,12 @@ def pin_threads() -> None:
 
 
 def init_worker(state: WorkState) -> None:
-    """Pool initializer: pin threads, keep the recipe and data for every task of this worker."""
+    """Pool initializer: end with the process that started this worker, pin threads, keep the recipe and data."""
+    import multiprocessing
+
+    parent = multiprocessing.parent_process()
+    if parent is not None and parent.pid is not None:  # a pool worker (not ray, not this process)
+        watch_parent(parent.pid)
     pin_threads()
     add_import_paths(state.import_paths)
     _STATE["state"] = state

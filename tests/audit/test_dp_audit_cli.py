@@ -108,6 +108,8 @@ def test_config_errors_exit_2_before_training(tmp_path, dp, match):
         "model_kwargs = { hidden = [8] }\n", "").split("epochs")[0], "dp-audit trains DP-SGD with torch"),
     (BASE + "dp = { epsilon = 1.0 }\n", "[model] dp: not used by dp-audit"),
     (BASE + "[game]\nseed = 1\n", "section [game] is not used"),
+    (BASE.replace("momentum = 0.0", "momentum = 0.0\nweight_decay = 0.1"), "weight_decay = 0"),
+    (BASE.replace("epochs = 2", "epochs = 0"), "epochs"),
 ])
 def test_section_errors(tmp_path, base, match):
     res = _run(["dp-audit", _write(tmp_path, "claimed_epsilon = 2.0\n", base=base), "--out", tmp_path / "o"])

@@ -172,6 +172,12 @@ def load_dp_audit_config(path: str | Path, *, data_path: str | Path | None = Non
                                           base_dir=p.parent, source=p)
     except ConfigError as exc:
         problems.append(str(exc))
+    if audit_cfg is not None and audit_cfg.model.kind == "torch":
+        st = audit_cfg.model.build(n_classes=2).settings
+        if (st.optimizer != "sgd" or st.schedule != "constant" or st.augmentation is not None
+                or st.weight_decay != 0 or st.label_smoothing != 0):
+            problems.append("[model]: dp-audit's DP-SGD supports optimizer = 'sgd', schedule = 'constant', no "
+                            "augmentation, weight_decay = 0 and label_smoothing = 0; change those keys")
     if problems:
         raise ConfigError(f"config {p}: " + "; ".join(problems))
     assert dp_cfg is not None and audit_cfg is not None
@@ -315,9 +321,6 @@ def run_dp_audit(audit_cfg: Any, cfg: DpAuditConfig, *, log: Callable[[str], Non
             raise InputError(f"[dp_audit] canaries: {m} mislabelled canaries need more than the {x.shape[0]} examples")
         x, yy, cx, cy = _canaries(x, yy, m, cfg.canary, int(classes.size), rng)
     settings = recipe.settings
-    if settings.optimizer != "sgd" or settings.schedule != "constant" or settings.augmentation is not None:
-        raise InputError("[model]: dp-audit's DP-SGD supports optimizer = 'sgd', schedule = 'constant' and no "
-                         "augmentation; change those keys")
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", module=r"opacus.*")
         acc = accountant_setup(int(x.shape[0]), settings, cfg)

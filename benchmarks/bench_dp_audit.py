@@ -50,6 +50,18 @@ SCENARIOS: dict[str, tuple[dict[str, object], str, float | None]] = {
                                             'claimed_epsilon = 10.0\nthreat = "input_canary"\nruns = 1000\n', None),
     "honest_eps10_whitebox_1000": ({"batch": 100, "epochs": 4, "lr": 1.0},
                                    'claimed_epsilon = 10.0\nthreat = "whitebox"\nruns = 1000\n', None),
+    "honest_eps10_input_mislabelled_fixed_1000": ({"batch": 100, "epochs": 4, "lr": 1.0},
+                                                  'claimed_epsilon = 10.0\nthreat = "input_canary"\nruns = 1000\n'
+                                                  'init = "fixed"\n', None),
+    "honest_eps10_input_mislabelled_pretrained_1000": ({"batch": 100, "epochs": 4, "lr": 1.0},
+                                                       'claimed_epsilon = 10.0\nthreat = "input_canary"\n'
+                                                       'runs = 1000\ninit = "pretrained"\n', None),
+    "honest_eps10_input_ood_pretrained_1000": ({"batch": 100, "epochs": 4, "lr": 1.0},
+                                               'claimed_epsilon = 10.0\nthreat = "input_canary"\nruns = 1000\n'
+                                               'init = "pretrained"\ncanary = "ood"\n', None),
+    "honest_eps10_whitebox_pretrained_1000": ({"batch": 100, "epochs": 4, "lr": 1.0},
+                                              'claimed_epsilon = 10.0\nthreat = "whitebox"\nruns = 1000\n'
+                                              'init = "pretrained"\n', None),
 }
 
 

@@ -138,3 +138,22 @@ def test_canary_coordinates_and_errors():
         gradient_canary_coordinates(_factory(), x, y, 10_000, seed=0)
     with pytest.raises(InputError, match="sample_rate"):
         DpSgdSpec(sample_rate=0.0, steps=2, noise_multiplier=1.0)
+
+
+def test_shared_initial_weights():
+    from miaudit.training.dp_canary import initial_weights
+
+    x, y = _data()
+    assert initial_weights(_factory(), x, y, "random", seed=0) is None
+    fixed = initial_weights(_factory(), x, y, "fixed", seed=0)
+    pre = initial_weights(_factory(), x, y, "pretrained", seed=0)
+    with torch.no_grad():
+        loss = [float(torch.nn.functional.cross_entropy(m(x), y)) for m in (fixed, pre)]
+    assert loss[1] < loss[0]  # pre-training lowers the data's loss (so their gradients shrink)
+    spec = DpSgdSpec(sample_rate=0.5, steps=1, noise_multiplier=0.0, max_grad_norm=1.0, lr=0.0)
+    cx, cy = torch.ones(1, 6), torch.tensor([0])
+    s = canary_runs(_factory(), x, y, spec=spec, threat="input_canary", included=np.ones((3, 1), bool), seed=0,
+                    canary_x=cx, canary_y=cy, init=fixed).scores
+    assert np.allclose(s, s[0])  # lr 0, no noise: every run is its shared initial model
+    with pytest.raises(InputError, match="init"):
+        initial_weights(_factory(), x, y, "worst", seed=0)

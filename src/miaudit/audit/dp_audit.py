@@ -44,10 +44,11 @@ from ..metrics.dp_bounds import (
 __all__ = ["DP_AUDIT_KEYS", "DpAuditConfig", "load_dp_audit_config", "parse_dp_audit", "run_dp_audit"]
 
 DP_AUDIT_KEYS = ("claimed_epsilon", "delta", "threat", "design", "runs", "canaries", "guesses", "noise_multiplier",
-                 "max_grad_norm", "accountant", "confidence", "canary", "group_size", "seed")
+                 "max_grad_norm", "accountant", "confidence", "canary", "init", "group_size", "seed")
 THREATS = ("input_canary", "whitebox", "gradient_canary")
 DESIGNS = ("runs", "one_run")
 CANARY_KINDS = ("mislabelled", "ood")
+INITS = ("random", "fixed", "pretrained")
 THREAT_TEXT = {
     "input_canary": "black-box final model; input canaries (score: minus the canary's loss)",
     "whitebox": "white-box final model and initial weights; input canaries (score: alignment of the parameter "
@@ -74,6 +75,7 @@ class DpAuditConfig:
     accountant: str = "rdp"
     confidence: float = 0.95
     canary: str = "mislabelled"
+    init: str = "random"
     group_size: int = 50
     seed: int = 0
 
@@ -113,6 +115,7 @@ def parse_dp_audit(table: Any) -> DpAuditConfig:
         "accountant": (lambda v: v in ("rdp", "prv"), "'rdp' or 'prv'"),
         "confidence": (lambda v: _num(v) and 0.5 <= v < 1, "a number in [0.5, 1) such as 0.95"),
         "canary": (lambda v: v in CANARY_KINDS, f"one of {', '.join(CANARY_KINDS)}"),
+        "init": (lambda v: v in INITS, f"one of {', '.join(INITS)}"),
         "group_size": (lambda v: _int(v) and v >= 1, "an integer >= 1"),
         "seed": (lambda v: _int(v) and 0 <= v < 2**32, "an integer in [0, 2**32)"),
     }
@@ -299,7 +302,7 @@ def run_dp_audit(audit_cfg: Any, cfg: DpAuditConfig, *, log: Callable[[str], Non
     """Train the canary runs and compute the bounds; returns the ``"dp_audit"`` record of results.json plus
     ``"_scores"`` / ``"_included"`` arrays (for the report and scores file)."""
     from ..data import load_dataset
-    from ..training.dp_canary import DpSgdSpec, canary_runs
+    from ..training.dp_canary import DpSgdSpec, canary_runs, initial_weights
 
     say = log or (lambda _m: None)
     started = time.monotonic()
@@ -333,7 +336,8 @@ def run_dp_audit(audit_cfg: Any, cfg: DpAuditConfig, *, log: Callable[[str], Non
     factory = recipe.factory(x)
     import torch
 
-    res = canary_runs(factory, torch.from_numpy(x), torch.from_numpy(yy), spec=spec, threat=cfg.threat,
+    init = initial_weights(factory, torch.from_numpy(x), torch.from_numpy(yy), cfg.init, seed=cfg.seed)
+    res = canary_runs(factory, torch.from_numpy(x), torch.from_numpy(yy), spec=spec, threat=cfg.threat, init=init,
                       included=inc, seed=cfg.seed, canary_x=None if cx is None else torch.from_numpy(cx),
                       canary_y=None if cy is None else torch.from_numpy(cy), group_size=cfg.group_size,
                       on_group=lambda done, total: say(f"  {done}/{total} runs"))
@@ -360,6 +364,7 @@ def run_dp_audit(audit_cfg: Any, cfg: DpAuditConfig, *, log: Callable[[str], Non
         "threat_text": THREAT_TEXT[cfg.threat],
         "canary": cfg.canary if cfg.threat != "gradient_canary" else "dirac_gradient",
         "design": cfg.design,
+        "init": cfg.init,
         "runs": n_runs,
         "canaries": m,
         "guesses": cfg.n_guesses if cfg.design == "one_run" else None,

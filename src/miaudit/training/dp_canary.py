@@ -38,9 +38,35 @@ from .._imports import import_optional
 torch = import_optional("torch", "torch")
 F = torch.nn.functional
 
-__all__ = ["THREATS", "DpSgdSpec", "CanaryRuns", "canary_runs", "gradient_canary_coordinates"]
+__all__ = ["THREATS", "INITS", "DpSgdSpec", "CanaryRuns", "canary_runs", "gradient_canary_coordinates",
+           "initial_weights"]
 
 THREATS = ("input_canary", "whitebox", "gradient_canary")
+INITS = ("random", "fixed", "pretrained")
+
+
+def initial_weights(factory: Callable[[], Any], X: Any, y: Any, kind: str, *, seed: int) -> Any:
+    """The module every run starts from, or None for ``"random"`` (each run its own initialisation).
+
+    ``"fixed"``: one seeded initialisation shared by every run (the initial weights are public: DP holds for
+    any fixed one, and the runs no longer differ by their initialisation). ``"pretrained"``: that model
+    trained without DP on the data (no canary) for 30 epochs of SGD: the data's gradients are then small and
+    the canary's stand out, the worst-case-initialisation idea of Annamalai & De Cristofaro (2024), who craft
+    the initial weights (here: a simple pre-training, not their construction).
+    """
+    if kind not in INITS:
+        raise InputError(f"init: expected one of {', '.join(INITS)}, got {kind!r}")
+    if kind == "random":
+        return None
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(_derived_seed(seed, 11))
+        module = factory()
+    if kind == "pretrained":
+        from .stacked import TrainSettings, train_one
+
+        module = train_one(lambda: module, X, y, seed=int(seed),
+                           settings=TrainSettings(lr=0.05, momentum=0.9, epochs=30, batch_size=64))
+    return module
 
 
 @dataclass(frozen=True)
@@ -199,12 +225,17 @@ def _backend(module: Any, names: list[tuple[str, tuple[int, ...]]], fast: bool =
     return _MlpBackend(module) if fast and _MlpBackend.supports(module) else _FuncBackend(module, names)
 
 
-def gradient_canary_coordinates(factory: Callable[[], Any], X: Any, y: Any, m: int, *, seed: int) -> tuple[np.ndarray, float]:
+def gradient_canary_coordinates(factory: Callable[[], Any], X: Any, y: Any, m: int, *, seed: int,
+                                init: Any = None) -> tuple[np.ndarray, float]:
     """The ``m`` parameter coordinates whose largest |per-example gradient| over the data at the initial
-    weights of ``seed`` is smallest (ties by index), and that largest value over the chosen ones."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(_derived_seed(seed, 10))
-        module = factory()
+    weights (``init``, or a fresh initialisation from ``seed``) is smallest (ties by index), and that largest
+    value over the chosen ones."""
+    if init is not None:
+        module = init
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(_derived_seed(seed, 10))
+            module = factory()
     theta, names = _flat_params(module)
     if m > theta.numel():
         raise InputError(f"canaries: the model has {theta.numel()} parameters, fewer than the {m} gradient canaries "
@@ -228,6 +259,7 @@ def canary_runs(
     canary_y: Any = None,
     group_size: int = 50,
     fast: bool = True,
+    init: Any = None,
     on_group: Callable[[int, int], None] | None = None,
 ) -> CanaryRuns:
     """Train ``R = included.shape[0]`` DP-SGD runs of ``factory`` on ``(X, y)`` (float32 (N, ...), int64 (N,))
@@ -236,7 +268,9 @@ def canary_runs(
     ``canary_x`` / ``canary_y``: the m canary examples (``input_canary``, ``whitebox``); ignored for
     ``gradient_canary``. Runs are independent (own initial weights, sampling and noise, all from ``seed``);
     ``group_size`` runs train together. ``fast``: closed-form per-example gradients for miaudit's MLP
-    (:class:`_MlpBackend`); other modules (or ``fast=False``) use ``torch.func``.
+    (:class:`_MlpBackend`); other modules (or ``fast=False``) use ``torch.func``. ``init``: a module whose
+    weights every run starts from (fixed or worst-case initial weights, :func:`initial_weights`); default:
+    each run's own random initialisation.
     """
     if threat not in THREATS:
         raise InputError(f"threat: expected one of {', '.join(THREATS)}, got {threat!r}")
@@ -249,7 +283,7 @@ def canary_runs(
     n = int(X.shape[0])
     coords, crosstalk = None, None
     if threat == "gradient_canary":
-        coords, crosstalk = gradient_canary_coordinates(factory, X, y, m, seed=seed)
+        coords, crosstalk = gradient_canary_coordinates(factory, X, y, m, seed=seed, init=init)
     else:
         if canary_x is None or canary_y is None or int(canary_x.shape[0]) != m:
             raise InputError(f"canaries: expected {m} canary examples for threat {threat!r}")
@@ -262,7 +296,8 @@ def canary_runs(
         for g0 in range(0, n_runs, int(group_size)):
             g1 = min(n_runs, g0 + int(group_size))
             scores[g0:g1] = _train_group(factory, X, y, n, spec=spec, threat=threat, inc=inc[g0:g1], coords=coords,
-                                         seeds=[_derived_seed(seed, 1000 + r) for r in range(g0, g1)], fast=fast)
+                                         seeds=[_derived_seed(seed, 1000 + r) for r in range(g0, g1)], fast=fast,
+                                         init=None if init is None else _flat_params(init)[0])
             if on_group is not None:
                 on_group(g1, n_runs)
     if not np.all(np.isfinite(scores)):
@@ -271,7 +306,7 @@ def canary_runs(
 
 
 def _train_group(factory: Callable[[], Any], X: Any, y: Any, n: int, *, spec: DpSgdSpec, threat: str, inc: np.ndarray,
-                 coords: np.ndarray | None, seeds: list[int], fast: bool = True) -> np.ndarray:
+                 coords: np.ndarray | None, seeds: list[int], fast: bool = True, init: Any = None) -> np.ndarray:
     G, m = inc.shape
     modules = []
     for s in seeds:
@@ -280,6 +315,8 @@ def _train_group(factory: Callable[[], Any], X: Any, y: Any, n: int, *, spec: Dp
     flats = [_flat_params(mod) for mod in modules]
     names = flats[0][1]
     theta = torch.stack([f for f, _ in flats])  # (G, P)
+    if init is not None:
+        theta = init.unsqueeze(0).expand_as(theta).clone()
     theta0 = theta.clone()
     backend = _backend(modules[0], names, fast)
     gen = torch.Generator().manual_seed(_derived_seed(seeds[0], 7))

@@ -122,3 +122,17 @@ def test_missing_table_and_config_file(tmp_path):
         parse_dp_audit(None)
     res = _run(["dp-audit", tmp_path / "nope.toml"])
     assert res.exit_code == 2
+
+
+def test_report_escapes_user_strings():
+    from miaudit.report._dp_audit import render_dp_audit
+
+    rec = {"claimed_epsilon": 2.0, "delta": 1e-5, "neighbouring_text": "add/remove", "noise_multiplier": 1.0,
+           "noise_source": "config", "claim_noise_multiplier": 1.0, "sample_rate": 1.0, "steps": 2,
+           "max_grad_norm": 1.0, "accountant": "rdp", "accountant_epsilon": 2.0, "threat": "<b>x</b>",
+           "threat_text": "t", "design": "runs", "runs": 10, "canaries": 1, "guesses": None, "confidence": 0.95,
+           "claim_contradicted": False, "decided_by": ["clopper_pearson"], "claim_gdp_mu": 0.5,
+           "bounds": {"clopper_pearson": {"epsilon_lower": 0.5, "ceiling": 2.0, "assumption": None,
+                                          "details": {"fpr_upper": 0.1, "fnr_upper": 0.5}}}}
+    page = render_dp_audit(rec, title="<script>alert(1)</script>")
+    assert "<script>" not in page and "&lt;script&gt;" in page and "<b>x</b>" not in page

@@ -70,6 +70,11 @@ def plot_dp_audit(rec: dict[str, Any]) -> Figure:
     if mu:
         ax.plot(fpr, gdp_tradeoff_tpr(fpr, mu), color="#27ae60", ls="--", label=f"{mu:.3g}-GDP curve")
     ax.plot(fpr, fpr, color="#999", lw=0.8, label="chance")
+    decisive = [b for b in rec["bounds"].values() if b["assumption"] is None and b["epsilon_lower"]]
+    if decisive:
+        e = max(b["epsilon_lower"] for b in decisive)
+        ax.plot(fpr, dp_tpr_bound(fpr, e, rec["delta"]), color="#c0392b", ls=":",
+                label=f"certified: not ({e:.3g}, {rec['delta']:g})-DP below this")
     for i, (name, b) in enumerate(rec["bounds"].items()):
         d = b.get("details", {})
         if d.get("fpr_upper") is not None:

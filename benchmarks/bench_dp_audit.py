@@ -40,6 +40,7 @@ SCENARIOS: dict[str, tuple[dict[str, object], str, float | None]] = {
     "honest_eps8_gc_1000_prv": ({}, 'claimed_epsilon = 8.0\nruns = 1000\naccountant = "prv"\n', None),
     "honest_eps8_gc_4000": ({}, 'claimed_epsilon = 8.0\nruns = 4000\ngroup_size = 500\n', None),
     "quarter_noise_eps1_gc_1000": ({}, 'claimed_epsilon = 1.0\nruns = 1000\n', 0.25),
+    "quarter_noise_eps1_gc_4000": ({}, 'claimed_epsilon = 1.0\nruns = 4000\ngroup_size = 500\n', 0.25),
     "honest_eps2_gc_1000": ({}, 'claimed_epsilon = 2.0\nruns = 1000\n', None),
     "honest_eps2_gc_10000": ({}, 'claimed_epsilon = 2.0\nruns = 10000\ngroup_size = 500\n', None),
     "half_noise_eps2_gc_1000": ({}, 'claimed_epsilon = 2.0\nruns = 1000\n', 0.5),

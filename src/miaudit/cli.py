@@ -672,6 +672,35 @@ def levers(
             out_console.print(f"[green]privacy budget met[/] by {n_ok} of {len(bad)} points of the sweep")
 
 
+@app.command("dp-audit")
+def dp_audit(
+    config: ConfigArg,
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Output folder.")] = Path("miaudit-dp-audit"),
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Check a DP-SGD claim with canaries ([dp_audit]: claimed_epsilon, delta, threat, design, runs | canaries).
+
+    Trains many small DP-SGD runs at once (or one run with many canaries), certifies a lower bound on epsilon
+    and says whether it contradicts the claim (exit 1 when it does). See docs/dp-audit.md.
+    """
+    with _errors():
+        from .audit.dp_audit import load_dp_audit_config, run_dp_audit, save_dp_audit
+
+        _check_not_bundle(config)
+        audit_cfg, dp_cfg = load_dp_audit_config(config)
+        check_out(out, overwrite=overwrite)
+        rec = run_dp_audit(audit_cfg, dp_cfg, log=lambda m: console.print(m, highlight=False))
+        paths = save_dp_audit(rec, out, title=config.name, config=dp_cfg)
+        for name, b in rec["bounds"].items():
+            tag = "" if b["assumption"] is None else "  (assumes GDP; does not decide)"
+            out_console.print(f"{name}: epsilon >= {_fmt(b['epsilon_lower'])} (ceiling {_fmt(b['ceiling'])}){tag}")
+        out_console.print(f"claimed epsilon {_fmt(rec['claimed_epsilon'])}, accountant {_fmt(rec['accountant_epsilon'])} "
+                          f"at delta {rec['delta']:g}: claim {'CONTRADICTED' if rec['claim_contradicted'] else 'not contradicted'}")
+        out_console.print(f"report: {paths['report']}")
+        if rec["claim_contradicted"]:
+            raise typer.Exit(EXIT_BUDGET)
+
+
 @app.command("attacks")
 def list_attacks() -> None:
     """List the registered attacks, the access to the target each needs (labels, scores, logits, reference

@@ -371,7 +371,7 @@ def _parse_data(table: Any, base: Path | None, problems: _Problems) -> DataConfi
             problems.add(f"[data] features: expected a list of column names, got {_type_name(value)} {value!r}")
             continue
         options[key] = value
-    if kind in ("csv", "parquet", "npz", "adult") and "path" not in sec.table:
+    if kind in ("csv", "parquet", "npz", "adult", "text") and "path" not in sec.table:
         problems.add(f"[data] path: missing for kind {kind!r}; add path = \"<file>\"")
     if kind == "mnist" and "path" not in sec.table and not ("images" in sec.table and "labels" in sec.table):
         problems.add("[data] path: missing for kind 'mnist'; add path = \"<folder with the IDX files>\"")
@@ -416,13 +416,13 @@ def _parse_model(table: Any, game: GameConfig, problems: _Problems) -> ModelConf
         problems.add(f"[model] must be a table, got {_type_name(table)} {table!r}")
         return ModelConfig()
     kind = table.get("kind", "sklearn")
-    if kind == "torch":
+    if kind in ("torch", "causal_lm"):
         options = {k: v for k, v in table.items() if k != "kind"}
         if "n_classes" in options:
             problems.add("[model] n_classes: not a config key; the number of classes comes from the data")
         if "queries" in options and game.queries:
             problems.add("[model] queries and [game] queries are both set; set the queries in one place")
-        cfg = ModelConfig(kind="torch", estimator="", params={}, preprocessing="auto", options=options)
+        cfg = ModelConfig(kind=kind, estimator="", params={}, preprocessing="auto", options=options)
         try:  # check the torch keys now (number of classes is a placeholder until the data is loaded)
             cfg.build(n_classes=2, queries=game.queries)
         except InputError as exc:
@@ -431,7 +431,7 @@ def _parse_model(table: Any, game: GameConfig, problems: _Problems) -> ModelConf
             problems.add(f"[model] kind: {exc}")
         return cfg
     if kind != "sklearn":
-        problems.add(f"[model] kind: expected 'sklearn' or 'torch', got {kind!r}")
+        problems.add(f"[model] kind: expected 'sklearn', 'torch' or 'causal_lm', got {kind!r}")
         return ModelConfig()
     sec = _Section("model", table, ("kind", "estimator", "params", "preprocessing"), problems)
     estimator = sec.get("estimator", ModelConfig.estimator, lambda v: isinstance(v, str),

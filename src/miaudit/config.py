@@ -223,6 +223,7 @@ class OutputConfig:
     dir: Path = Path("miaudit-report")
     run_dir: Path = Path("miaudit-report/cache")
     show_features: bool = False
+    show_text: bool = False  # language-model audits: escaped excerpts of the most exposed documents
 
 
 @dataclass(frozen=True)
@@ -279,6 +280,7 @@ class AuditConfig:
         metrics = _parse_metrics(d.get("metrics"), problems)
         output = _parse_output(d.get("output"), base, problems)
         target = _parse_target(d.get("target"), base, problems)
+        _check_attack_family(model, attacks, problems)
         problems.raise_if_any(src)
         return cls(data=data, model=model, game=game, attacks=attacks, metrics=metrics, output=output,
                    target=target, source=Path(source) if source is not None else None)
@@ -295,7 +297,7 @@ class AuditConfig:
             "metrics": {"delta": self.metrics.delta, "confidence": self.metrics.confidence,
                         "member_prior": self.metrics.member_prior, "fprs": list(self.metrics.fprs)},
             "output": {"dir": str(self.output.dir), "run_dir": str(self.output.run_dir),
-                       "show_features": self.output.show_features},
+                       "show_features": self.output.show_features, "show_text": self.output.show_text},
         }
         if self.game.pool_size is not None:
             d["game"]["pool_size"] = self.game.pool_size
@@ -464,8 +466,9 @@ def _parse_attacks(value: Any, problems: _Problems) -> AttacksConfig:
         problems.add(f"attacks: expected a list of attack names or an [attacks] table, got {_type_name(value)} {value!r}")
         return AttacksConfig()
     from .attacks import available_attacks
+    from .attacks.lm import lm_attack_names
 
-    valid = available_attacks()
+    valid = list(dict.fromkeys([*available_attacks(), *lm_attack_names()]))  # LM names for kind = "causal_lm"
     if names is not None:
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             problems.add(f"attacks: expected a list of attack names, got {names!r}; valid names: {', '.join(valid)}")
@@ -479,6 +482,18 @@ def _parse_attacks(value: Any, problems: _Problems) -> AttacksConfig:
             problems.add(f"[attacks.params] unknown attack {n!r}; valid names: {', '.join(valid)}")
     return AttacksConfig(names=tuple(dict.fromkeys(names)) if names else None,
                          params={k: dict(v) for k, v in params.items()})
+
+
+def _check_attack_family(model: ModelConfig, attacks: AttacksConfig, problems: _Problems) -> None:
+    """Language models have their own attacks (:mod:`miaudit.attacks.lm`); classifiers the registry's."""
+    from .attacks import available_attacks
+    from .attacks.lm import lm_attack_names
+
+    valid = lm_attack_names() if model.kind == "causal_lm" else available_attacks()
+    for n in [*(attacks.names or ()), *attacks.params]:
+        if n not in valid and n in [*available_attacks(), *lm_attack_names()]:
+            problems.add(f"attacks: {n!r} is not an attack for [model] kind = {model.kind!r}; valid names: "
+                         f"{', '.join(valid)}")
 
 
 def _parse_metrics(table: Any, problems: _Problems) -> AuditSettings:
@@ -497,8 +512,9 @@ def _parse_metrics(table: Any, problems: _Problems) -> AuditSettings:
 
 
 def _parse_output(table: Any, base: Path | None, problems: _Problems) -> OutputConfig:
-    sec = _Section("output", table, ("dir", "run_dir", "show_features"), problems)
+    sec = _Section("output", table, ("dir", "run_dir", "show_features", "show_text"), problems)
     show = sec.get("show_features", False, lambda v: isinstance(v, bool), "true or false")
+    show_text = sec.get("show_text", False, lambda v: isinstance(v, bool), "true or false")
     out = sec.get("dir", "miaudit-report", lambda v: isinstance(v, str) and v != "", "a folder path")
     out_p = _resolve(base, out)
     run = sec.get("run_dir", None, lambda v: isinstance(v, str) and v != "", "a folder path")
@@ -508,7 +524,7 @@ def _parse_output(table: Any, base: Path | None, problems: _Problems) -> OutputC
             problems.add(f"[output] {name}: the path cannot be used ({why}); choose another folder")
         elif p.exists() and not p.is_dir():
             problems.add(f"[output] {name}: {str(p)!r} exists and is not a folder; choose another path")
-    return OutputConfig(dir=out_p, run_dir=run_p, show_features=bool(show))
+    return OutputConfig(dir=out_p, run_dir=run_p, show_features=bool(show), show_text=bool(show_text))
 
 
 def _parse_target(table: Any, base: Path | None, problems: _Problems) -> TargetConfig | None:

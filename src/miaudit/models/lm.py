@@ -245,15 +245,17 @@ def token_scores(
                 logits = out.logits if hasattr(out, "logits") else out
                 lsm = torch.log_softmax(logits.float(), dim=-1)  # (B, L, V), float32 whatever the model's dtype
                 p = lsm.exp()
-                m = (p * lsm).sum(-1)
-                v = (p * lsm.square()).sum(-1) - m.square()
+                m = (p * lsm).sum(-1)[:, :-1]  # row j predicts the id at j + 1
+                v = ((p * lsm.square()).sum(-1)[:, :-1] - m.square()).clamp_min(0)
+                nxt = inp[:, 1:].to(lsm.device)
+                lp = lsm[:, :-1].gather(-1, nxt[..., None])[..., 0]
+                lp_np, m_np, v_np = (a.double().cpu().numpy() for a in (lp, m, v))
                 for r, (d, s, e, f) in enumerate(chunk):
-                    pos = np.arange(f, e)  # positions scored in this window; predicted from position - 1
-                    tgt = torch.tensor(docs[d][f:e], dtype=torch.long, device=lsm.device)
-                    rows = torch.as_tensor(pos - s - 1, dtype=torch.long, device=lsm.device)
-                    logp[d][pos] = lsm[r, rows, tgt].double().cpu().numpy()
-                    mu[d][pos] = m[r, rows].double().cpu().numpy()
-                    var[d][pos] = v[r, rows].clamp_min(0).double().cpu().numpy()
+                    pos = np.arange(f, e)  # positions scored in this window; predicted from row position - 1
+                    rows = pos - s - 1
+                    logp[d][pos] = lp_np[r, rows]
+                    mu[d][pos] = m_np[r, rows]
+                    var[d][pos] = v_np[r, rows]
     finally:
         if was_training:
             model.train()

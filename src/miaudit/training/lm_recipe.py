@@ -41,7 +41,8 @@ from ..models.lm import (
     token_scores,
 )
 
-__all__ = ["K_GRID", "LmRecipe", "STAT_NAMES", "lm_statistics", "stat_index"]
+__all__ = ["CanarySet", "K_GRID", "LmRecipe", "STAT_NAMES", "lm_statistics", "make_canaries", "stat_index",
+           "token_frequencies"]
 
 #: The k (fraction of tokens) at which Min-K% and Min-K%++ are kept.
 K_GRID: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
@@ -52,7 +53,9 @@ STAT_NAMES: tuple[str, ...] = (
 )
 
 _KEYS = ("init", "config", "tokenizer", "epochs", "learning_rate", "batch_size", "max_length", "lora", "device",
-         "dtype", "weight_decay", "eval_batch_size", "stride", "dc_pdd_max")
+         "dtype", "weight_decay", "eval_batch_size", "stride", "dc_pdd_max", "canaries")
+_CANARY_KEYS = ("repetitions", "per_repetition", "candidates", "template", "seed")
+DEFAULT_CANARY_TEMPLATE = "the access code is {secret}"
 
 
 def stat_index(name: str) -> int:
@@ -79,8 +82,11 @@ class LmRecipe:
                  epochs: int = 1, learning_rate: float = 1e-3, batch_size: int = 16, max_length: int | None = None,
                  lora: Mapping[str, Any] | None = None, device: str = "cpu", dtype: str = "float32",
                  weight_decay: float = 0.0, eval_batch_size: int = 16, stride: int | None = None,
-                 dc_pdd_max: float = 1.0, prefix: Sequence[str] = ()) -> None:
+                 dc_pdd_max: float = 1.0, canaries: Mapping[str, Any] | None = None,
+                 prefix: Sequence[str] = (), lowercase: bool = True) -> None:
         problems = []
+        if canaries is not None:
+            problems += _check_canaries(canaries)
         if not isinstance(init, str) or not init:
             problems.append(f"[model] init: expected \"scratch\" or a local checkpoint folder, got {init!r}")
         if config is not None and not isinstance(config, Mapping):
@@ -127,6 +133,14 @@ class LmRecipe:
         self.stride = stride
         self.dc_pdd_max = float(dc_pdd_max)
         self.prefix = [str(p) for p in prefix]
+        self.lowercase = bool(lowercase)
+        self.canaries = None if canaries is None else {
+            "repetitions": [int(r) for r in canaries.get("repetitions", [1, 4, 16])],
+            "per_repetition": int(canaries.get("per_repetition", 4)),
+            "candidates": int(canaries.get("candidates", 200)),
+            "template": str(canaries.get("template", DEFAULT_CANARY_TEMPLATE)),
+            "seed": int(canaries.get("seed", 0)),
+        }
         self.n_classes = len(STAT_NAMES)
         self._tok: Any = None
 
@@ -136,7 +150,8 @@ class LmRecipe:
                 "epochs": self.epochs, "learning_rate": self.learning_rate, "batch_size": self.batch_size,
                 "max_length": self.max_length, "lora": self.lora, "device": self.device, "dtype": self.dtype,
                 "weight_decay": self.weight_decay, "eval_batch_size": self.eval_batch_size, "stride": self.stride,
-                "dc_pdd_max": self.dc_pdd_max, "prefix": list(self.prefix), "stats": list(STAT_NAMES)}
+                "dc_pdd_max": self.dc_pdd_max, "canaries": self.canaries, "prefix": list(self.prefix),
+                "lowercase": self.lowercase, "stats": list(STAT_NAMES)}
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any]) -> LmRecipe:
@@ -146,15 +161,16 @@ class LmRecipe:
         s.pop("stats", None)
         if "queries" in s:
             raise ConfigError("[game] queries: not available for kind = \"causal_lm\" (a document is queried once)")
-        unknown = sorted(set(s) - set(_KEYS) - {"prefix"})
+        unknown = sorted(set(s) - set(_KEYS) - {"prefix", "lowercase"})
         if unknown:
             raise ConfigError(f"[model] unknown keys {', '.join(map(repr, unknown))} for kind 'causal_lm'; valid keys: "
                               f"kind, {', '.join(_KEYS)}")
         return cls(**s)
 
-    def with_prefix(self, prefix: Sequence[str]) -> LmRecipe:
-        """The same recipe with ReCaLL's non-member prefix texts."""
-        return LmRecipe.from_spec({**self.spec(), "prefix": list(prefix)})
+    def with_scoring(self, *, prefix: Sequence[str], lowercase: bool) -> LmRecipe:
+        """The same recipe with ReCaLL's non-member prefix texts and whether the lower-cased texts are scored
+        (set by the audit from the attacks it runs: each costs one more pass over the documents)."""
+        return LmRecipe.from_spec({**self.spec(), "prefix": list(prefix), "lowercase": bool(lowercase)})
 
     def __getstate__(self) -> dict[str, Any]:
         d = dict(self.__dict__)
@@ -225,9 +241,16 @@ class LmRecipe:
                     out.append(block)
         return out
 
+    def canary_set(self) -> CanarySet | None:
+        """The canaries of this recipe (None without ``canaries``), drawn from their own seed."""
+        return None if self.canaries is None else make_canaries(**self.canaries)
+
     def train(self, X: Any, y: np.ndarray, *, seed: int) -> Any:
         torch = import_optional("torch", "llm")
         texts = [str(t) for t in np.asarray(X, dtype=object).reshape(-1)]
+        cs = self.canary_set()
+        if cs is not None:  # every model of the game trains on the same inserted canaries
+            texts += cs.inserted_texts()
         model = self.build(seed=seed)
         device = next(model.parameters()).device
         length = int(self.max_length or self.window(model))
@@ -267,7 +290,7 @@ class LmRecipe:
                               "stride": self.stride}
         return lm_statistics(
             token_scores(model, self.tok, texts, **kw),
-            lower=token_scores(model, self.tok, [t.lower() for t in texts], **kw),
+            lower=token_scores(model, self.tok, [t.lower() for t in texts], **kw) if self.lowercase else None,
             recall=(token_scores(model, self.tok, texts, prefix=self.prefix_ids(W), **kw) if self.prefix else None),
             frequencies=token_frequencies([self.tok.encode(t) for t in texts], self.tok.vocab_size),
             dc_pdd_max=self.dc_pdd_max,
@@ -310,3 +333,70 @@ def lm_statistics(scores: Sequence[Any], *, lower: Sequence[Any] | None = None, 
             if np.all(np.isfinite(s.mu)) and np.all(np.isfinite(s.var)):
                 out[i, 5 + len(K_GRID) + j] = min_k_pp_score(s.logp, s.mu, s.var, k=k)
     return out
+
+
+# ------------------------------------------------------------------------------------------ canaries
+
+
+def _check_canaries(c: Any) -> list[str]:
+    if not isinstance(c, Mapping):
+        return [f"[model] canaries: expected a table such as {{ repetitions = [1, 4, 16] }}, got {c!r}"]
+    out = []
+    unknown = sorted(set(c) - set(_CANARY_KEYS))
+    if unknown:
+        out.append(f"[model] canaries: unknown keys {unknown}; valid keys: {', '.join(_CANARY_KEYS)}")
+    reps = c.get("repetitions", [1, 4, 16])
+    if not isinstance(reps, list) or not reps or not all(_is_int(r) and r >= 1 for r in reps):
+        out.append(f"[model] canaries.repetitions: expected a list of integers >= 1, got {reps!r}")
+    for key, low in (("per_repetition", 1), ("candidates", 10), ("seed", 0)):
+        v = c.get(key, low)
+        if not _is_int(v) or v < low:
+            out.append(f"[model] canaries.{key}: expected an integer >= {low}, got {v!r}")
+    t = c.get("template", DEFAULT_CANARY_TEMPLATE)
+    if not isinstance(t, str) or t.count("{secret}") != 1:
+        out.append(f"[model] canaries.template: expected a string with one {{secret}}, got {t!r}")
+    return out
+
+
+class CanarySet:
+    """Canaries (Carlini et al. 2019, "The Secret Sharer", Sec. 3-4): ``template`` with a random secret
+    ``dddd-dddd`` (the secret space R has 10^8 elements). ``texts`` (n_canaries, 1 + candidates): column 0 the
+    inserted secret, the rest secrets drawn uniformly from R (not inserted, the true one excluded);
+    ``repetitions`` (n_canaries,) how many times each is inserted into the training data."""
+
+    SPACE = 10**8
+
+    def __init__(self, texts: np.ndarray, repetitions: np.ndarray) -> None:
+        self.texts = texts
+        self.repetitions = repetitions
+
+    @property
+    def n_canaries(self) -> int:
+        return int(self.texts.shape[0])
+
+    def inserted_texts(self) -> list[str]:
+        return [str(t) for t, r in zip(self.texts[:, 0], self.repetitions) for _ in range(int(r))]
+
+    def all_texts(self) -> np.ndarray:
+        return self.texts.reshape(-1)
+
+
+def _secret(v: int) -> str:
+    s = f"{int(v):08d}"
+    return f"{s[:4]}-{s[4:]}"
+
+
+def make_canaries(*, repetitions: Sequence[int] = (1, 4, 16), per_repetition: int = 4, candidates: int = 200,
+                  template: str = DEFAULT_CANARY_TEMPLATE, seed: int = 0) -> CanarySet:
+    """Draw ``per_repetition`` canaries for each repetition count, each with ``candidates`` alternatives."""
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0xCA7A]))
+    reps = np.repeat(np.asarray(list(repetitions), dtype=np.int64), int(per_repetition))
+    secrets = rng.choice(CanarySet.SPACE, size=reps.shape[0], replace=False)
+    rows = []
+    for s in secrets:
+        alt = rng.choice(CanarySet.SPACE, size=int(candidates) + 8, replace=False)
+        alt = [a for a in alt if a != s][: int(candidates)]
+        rows.append([template.replace("{secret}", _secret(v)) for v in [s, *alt]])
+    texts = np.empty((len(rows), int(candidates) + 1), dtype=object)
+    texts[:] = rows
+    return CanarySet(texts, reps)

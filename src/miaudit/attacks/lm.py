@@ -63,7 +63,7 @@ class LmSignals:
         return np.asarray(self.stats[:, stat_index(name)], dtype=np.float64)
 
 
-def zlib_bytes(texts: Sequence[str]) -> np.ndarray:
+def zlib_bytes(texts: Sequence[str] | np.ndarray) -> np.ndarray:
     """Length in bytes of each text's zlib compression (level 9) of its UTF-8 encoding."""
     return np.array([len(zlib.compress(str(t).encode("utf-8"), 9)) for t in texts], dtype=np.float64)
 
@@ -94,7 +94,8 @@ class ZlibLm(LmAttack):
     name = "zlib"
 
     def score(self, signals: LmSignals) -> np.ndarray:
-        return signals.column("logp_mean") / zlib_bytes(signals.texts)
+        out: np.ndarray = signals.column("logp_mean") / zlib_bytes(signals.texts)
+        return out
 
 
 class LowercaseLm(LmAttack):
@@ -102,7 +103,8 @@ class LowercaseLm(LmAttack):
     column = "lower_logp_mean"
 
     def score(self, signals: LmSignals) -> np.ndarray:
-        return signals.column("lower_logp_mean") / np.minimum(signals.column("logp_mean"), -1e-12)
+        out: np.ndarray = signals.column("lower_logp_mean") / np.minimum(signals.column("logp_mean"), -1e-12)
+        return out
 
 
 class RefRatioLm(LmAttack):
@@ -116,7 +118,9 @@ class RefRatioLm(LmAttack):
 
     def score(self, signals: LmSignals) -> np.ndarray:
         assert signals.reference_stats is not None
-        return signals.column("logp_mean") - np.asarray(signals.reference_stats[:, stat_index("logp_mean")], float)
+        out: np.ndarray = signals.column("logp_mean") - np.asarray(signals.reference_stats[:, stat_index("logp_mean")],
+                                                                    dtype=np.float64)
+        return out
 
 
 class _KAttack(LmAttack):
@@ -155,7 +159,8 @@ class RecallLm(LmAttack):
         return None
 
     def score(self, signals: LmSignals) -> np.ndarray:
-        return signals.column("recall_logp_mean") / np.minimum(signals.column("logp_mean"), -1e-12)
+        out: np.ndarray = signals.column("recall_logp_mean") / np.minimum(signals.column("logp_mean"), -1e-12)
+        return out
 
 
 class DcPddLm(LmAttack):
@@ -199,7 +204,7 @@ def sequence_logits(stats: np.ndarray) -> np.ndarray:
     return np.stack([np.zeros_like(ll), ll], axis=-1)
 
 
-def blind_scores(texts: Sequence[str], is_member: np.ndarray, *, seed: int = 0,
+def blind_scores(texts: Sequence[str] | np.ndarray, is_member: np.ndarray, *, seed: int = 0,
                  n_folds: int = 5) -> tuple[np.ndarray, np.ndarray]:
     """Cross-fitted scores of a classifier that sees only the texts (never the model): TF-IDF of word 1-2-grams
     and character 2-4-grams, logistic regression; each document is scored by the model fitted on the other

@@ -32,7 +32,14 @@ import numpy as np
 import pandas as pd
 
 from .._errors import ConfigError, InputError
-from ..attacks.lm import REFERENCE_GAME_ATTACKS, LmSignals, blind_scores, get_lm_attack, lm_attack_names, sequence_logits
+from ..attacks.lm import (
+    REFERENCE_GAME_ATTACKS,
+    LmSignals,
+    blind_scores,
+    get_lm_attack,
+    lm_attack_names,
+    sequence_logits,
+)
 from ..data import SignalBundle
 from ..metrics import AttackMetrics, AuditSettings, decide_leakage, evaluate_scores, rank_attacks, summarize_spread
 from ..report import AuditResult
@@ -100,14 +107,14 @@ def stratified_rank_test(is_member: np.ndarray, scores: np.ndarray, strata: np.n
     return z, float(norm.sf(z))
 
 
-def blind_baseline(texts: Sequence[str], targets: Sequence[tuple[int, np.ndarray]], *, settings: AuditSettings,
+def blind_baseline(texts: Sequence[str] | np.ndarray, targets: Sequence[tuple[int, np.ndarray]], *, settings: AuditSettings,
                    n_folds: int = 5) -> dict[str, Any]:
     """The blind baseline of each target (``(target, is_member)`` pairs): cross-fitted text-only scores
     (:func:`~miaudit.attacks.lm.blind_scores`), their AUC with interval (pooled over targets and folds as strata)
     and the one-sided test of each target at level ``(1 - confidence) / n_targets`` (Bonferroni).
     ``significant`` = the member and non-member sets differ without the model."""
     alpha = 1.0 - settings.confidence
-    per = []
+    per: list[dict[str, Any]] = []
     rows_m, rows_s, rows_g = [], [], []
     for j, (t, mem) in enumerate(targets):
         scores, fold = blind_scores(texts, mem, seed=settings.seed + int(t), n_folds=n_folds)
@@ -122,7 +129,7 @@ def blind_baseline(texts: Sequence[str], targets: Sequence[tuple[int, np.ndarray
                              confidence=settings.confidence, member_prior=settings.member_prior, seed=settings.seed,
                              strata=np.concatenate(rows_g))
     level = alpha / max(1, len(per))
-    p_min = min(d["p_value"] for d in per)
+    p_min = min(float(d["p_value"]) for d in per)
     return {
         "method": "tf-idf word 1-2-grams + char 2-4-grams, logistic regression, cross-fitted "
                   f"({n_folds} stratified folds); never queries the model",

@@ -386,6 +386,25 @@ def _mnist(spec: dict[str, Any]) -> Dataset:
     return Dataset(X=X, y=y, name="mnist", class_names=tuple(str(i) for i in range(10)), feature_names=None)
 
 
+# --- text (language models) ------------------------------------------------------------------
+
+
+def _text_dataset(texts: list[str], name: str) -> Dataset:
+    """Documents as a Dataset: X a 1-D object array of str, y all zeros (one pseudo-class ``"text"``)."""
+    X = np.empty(len(texts), dtype=object)
+    X[:] = list(texts)
+    return Dataset(X=X, y=np.zeros(len(texts), dtype=np.int64), name=name, class_names=("text",),
+                   feature_names=("text",))
+
+
+def _text_kind(spec: dict[str, Any]) -> Dataset:
+    return _text_dataset(*_text.load_text(spec, _path(spec, kind="text")))
+
+
+def _pydoc_kind(spec: dict[str, Any]) -> Dataset:
+    return _text_dataset(*_text.load_pydoc_topics(spec))
+
+
 # --- UCI Adult --------------------------------------------------------------------------------
 
 _ADULT_NUMERIC = ("age", "fnlwgt", "education-num", "capital-gain", "capital-loss", "hours-per-week")
@@ -433,6 +452,6 @@ _LOADERS = {
     "npz": _npz,
     "mnist": _mnist,
     "adult": _adult,
-    "text": _text.load_text,
-    "pydoc_topics": _text.load_pydoc_topics,
+    "text": _text_kind,
+    "pydoc_topics": _pydoc_kind,
 }

@@ -1,7 +1,7 @@
 """Text datasets for language-model audits: ``.jsonl``, ``.txt``, CSV with a text column, and the embedded
 ``pydoc_topics`` paragraphs (real English text that ships with Python: ``pydoc_data.topics``).
 
-A text dataset is a :class:`~miaudit.data.Dataset` whose ``X`` is a 1-D object array of ``str`` (one
+The loaders return the documents; :mod:`miaudit.data._datasets` makes the :class:`~miaudit.data.Dataset`: a text dataset whose ``X`` is a 1-D object array of ``str`` (one
 document each), ``y`` all zeros (one pseudo-class ``"text"``: a language model has no labels) and
 ``feature_names`` ``("text",)``. Kinds (every kind also takes ``max_examples``, ``seed`` and ``name``):
 
@@ -23,26 +23,14 @@ import re
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .._errors import InputError
 
-__all__ = ["TEXT_KINDS", "load_text", "load_pydoc_topics", "pydoc_paragraphs", "read_texts", "text_dataset"]
+__all__ = ["TEXT_KINDS", "load_text", "load_pydoc_topics", "pydoc_paragraphs", "read_texts"]
 
 TEXT_KINDS: dict[str, tuple[str, ...]] = {
     "text": ("path", "text_field", "text_column"),
     "pydoc_topics": ("min_chars",),
 }
-
-
-def text_dataset(texts: list[str], name: str) -> Any:
-    """A :class:`~miaudit.data.Dataset` of ``texts`` (checked: at least 2, none empty)."""
-    from ._datasets import Dataset
-
-    X = np.empty(len(texts), dtype=object)
-    X[:] = list(texts)
-    return Dataset(X=X, y=np.zeros(len(texts), dtype=np.int64), name=name, class_names=("text",),
-                   feature_names=("text",))
 
 
 def _check_docs(texts: list[str], where: str, *, line_numbers: list[int] | None = None) -> list[str]:
@@ -132,24 +120,21 @@ def pydoc_paragraphs(min_chars: int = 200) -> tuple[list[str], list[str]]:
     return texts, names
 
 
-def load_text(spec: dict[str, Any]) -> Any:
-    """Loader of ``kind = "text"``."""
-    from ._datasets import _path
-
-    p = _path(spec, kind="text")
+def load_text(spec: dict[str, Any], p: Path) -> tuple[list[str], str]:
+    """Documents and name of ``kind = "text"`` (``p``: the checked ``path``)."""
     for key in ("text_field", "text_column"):
         if key in spec and not (isinstance(spec[key], str) and spec[key]):
             raise InputError(f"data.{key}: expected a non-empty string, got {spec[key]!r}")
     texts = read_texts(p, text_field=spec.get("text_field", "text"), text_column=spec.get("text_column", "text"))
-    return text_dataset(texts, p.stem)
+    return texts, p.stem
 
 
-def load_pydoc_topics(spec: dict[str, Any]) -> Any:
-    """Loader of ``kind = "pydoc_topics"``."""
+def load_pydoc_topics(spec: dict[str, Any]) -> tuple[list[str], str]:
+    """Documents and name of ``kind = "pydoc_topics"``."""
     m = spec.get("min_chars", 200)
     if isinstance(m, bool) or not isinstance(m, int) or m < 0:
         raise InputError(f"data.min_chars: expected a non-negative integer, got {m!r}")
     texts, _ = pydoc_paragraphs(m)
     if len(texts) < 2:
         raise InputError(f"data.min_chars: only {len(texts)} paragraphs are longer than {m} characters; lower it")
-    return text_dataset(texts, "pydoc_topics")
+    return texts, "pydoc_topics"

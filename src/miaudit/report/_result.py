@@ -238,7 +238,6 @@ class AuditResult:
         if self.canaries:
             extra["canaries"] = json_safe(self.canaries)
         return {
-            **extra,
             "schema_version": SCHEMA_VERSION,
             "miaudit_version": __version__,
             "created": created,
@@ -251,6 +250,7 @@ class AuditResult:
             "dp_check": None if self.dp_check is None else json_safe(self.dp_check.to_dict()),
             "skipped": json_safe(self.skipped),
             "slices": {str(k): json_safe(v) for k, v in sorted(self.slices.items(), key=lambda kv: str(kv[0]))},
+            **extra,
         }
 
     def to_json_bytes(self) -> bytes:

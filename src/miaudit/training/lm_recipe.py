@@ -98,9 +98,9 @@ class LmRecipe:
         for key, v in (("epochs", epochs), ("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
             if not _is_int(v) or v < 1:
                 problems.append(f"[model] {key}: expected an integer >= 1, got {v!r}")
-        for key, v in (("max_length", max_length), ("stride", stride)):
-            if v is not None and (not _is_int(v) or v < 2):
-                problems.append(f"[model] {key}: expected an integer >= 2, got {v!r}")
+        for key, w in (("max_length", max_length), ("stride", stride)):
+            if w is not None and (not _is_int(w) or w < 2):
+                problems.append(f"[model] {key}: expected an integer >= 2, got {w!r}")
         if not _num(learning_rate) or not learning_rate > 0:
             problems.append(f"[model] learning_rate: expected a number > 0, got {learning_rate!r}")
         if not _num(weight_decay) or weight_decay < 0:
@@ -134,7 +134,7 @@ class LmRecipe:
         self.dc_pdd_max = float(dc_pdd_max)
         self.prefix = [str(p) for p in prefix]
         self.lowercase = bool(lowercase)
-        self.canaries = None if canaries is None else {
+        self.canaries: dict[str, Any] | None = None if canaries is None else {
             "repetitions": [int(r) for r in canaries.get("repetitions", [1, 4, 16])],
             "per_repetition": int(canaries.get("per_repetition", 4)),
             "candidates": int(canaries.get("candidates", 200)),
@@ -243,7 +243,11 @@ class LmRecipe:
 
     def canary_set(self) -> CanarySet | None:
         """The canaries of this recipe (None without ``canaries``), drawn from their own seed."""
-        return None if self.canaries is None else make_canaries(**self.canaries)
+        c = self.canaries
+        if c is None:
+            return None
+        return make_canaries(repetitions=c["repetitions"], per_repetition=c["per_repetition"],
+                             candidates=c["candidates"], template=c["template"], seed=c["seed"])
 
     def train(self, X: Any, y: np.ndarray, *, seed: int) -> Any:
         torch = import_optional("torch", "llm")
@@ -311,7 +315,8 @@ def token_frequencies(docs: Sequence[Sequence[int]], vocab_size: int) -> np.ndar
     counts = np.zeros(int(vocab_size), dtype=np.float64)
     for d in docs:
         np.add.at(counts, np.asarray(d, dtype=np.int64), 1.0)
-    return (counts + 1.0) / (counts.sum() + vocab_size)
+    out: np.ndarray = (counts + 1.0) / (counts.sum() + vocab_size)
+    return out
 
 
 def lm_statistics(scores: Sequence[Any], *, lower: Sequence[Any] | None = None, recall: Sequence[Any] | None = None,
@@ -394,9 +399,9 @@ def make_canaries(*, repetitions: Sequence[int] = (1, 4, 16), per_repetition: in
     secrets = rng.choice(CanarySet.SPACE, size=reps.shape[0], replace=False)
     rows = []
     for s in secrets:
-        alt = rng.choice(CanarySet.SPACE, size=int(candidates) + 8, replace=False)
-        alt = [a for a in alt if a != s][: int(candidates)]
-        rows.append([template.replace("{secret}", _secret(v)) for v in [s, *alt]])
+        drawn = rng.choice(CanarySet.SPACE, size=int(candidates) + 8, replace=False)
+        alt = [int(a) for a in drawn if a != s][: int(candidates)]
+        rows.append([template.replace("{secret}", _secret(v)) for v in [int(s), *alt]])
     texts = np.empty((len(rows), int(candidates) + 1), dtype=object)
     texts[:] = rows
     return CanarySet(texts, reps)

@@ -76,7 +76,8 @@ def test_issue_config_end_to_end_through_the_cli(tmp_path, monkeypatch):
     assert c["candidates"] == 20 and len(c["canaries"]) == 2 and set(c["by_repetitions"]) == {"1", "8"}
     assert all(0 <= x["exposure"] <= c["max_exposure"] + 1e-9 for x in c["canaries"])
     html = (tmp_path / "out" / "report.html").read_text()
-    assert "feature:text" in html and "Blind baseline" in html
+    assert "feature:text" in html and "Blind baseline (the texts alone" in html and "id=\"canaries\"" in html
+    assert "mean token log-probability" in html  # the LM attacks' own descriptions
     # the same run again comes from the cache; without show_text no document text is shown
     (tmp_path / "audit.toml").write_text(CONFIG.format(show=""), encoding="utf-8")
     res = CliRunner().invoke(app, ["audit", "audit.toml", "--jobs", "1", "--overwrite"])

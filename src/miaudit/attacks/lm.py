@@ -72,6 +72,7 @@ class LmAttack:
     """Base: ``fit`` (nothing to learn) then ``score``; :meth:`missing` says why the signals cannot be scored."""
 
     name = ""
+    description = ""
     column = "logp_mean"
 
     def fit(self, signals: LmSignals) -> LmAttack:
@@ -88,10 +89,12 @@ class LmAttack:
 
 class LossLm(LmAttack):
     name = "loss"
+    description = "mean token log-probability (minus the loss)"
 
 
 class ZlibLm(LmAttack):
     name = "zlib"
+    description = "log-likelihood over zlib entropy (Carlini et al. 2021)"
 
     def score(self, signals: LmSignals) -> np.ndarray:
         out: np.ndarray = signals.column("logp_mean") / zlib_bytes(signals.texts)
@@ -100,6 +103,7 @@ class ZlibLm(LmAttack):
 
 class LowercaseLm(LmAttack):
     name = "lowercase"
+    description = "log-perplexity of the lower-cased text over the original's (Carlini et al. 2021)"
     column = "lower_logp_mean"
 
     def score(self, signals: LmSignals) -> np.ndarray:
@@ -109,6 +113,7 @@ class LowercaseLm(LmAttack):
 
 class RefRatioLm(LmAttack):
     name = "ref_ratio"
+    description = "target minus reference-LM log-likelihood"
 
     def missing(self, signals: LmSignals) -> str | None:
         if signals.reference_stats is None:
@@ -136,11 +141,13 @@ class _KAttack(LmAttack):
 
 class MinKLm(_KAttack):
     name = "min_k"
+    description = "mean log-probability of the k% least likely tokens (Shi et al. 2024)"
     prefix = "min_k"
 
 
 class MinKppLm(_KAttack):
     name = "min_k_pp"
+    description = "Min-K% of tokens standardised by the next-token distribution (Zhang et al. 2024)"
     prefix = "min_k_pp"
 
     def missing(self, signals: LmSignals) -> str | None:
@@ -151,6 +158,7 @@ class MinKppLm(_KAttack):
 
 class RecallLm(LmAttack):
     name = "recall"
+    description = "log-likelihood after a non-member prefix over that alone (ReCaLL, Xie et al. 2024)"
     column = "recall_logp_mean"
 
     def missing(self, signals: LmSignals) -> str | None:
@@ -165,6 +173,7 @@ class RecallLm(LmAttack):
 
 class DcPddLm(LmAttack):
     name = "dc_pdd"
+    description = "token probabilities calibrated by corpus frequencies (DC-PDD, Zhang et al. 2024)"
     column = "dc_pdd"
 
 

@@ -154,3 +154,31 @@ def test_sequence_signals_against_brute_force():
     assert dc_pdd_score(lp, ids, freq, max_value=0.2) == pytest.approx(np.mean(np.minimum(alpha, 0.2)))
     with pytest.raises(InputError, match=r"k: expected a fraction"):
         min_k_score(logp, k=0.0)
+
+
+def test_local_tokenizer_folder_trains_and_scores(tmp_path):
+    tokenizers = pytest.importorskip("tokenizers")
+    from miaudit.models.lm import HFTokenizer
+    from miaudit.training.lm_recipe import LmRecipe
+
+    tok = tokenizers.Tokenizer(tokenizers.models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = tokenizers.decoders.ByteLevel()
+    trainer = tokenizers.trainers.BpeTrainer(vocab_size=300, special_tokens=["<unk>", "<bos>", "<eos>", "<pad>"],
+                                             initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(["hello world, the quick brown fox"] * 50, trainer)
+    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>",
+                                                pad_token="<pad>", unk_token="<unk>")
+    fast.save_pretrained(tmp_path / "tok")
+    h = HFTokenizer(tmp_path / "tok")
+    assert (h.bos_id, h.eos_id, h.pad_id) == (1, 2, 3) and h.decode(h.encode("hello world")) == "hello world"
+    docs = np.array(["hello world, the quick brown fox", "the fox says hello"], dtype=object)
+    r = LmRecipe(config={"n_layer": 1, "n_head": 1, "n_embd": 8, "n_positions": 16}, tokenizer=str(tmp_path / "tok"))
+    m = r.train(docs, None, seed=0)
+    assert m.config.vocab_size == h.vocab_size
+    (s,) = token_scores(m, h, ["hello world"])
+    assert s.n_tokens == len(h.encode("hello world")) and np.all(s.logp < 0)
+    with pytest.raises(InputError, match=r"is not a folder"):
+        HFTokenizer(tmp_path / "missing")
+    with pytest.raises(InputError, match=r"cannot load a tokenizer"):
+        HFTokenizer(tmp_path)

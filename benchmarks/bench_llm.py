@@ -9,14 +9,16 @@
 (C) Null check of the blind baseline: ``--null`` random member/non-member splits of the paragraphs; how often
     it is significant at its 5% level.
 
-Usage (about 15 minutes on 2 shared cores; the numbers in benchmarks/results/llm.md come from this)::
+Usage (sized for 2 CPU cores shared with other work: a few CPU minutes; the numbers in
+benchmarks/results/llm.md come from this)::
 
-    nice python benchmarks/bench_llm.py [--pool 400] [--epochs 6] [--refs 8] [--targets 2] [--null 50] [--jobs 2]
+    nice python benchmarks/bench_llm.py [--pool 200] [--epochs 4] [--embd 32] [--refs 8] [--targets 2] [--null 20]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import tempfile
 import time
@@ -30,6 +32,8 @@ from miaudit.config import AuditConfig
 from miaudit.data._text import pydoc_paragraphs
 from miaudit.metrics import AuditSettings
 from miaudit.training.lm_recipe import LmRecipe
+
+print = functools.partial(print, flush=True)  # noqa: A001 - progress appears as it is made
 
 
 def _model(args: argparse.Namespace) -> dict:
@@ -53,7 +57,8 @@ def _tpr1(m: dict) -> str:
 def game_a(args: argparse.Namespace, work: Path) -> dict:
     cfg = AuditConfig.from_dict({
         "data": {"kind": "pydoc_topics", "max_examples": args.pool + 2, "seed": 0},
-        "model": {**_model(args), "canaries": {"repetitions": [1, 4, 16], "per_repetition": 4, "candidates": 200}},
+        "model": {**_model(args), "canaries": {"repetitions": [1, 4, 16], "per_repetition": 4,
+                                          "candidates": args.candidates}},
         "game": {"n_references": args.refs, "n_targets": args.targets, "seed": 0},
         "output": {"dir": str(work / "a"), "run_dir": str(work / "a" / "cache")},
     })
@@ -99,13 +104,14 @@ def null_c(args: argparse.Namespace) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pool", type=int, default=400)
-    ap.add_argument("--epochs", type=int, default=6)
-    ap.add_argument("--embd", type=int, default=64)
+    ap.add_argument("--pool", type=int, default=200)
+    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--embd", type=int, default=32)
     ap.add_argument("--refs", type=int, default=8)
     ap.add_argument("--targets", type=int, default=2)
-    ap.add_argument("--topic-n", type=int, default=150)
-    ap.add_argument("--null", type=int, default=50)
+    ap.add_argument("--topic-n", type=int, default=100)
+    ap.add_argument("--candidates", type=int, default=100)
+    ap.add_argument("--null", type=int, default=20)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--work", type=str, default=None)
     args = ap.parse_args()

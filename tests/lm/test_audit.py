@@ -38,8 +38,8 @@ canaries = {{ repetitions = [1, 8], per_repetition = 1, candidates = 20 }}
 n_references = 2
 n_targets = 1
 [attacks]
-names = ["loss", "zlib", "min_k", "min_k_pp", "recall", "dc_pdd", "lira_online", "rmia"]
-params = {{ recall = {{ n_prefix = 1 }}, min_k = {{ k = 0.2 }} }}
+names = ["loss", "zlib", "min_k", "min_k_pp", "recall", "dc_pdd", "ref_ratio", "lira_online", "rmia"]
+params = {{ recall = {{ n_prefix = 1 }}, min_k = {{ k = 0.2 }}, ref_ratio = {{ model = "ref" }} }}
 [output]
 dir = "out"
 {show}
@@ -56,13 +56,16 @@ def _docs(tmp_path, n=120):
 
 def test_issue_config_end_to_end_through_the_cli(tmp_path, monkeypatch):
     _docs(tmp_path)
+    torch.manual_seed(0)  # a reference LM the user names: here an untrained local checkpoint
+    transformers.GPT2LMHeadModel(transformers.GPT2Config(vocab_size=259, **TINY)).save_pretrained(tmp_path / "ref")
     (tmp_path / "audit.toml").write_text(CONFIG.format(show="show_text = true"), encoding="utf-8")
-    monkeypatch.chdir(tmp_path)
-    res = CliRunner().invoke(app, ["audit", "audit.toml", "--jobs", "1"])
+    monkeypatch.chdir(tmp_path.parent)  # the reference model's path is relative to the config file
+    res = CliRunner().invoke(app, ["audit", str(tmp_path / "audit.toml"), "--jobs", "1"])
     assert res.exit_code == 0, res.output[-3000:]
     assert "blind baseline" in res.output
     r = json.loads((tmp_path / "out" / "results.json").read_text())
-    assert set(r["attacks"]) == {"loss", "zlib", "min_k", "min_k_pp", "recall", "dc_pdd", "lira_online", "rmia"}
+    assert set(r["attacks"]) == {"loss", "zlib", "min_k", "min_k_pp", "recall", "dc_pdd", "ref_ratio", "lira_online",
+                                 "rmia"}
     for m in r["attacks"].values():
         lo, hi = m["auc_interval"] if "auc_interval" in m else m["auc_ci"]
         assert lo <= m["auc"] <= hi
@@ -80,7 +83,7 @@ def test_issue_config_end_to_end_through_the_cli(tmp_path, monkeypatch):
     assert "mean token log-probability" in html  # the LM attacks' own descriptions
     # the same run again comes from the cache; without show_text no document text is shown
     (tmp_path / "audit.toml").write_text(CONFIG.format(show=""), encoding="utf-8")
-    res = CliRunner().invoke(app, ["audit", "audit.toml", "--jobs", "1", "--overwrite"])
+    res = CliRunner().invoke(app, ["audit", str(tmp_path / "audit.toml"), "--jobs", "1", "--overwrite"])
     assert res.exit_code == 0, res.output[-3000:]
     assert "feature:text" not in (tmp_path / "out" / "report.html").read_text()
     r2 = json.loads((tmp_path / "out" / "results.json").read_text())

@@ -26,6 +26,7 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -324,14 +325,24 @@ def evaluate_lm(
 # ------------------------------------------------------------------------------------------ run flows
 
 
-def _reference_lm_stats(params: Mapping[str, Any], texts: np.ndarray, recipe: LmRecipe) -> np.ndarray | None:
-    """Statistics of the user's reference LM (``[attacks.params.ref_ratio] model``, optional ``tokenizer``)."""
+def _reference_lm_stats(params: Mapping[str, Any], texts: np.ndarray, recipe: LmRecipe,
+                        base: Path | None = None) -> np.ndarray | None:
+    """Statistics of the user's reference LM (``[attacks.params.ref_ratio] model``, optional ``tokenizer``; relative
+    paths are relative to the config file's folder ``base``)."""
     folder = params.get("model")
     if folder is None:
         return None
     if not isinstance(folder, str):
         raise ConfigError(f"[attacks.params.ref_ratio] model: expected a local checkpoint folder, got {folder!r}")
-    ref = LmRecipe(init=folder, tokenizer=str(params.get("tokenizer", recipe.tokenizer)), device=recipe.device,
+    tokenizer = str(params.get("tokenizer", recipe.tokenizer))
+    if base is not None:
+        folder = str(base / Path(folder).expanduser()) if not Path(folder).expanduser().is_absolute() else folder
+        if tokenizer != "bytes" and not Path(tokenizer).expanduser().is_absolute():
+            tokenizer = str(base / tokenizer)
+    if not Path(folder).is_dir():
+        raise ConfigError(f"[attacks.params.ref_ratio] model: {folder!r} is not a folder; save the reference model "
+                          "there with model.save_pretrained")
+    ref = LmRecipe(init=folder, tokenizer=tokenizer, device=recipe.device,
                    dtype=recipe.dtype, eval_batch_size=recipe.eval_batch_size, stride=recipe.stride)
     model = ref.build(seed=0)
     return np.asarray(ref.predict_logits(model, texts)[:, 0, :], dtype=np.float64)
@@ -402,7 +413,8 @@ def run_lm_audit(cfg: Any, *, jobs: int | None = None, progress: ProgressCallbac
         refs = references_for_target(is_member, t)
         targets.append(LmTarget(target=t, is_member=is_member[t], stats=pool_stats[t], ref_stats=pool_stats[refs],
                                 ref_is_member=is_member[refs]))
-    ref_lm = _reference_lm_stats(params.get("ref_ratio", {}), texts, recipe) if "ref_ratio" in names else None
+    base = Path(cfg.source).expanduser().absolute().parent if cfg.source is not None else None
+    ref_lm = _reference_lm_stats(params.get("ref_ratio", {}), texts, recipe, base) if "ref_ratio" in names else None
     canary_d = None
     if cs is not None:
         per = [canary_exposure(cs, cand_stats[t], settings=cfg.settings(), target=t) for t in range(len(targets))]

@@ -9,7 +9,7 @@ from scipy.stats import mannwhitneyu
 
 from miaudit import InputError
 from miaudit.attacks.lm import LM_ATTACKS, LmSignals, blind_scores, get_lm_attack, lm_attack_names, sequence_logits
-from miaudit.audit.lm import blind_baseline, canary_exposure, excerpt, stratified_rank_test
+from miaudit.audit.lm import blind_baseline, canary_exposure, excerpt, fold_test, stratified_rank_test
 from miaudit.data._text import pydoc_paragraphs
 from miaudit.metrics import AuditSettings, evaluate_scores
 from miaudit.signals import scaled_logit
@@ -97,6 +97,17 @@ def test_stratified_rank_test_matches_mann_whitney_and_is_uniform_under_the_null
     ps = [stratified_rank_test(rng.permutation(m), rng.normal(size=60), rng.integers(0, 3, 60))[1] for _ in range(400)]
     assert 0.02 < np.mean(np.array(ps) < 0.05) < 0.09
     assert stratified_rank_test(np.ones(5, bool), np.arange(5.0), np.zeros(5))[1] == 1.0
+
+
+def test_fold_test_is_bonferroni_over_per_fold_mann_whitney():
+    rng = np.random.default_rng(3)
+    fold = np.repeat(np.arange(4), 25)
+    m = np.concatenate([rng.permutation(25) < 12 for _ in range(4)])
+    s = rng.normal(size=100) + 0.4 * m
+    ps = [mannwhitneyu(s[(fold == f) & m], s[(fold == f) & ~m], alternative="greater", method="asymptotic",
+                       use_continuity=False).pvalue for f in range(4)]
+    assert fold_test(m, s, fold) == pytest.approx(min(1.0, 4 * min(ps)), rel=1e-9)
+    assert fold_test(m, -s - 10, fold) == 1.0
 
 
 @pytest.fixture(scope="module")

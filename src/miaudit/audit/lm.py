@@ -10,8 +10,8 @@ model returns per document is its sequence statistics (:data:`miaudit.training.l
   the sequence log-likelihood of the target and its reference LMs (:func:`~miaudit.attacks.lm.sequence_logits`).
 * ReCaLL's non-member prefixes are ``n_prefix`` documents held out of the pool (never trained on by any model).
 * The **blind baseline** (:func:`blind_baseline`): a cross-fitted text classifier that never sees the model.
-  When it separates a target's members from its non-members (one-sided stratified rank test at level
-  ``1 - confidence``, Bonferroni over targets), the member and non-member sets differ without the model, and the
+  When it separates a target's members from its non-members (one-sided rank tests within folds, Bonferroni
+  over folds and targets, level ``1 - confidence``), the member and non-member sets differ without the model, and the
   verdict refuses to call the model leaky on that evidence (Das, Zhang & Tramer 2024; Meeus et al. 2024).
 * **Canaries** (:func:`canary_exposure`): secrets inserted into every model's training data at chosen
   repetition counts; exposure (Carlini et al. 2019) and TPR at low FPR against non-inserted candidates.
@@ -50,7 +50,7 @@ from ..training.lm_recipe import CanarySet, LmRecipe, stat_index
 from .design import balanced_membership, check_n_models, check_references, game_seeds, references_for_target
 from .evaluate import ATTACK_THREADS, DEFAULT_TOP_EXPOSED, _exposures, run_attacks
 
-__all__ = ["DEFAULT_N_PREFIX", "LmTarget", "blind_baseline", "canary_exposure", "evaluate_lm", "excerpt",
+__all__ = ["DEFAULT_N_PREFIX", "LmTarget", "blind_baseline", "canary_exposure", "evaluate_lm", "excerpt", "fold_test",
            "run_lm_audit", "run_lm_audit_with_target", "stratified_rank_test"]
 
 log = logging.getLogger("miaudit")
@@ -108,18 +108,32 @@ def stratified_rank_test(is_member: np.ndarray, scores: np.ndarray, strata: np.n
     return z, float(norm.sf(z))
 
 
+def fold_test(is_member: np.ndarray, scores: np.ndarray, fold: np.ndarray) -> float:
+    """p-value of cross-fitted scores: the one-sided rank test within each fold (exact under the null: the
+    fold's labels are exchangeable given the model fitted on the other folds), combined by Bonferroni,
+    ``min(1, n_folds * min_f p_f)``. Folds are not pooled into one statistic: under the null their statistics
+    are positively correlated (every fold model learns the sample's chance patterns), which makes a pooled
+    z-test claim too often (measured: 18 of 100 random splits below p = 0.1)."""
+    folds = np.unique(fold)
+    ps = [stratified_rank_test(is_member[fold == f], scores[fold == f], np.zeros(int((fold == f).sum())))[1]
+          for f in folds]
+    return float(min(1.0, len(folds) * min(ps)))
+
+
 def blind_baseline(texts: Sequence[str] | np.ndarray, targets: Sequence[tuple[int, np.ndarray]], *, settings: AuditSettings,
                    n_folds: int = 5) -> dict[str, Any]:
     """The blind baseline of each target (``(target, is_member)`` pairs): cross-fitted text-only scores
     (:func:`~miaudit.attacks.lm.blind_scores`), their AUC with interval (pooled over targets and folds as strata)
-    and the one-sided test of each target at level ``(1 - confidence) / n_targets`` (Bonferroni).
+    and the one-sided test of each target (:func:`fold_test`) at level ``(1 - confidence) / n_targets``
+    (Bonferroni). ``z`` is the pooled stratified statistic, descriptive only.
     ``significant`` = the member and non-member sets differ without the model."""
     alpha = 1.0 - settings.confidence
     per: list[dict[str, Any]] = []
     rows_m, rows_s, rows_g = [], [], []
     for j, (t, mem) in enumerate(targets):
         scores, fold = blind_scores(texts, mem, seed=settings.seed + int(t), n_folds=n_folds)
-        z, p = stratified_rank_test(mem, scores, fold)
+        p = fold_test(mem, scores, fold)
+        z, _ = stratified_rank_test(mem, scores, fold)
         m1 = evaluate_scores(mem, scores, fprs=settings.fprs, delta=settings.delta, confidence=settings.confidence,
                              member_prior=settings.member_prior, seed=settings.seed, strata=fold)
         per.append({"target": int(t), "auc": m1.auc, "auc_interval": list(m1.auc_ci), "z": z, "p_value": p})

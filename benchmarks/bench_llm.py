@@ -90,12 +90,13 @@ def game_b(args: argparse.Namespace, work: Path) -> dict:
 def null_c(args: argparse.Namespace) -> dict:
     texts, _ = pydoc_paragraphs()
     docs = np.asarray(texts, dtype=object)
-    rng = np.random.default_rng(2024)
+    rng = np.random.default_rng(2024 if args.null_docs is None else 7)
     hits, aucs = 0, []
     t0 = time.perf_counter()
     for g in range(args.null):
-        mem = rng.permutation(len(docs)) < len(docs) // 2
-        b = blind_baseline(docs, [(g, mem)], settings=AuditSettings(seed=g))
+        sub = docs if args.null_docs is None else docs[rng.choice(len(docs), args.null_docs, replace=False)]
+        mem = rng.permutation(len(sub)) < len(sub) // 2
+        b = blind_baseline(sub, [(g, mem)], settings=AuditSettings(seed=g))
         hits += int(b["significant"])
         aucs.append(b["auc"])
     return {"hits": hits, "n": args.null, "mean_auc": float(np.mean(aucs)), "sd_auc": float(np.std(aucs)),
@@ -112,6 +113,8 @@ def main() -> None:
     ap.add_argument("--topic-n", type=int, default=100)
     ap.add_argument("--candidates", type=int, default=100)
     ap.add_argument("--null", type=int, default=20)
+    ap.add_argument("--null-docs", type=int, default=None, help="(C) on random subsets of this many paragraphs")
+    ap.add_argument("--null-only", action="store_true", help="run only the null check (C)")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--work", type=str, default=None)
     args = ap.parse_args()
@@ -123,6 +126,8 @@ def main() -> None:
     c = null_c(args)
     print(f"## (C) blind baseline on random splits (null check)\n\n{c['hits']} / {c['n']} significant at level 5% "
           f"(mean AUC {c['mean_auc']:.3f}, sd {c['sd_auc']:.3f}; {c['seconds']:.0f} s for all)\n")
+    if args.null_only:
+        return
 
     a = game_a(args, work)
     r = a["json"]

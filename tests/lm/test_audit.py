@@ -172,3 +172,33 @@ def test_classifier_configs_refuse_lm_attacks_and_text_needs_a_path():
     cfg = AuditConfig.from_dict({**_cfg(config=TINY, epochs=2), "output": {"show_text": True}})
     assert cfg.output.show_text and cfg.model.kind == "causal_lm"
     assert AuditConfig.from_dict(cfg.to_dict()).output.show_text
+
+
+ISSUE_CONFIG = """\
+[data]
+kind = "text"
+path = "docs.jsonl"
+[model]
+kind = "causal_lm"
+init = "scratch"                 # or a local checkpoint folder
+config = { n_layer = 2, n_head = 2, n_embd = 128, n_positions = 128 }
+tokenizer = "bytes"              # or a local tokenizer folder
+epochs = 20
+[game]
+n_references = 4
+n_targets = 1
+"""
+
+
+def test_the_issue_config_as_written_loads_and_builds(tmp_path):
+    from miaudit.config import load_config
+    from miaudit.training.lm_recipe import LmRecipe
+
+    _docs(tmp_path, n=10)
+    (tmp_path / "audit.toml").write_text(ISSUE_CONFIG, encoding="utf-8")
+    cfg = load_config(tmp_path / "audit.toml")
+    recipe = cfg.model.build(n_classes=1)
+    assert isinstance(recipe, LmRecipe) and recipe.epochs == 20 and recipe.config["n_embd"] == 128
+    assert cfg.game.n_models() == 6 and cfg.game.effective_n_targets == 1
+    model = recipe.build(seed=0)
+    assert model.config.n_positions == 128 and model.config.vocab_size == 259

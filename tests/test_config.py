@@ -152,7 +152,7 @@ def test_examples_with_shared_data_load(shared_data):
         (_base(model={"estimator": LR, "params": 3}), r"\[model\] params: expected a table of estimator parameters, got integer 3"),
         (_base(model={"estimator": LR, "preprocessing": 5}), r"\[model\] preprocessing: expected 'auto', 'none' or a list"),
         (_base(model={"estimator": LR, "optimizer": "adam"}), r"unknown key 'optimizer' in \[model\]; valid keys: kind, estimator, params, preprocessing"),
-        (_base(model={"kind": "keras"}), r"\[model\] kind: expected 'sklearn' or 'torch', got 'keras'"),
+        (_base(model={"kind": "keras"}), r"\[model\] kind: expected 'sklearn', 'torch' or 'causal_lm', got 'keras'"),
         (_base(model="mlp"), r"\[model\] must be a table, got string 'mlp'"),
         (_base(attacks=["lira"]), r"attacks: unknown attack 'lira'; valid names: .*lira_online"),
         (_base(attacks={"names": ["loss"], "param": {}}), r"unknown key 'param' in \[attacks\]; valid keys: names, params"),

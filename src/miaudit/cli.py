@@ -271,8 +271,14 @@ def print_summary(result: Any, *, title: str) -> None:
         out_console.print(
             f"{g.get('n_members')} members / {n_non} non-members"
             + (f" pooled over {g['n_targets']} targets" if g.get("n_targets", 1) > 1 else "")
-            + f"; train acc {_fmt(g.get('train_accuracy'))}, test acc {_fmt(g.get('test_accuracy'))}."
+            + (f"; train loss {_fmt(g.get('train_loss'))}, test loss {_fmt(g.get('test_loss'))}." if "train_loss" in g
+               else f"; train acc {_fmt(g.get('train_accuracy'))}, test acc {_fmt(g.get('test_accuracy'))}.")
         )
+        blind = result.baselines.get("blind") if result.baselines else None
+        if blind:
+            lo, hi = blind["auc_interval"]
+            out_console.print(f"blind baseline (texts only, no model): AUC {_fmt(blind['auc'])} [{_fmt(lo)}, {_fmt(hi)}], "
+                              f"p = {blind['p_value']:.2g}{' (SIGNIFICANT: the sets differ)' if blind['significant'] else ''}")
     for name, reason in result.skipped.items():
         out_console.print(f"[dim]skipped {name}: {_one_line(Exception(reason))}[/]", highlight=False)
     for w in result.warnings:

@@ -229,6 +229,7 @@ class OutputConfig:
     dir: Path = Path("miaudit-report")
     run_dir: Path = Path("miaudit-report/cache")
     show_features: bool = False
+    show_text: bool = False  # language-model audits: escaped excerpts of the most exposed documents
 
 
 @dataclass(frozen=True)
@@ -293,6 +294,7 @@ class AuditConfig:
         output = _parse_output(d.get("output"), base, problems)
         target = _parse_target(d.get("target"), base, problems)
         execution = _parse_execution(d.get("execution"), problems)
+        _check_attack_family(model, attacks, problems)
         problems.raise_if_any(src)
         return cls(data=data, model=model, game=game, attacks=attacks, metrics=metrics, output=output,
                    target=target, source=Path(source) if source is not None else None, execution=execution)
@@ -311,7 +313,7 @@ class AuditConfig:
             "metrics": {"delta": self.metrics.delta, "confidence": self.metrics.confidence,
                         "member_prior": self.metrics.member_prior, "fprs": list(self.metrics.fprs)},
             "output": {"dir": str(self.output.dir), "run_dir": str(self.output.run_dir),
-                       "show_features": self.output.show_features},
+                       "show_features": self.output.show_features, "show_text": self.output.show_text},
         }
         if self.game.pool_size is not None:
             d["game"]["pool_size"] = self.game.pool_size
@@ -393,7 +395,7 @@ def _parse_data(table: Any, base: Path | None, problems: _Problems) -> DataConfi
             problems.add(f"[data] features: expected a list of column names, got {_type_name(value)} {value!r}")
             continue
         options[key] = value
-    if kind in ("csv", "parquet", "npz", "adult") and "path" not in sec.table:
+    if kind in ("csv", "parquet", "npz", "adult", "text") and "path" not in sec.table:
         problems.add(f"[data] path: missing for kind {kind!r}; add path = \"<file>\"")
     if kind == "mnist" and "path" not in sec.table and not ("images" in sec.table and "labels" in sec.table):
         problems.add("[data] path: missing for kind 'mnist'; add path = \"<folder with the IDX files>\"")
@@ -438,13 +440,13 @@ def _parse_model(table: Any, game: GameConfig, problems: _Problems) -> ModelConf
         problems.add(f"[model] must be a table, got {_type_name(table)} {table!r}")
         return ModelConfig()
     kind = table.get("kind", "sklearn")
-    if kind == "torch":
+    if kind in ("torch", "causal_lm"):
         options = {k: v for k, v in table.items() if k != "kind"}
         if "n_classes" in options:
             problems.add("[model] n_classes: not a config key; the number of classes comes from the data")
         if "queries" in options and game.queries:
             problems.add("[model] queries and [game] queries are both set; set the queries in one place")
-        cfg = ModelConfig(kind="torch", estimator="", params={}, preprocessing="auto", options=options)
+        cfg = ModelConfig(kind=kind, estimator="", params={}, preprocessing="auto", options=options)
         try:  # check the torch keys now (number of classes is a placeholder until the data is loaded)
             cfg.build(n_classes=2, queries=game.queries)
         except InputError as exc:
@@ -453,7 +455,7 @@ def _parse_model(table: Any, game: GameConfig, problems: _Problems) -> ModelConf
             problems.add(f"[model] kind: {exc}")
         return cfg
     if kind != "sklearn":
-        problems.add(f"[model] kind: expected 'sklearn' or 'torch', got {kind!r}")
+        problems.add(f"[model] kind: expected 'sklearn', 'torch' or 'causal_lm', got {kind!r}")
         return ModelConfig()
     sec = _Section("model", table, ("kind", "estimator", "params", "preprocessing"), problems)
     estimator = sec.get("estimator", ModelConfig.estimator, lambda v: isinstance(v, str),
@@ -492,8 +494,9 @@ def _parse_attacks(value: Any, problems: _Problems) -> AttacksConfig:
         problems.add(f"attacks: expected a list of attack names or an [attacks] table, got {_type_name(value)} {value!r}")
         return AttacksConfig()
     from .attacks import available_attacks
+    from .attacks.lm import lm_attack_names
 
-    valid = available_attacks()
+    valid = list(dict.fromkeys([*available_attacks(), *lm_attack_names()]))  # LM names for kind = "causal_lm"
     if names is not None:
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             problems.add(f"attacks: expected a list of attack names, got {names!r}; valid names: {', '.join(valid)}")
@@ -539,6 +542,18 @@ def _check_label_queries(lq: Mapping[str, Any], access: str, names: Any, problem
     return known
 
 
+def _check_attack_family(model: ModelConfig, attacks: AttacksConfig, problems: _Problems) -> None:
+    """Language models have their own attacks (:mod:`miaudit.attacks.lm`); classifiers the registry's."""
+    from .attacks import available_attacks
+    from .attacks.lm import lm_attack_names
+
+    valid = lm_attack_names() if model.kind == "causal_lm" else available_attacks()
+    for n in [*(attacks.names or ()), *attacks.params]:
+        if n not in valid and n in [*available_attacks(), *lm_attack_names()]:
+            problems.add(f"attacks: {n!r} is not an attack for [model] kind = {model.kind!r}; valid names: "
+                         f"{', '.join(valid)}")
+
+
 def _parse_metrics(table: Any, problems: _Problems) -> AuditSettings:
     sec = _Section("metrics", table, ("delta", "confidence", "member_prior", "fprs"), problems)
     delta = sec.get("delta", 1e-5, lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)")
@@ -555,8 +570,9 @@ def _parse_metrics(table: Any, problems: _Problems) -> AuditSettings:
 
 
 def _parse_output(table: Any, base: Path | None, problems: _Problems) -> OutputConfig:
-    sec = _Section("output", table, ("dir", "run_dir", "show_features"), problems)
+    sec = _Section("output", table, ("dir", "run_dir", "show_features", "show_text"), problems)
     show = sec.get("show_features", False, lambda v: isinstance(v, bool), "true or false")
+    show_text = sec.get("show_text", False, lambda v: isinstance(v, bool), "true or false")
     out = sec.get("dir", "miaudit-report", lambda v: isinstance(v, str) and v != "", "a folder path")
     out_p = _resolve(base, out)
     run = sec.get("run_dir", None, lambda v: isinstance(v, str) and v != "", "a folder path")
@@ -566,7 +582,7 @@ def _parse_output(table: Any, base: Path | None, problems: _Problems) -> OutputC
             problems.add(f"[output] {name}: the path cannot be used ({why}); choose another folder")
         elif p.exists() and not p.is_dir():
             problems.add(f"[output] {name}: {str(p)!r} exists and is not a folder; choose another path")
-    return OutputConfig(dir=out_p, run_dir=run_p, show_features=bool(show))
+    return OutputConfig(dir=out_p, run_dir=run_p, show_features=bool(show), show_text=bool(show_text))
 
 
 def _parse_target(table: Any, base: Path | None, problems: _Problems) -> TargetConfig | None:

@@ -145,7 +145,7 @@ def test_construction_errors(args: tuple[Any, ...], kwargs: dict[str, Any], matc
 
 
 def test_recipe_from_spec_errors() -> None:
-    with pytest.raises(ConfigError, match=r"\[model\] kind: expected 'sklearn' or 'torch', got 'jax'"):
+    with pytest.raises(ConfigError, match=r"\[model\] kind: expected 'sklearn', 'torch' or 'causal_lm', got 'jax'"):
         recipe_from_spec({"kind": "jax"})
     with pytest.raises(ConfigError, match=r"recipe spec: .*unexpected keyword.*expected keys estimator"):
         recipe_from_spec({"kind": "sklearn", "estimator": LR, "n_classes": 2, "bogus": 1})

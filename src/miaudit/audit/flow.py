@@ -175,6 +175,10 @@ def run_audit(config: AuditConfig | str | Path, *, jobs: int | None = None,
 
 def _run_audit(config: AuditConfig, *, jobs: int | None, progress: ProgressCallback | None, executor: str | Execution,
                mp_context: str | None) -> AuditResult:
+    if config.model.kind == "causal_lm":  # language models: miaudit.audit.lm
+        from .lm import run_lm_audit
+
+        return run_lm_audit(config, jobs=jobs, progress=progress, executor=executor, mp_context=mp_context)
     prepared = prepare_audit(config)
     cfg = prepared.config
     if cfg.target is not None:

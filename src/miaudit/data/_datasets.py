@@ -18,6 +18,8 @@ mnist       ``path`` (folder with ``{split}-images-idx3-ubyte[.gz]`` / ``{split}
             X float32 (N, 28, 28) in [0, 1]
 adult       ``path`` to the UCI Adult CSV (header line, ", "-separated, label ``Salary``);
             X DataFrame (numeric float64 + categorical columns, ``?`` -> missing), y = ``>50K``
+text,       documents for language-model audits (:mod:`miaudit.data._text`): X a 1-D object array of
+pydoc_topics  str, y all zeros
 ==========  ====================================================================================
 
 Tables: numeric feature columns give an ndarray X (float64); if any feature column is
@@ -38,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import InputError, import_optional
+from . import _text
 
 __all__ = ["Dataset", "load_dataset", "read_idx", "DATASET_KINDS"]
 
@@ -85,6 +88,7 @@ _KIND_KEYS: dict[str, tuple[str, ...]] = {
     "npz": ("path",),
     "mnist": ("path", "images", "labels", "split"),
     "adult": ("path",),
+    **_text.TEXT_KINDS,  # language-model audits: miaudit.data._text
 }
 DATASET_KINDS = tuple(_KIND_KEYS)
 
@@ -382,6 +386,25 @@ def _mnist(spec: dict[str, Any]) -> Dataset:
     return Dataset(X=X, y=y, name="mnist", class_names=tuple(str(i) for i in range(10)), feature_names=None)
 
 
+# --- text (language models) ------------------------------------------------------------------
+
+
+def _text_dataset(texts: list[str], name: str) -> Dataset:
+    """Documents as a Dataset: X a 1-D object array of str, y all zeros (one pseudo-class ``"text"``)."""
+    X = np.empty(len(texts), dtype=object)
+    X[:] = list(texts)
+    return Dataset(X=X, y=np.zeros(len(texts), dtype=np.int64), name=name, class_names=("text",),
+                   feature_names=("text",))
+
+
+def _text_kind(spec: dict[str, Any]) -> Dataset:
+    return _text_dataset(*_text.load_text(spec, _path(spec, kind="text")))
+
+
+def _pydoc_kind(spec: dict[str, Any]) -> Dataset:
+    return _text_dataset(*_text.load_pydoc_topics(spec))
+
+
 # --- UCI Adult --------------------------------------------------------------------------------
 
 _ADULT_NUMERIC = ("age", "fnlwgt", "education-num", "capital-gain", "capital-loss", "hours-per-week")
@@ -429,4 +452,6 @@ _LOADERS = {
     "npz": _npz,
     "mnist": _mnist,
     "adult": _adult,
+    "text": _text_kind,
+    "pydoc_topics": _pydoc_kind,
 }

@@ -190,9 +190,19 @@ def _slice_table(name: str, df: pd.DataFrame) -> tuple[dict[str, Any], str | Non
     return _frame_table(df), attack, note
 
 
-def _attack_description(name: str) -> str:
+def _is_lm(game: Mapping[str, Any]) -> bool:
+    model = game.get("model")
+    return isinstance(model, Mapping) and model.get("kind") == "causal_lm"
+
+
+def _attack_description(name: str, *, lm: bool = False) -> str:
     from ..attacks import attack_class, available_attacks
 
+    if lm:  # language models: their own attacks (the reference game's keep the registry's descriptions)
+        from ..attacks.lm import LM_ATTACKS
+
+        if name in LM_ATTACKS:
+            return str(LM_ATTACKS[name].description)
     if name not in available_attacks():
         return ""
     return str(getattr(attack_class(name), "description", "") or "")
@@ -284,7 +294,7 @@ def build_context(result: Any) -> dict[str, Any]:
         summary.append(
             {
                 "name": name,
-                "description": _attack_description(name),
+                "description": _attack_description(name, lm=_is_lm(game)),
                 "strongest": name == strongest,
                 "auc": f"{m.auc:.3f}",
                 "auc_ci": f"[{m.auc_ci[0]:.3f}, {m.auc_ci[1]:.3f}]",
@@ -354,7 +364,36 @@ def build_context(result: Any) -> dict[str, Any]:
         "exposures": exposures,
         "max_rows": MAX_ROWS,
         "strongest": strongest,
+        "blind": _blind_context(getattr(result, "baselines", None) or {}),
+        "canaries": _canary_context(getattr(result, "canaries", None)),
     }
+
+
+def _blind_context(baselines: Mapping[str, Any]) -> dict[str, str] | None:
+    """Language-model audits: the blind baseline's line of the report (plain strings)."""
+    b = baselines.get("blind")
+    if not isinstance(b, Mapping):
+        return None
+    lo, hi = (b.get("auc_interval") or [None, None])[:2]
+    auc = _num(b.get("auc"))
+    return {"method": str(b.get("method", "")),
+            "auc": "n/a" if auc is None else f"{auc:.3f}",
+            "ci": "" if _num(lo) is None or _num(hi) is None else f"[{float(lo):.3f}, {float(hi):.3f}]",
+            "p": _cell(b.get("p_value")), "significant": "yes: the sets differ without the model" if b.get("significant")
+            else "no"}
+
+
+def _canary_context(c: Any) -> dict[str, Any] | None:
+    """Language-model audits: exposure and TPR of the inserted canaries per repetition count."""
+    if not isinstance(c, Mapping):
+        return None
+    rows = []
+    for rep, d in sorted(c.get("by_repetitions", {}).items(), key=lambda kv: int(kv[0])):
+        t = (d.get("tpr_at_fpr") or {}).get("1%") or {}
+        tpr = t.get("tpr")
+        rows.append((str(rep), str(d.get("n_canaries")), f"{float(d.get('mean_exposure', math.nan)):.2f}",
+                     _cell(d.get("auc")), "n/a" if tpr is None else pct(float(tpr))))
+    return {"rows": rows, "candidates": str(c.get("candidates")), "max": f"{float(c.get('max_exposure', 0)):.2f}"}
 
 
 def render_report(result: Any) -> str:

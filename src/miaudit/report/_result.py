@@ -121,6 +121,11 @@ class AuditResult:
         The empirical bound against the accountant's guarantee, at its delta and neighbouring relation.
     created : str or None
         ISO timestamp; None means "now" at serialisation time. Set it to make outputs byte-reproducible.
+    baselines : dict
+        Model-free baselines (language-model audits: ``{"blind": {...}}``, a text-only classifier's AUC and test;
+        when ``significant`` the verdict refuses to call the model leaky). Written only when present.
+    canaries : dict or None
+        Inserted canaries' exposures and TPR at low FPR (language-model audits). Written only when present.
     """
 
     game: dict[str, Any]
@@ -135,6 +140,8 @@ class AuditResult:
     warnings: list[str] = field(default_factory=list)
     dp_check: DpCheck | None = None
     created: str | None = None
+    baselines: dict[str, Any] = field(default_factory=dict)
+    canaries: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.settings, AuditSettings):
@@ -238,6 +245,11 @@ class AuditResult:
             d["scores_column"] = self.scores_column(name)
             attacks[name] = d
         verdict = self.verdict()
+        extra: dict[str, Any] = {}
+        if self.baselines:
+            extra["baselines"] = json_safe(self.baselines)
+        if self.canaries:
+            extra["canaries"] = json_safe(self.canaries)
         return {
             "schema_version": SCHEMA_VERSION,
             "miaudit_version": __version__,
@@ -251,6 +263,7 @@ class AuditResult:
             "dp_check": None if self.dp_check is None else json_safe(self.dp_check.to_dict()),
             "skipped": json_safe(self.skipped),
             "slices": {str(k): json_safe(v) for k, v in sorted(self.slices.items(), key=lambda kv: str(kv[0]))},
+            **extra,
         }
 
     def to_json_bytes(self) -> bytes:

@@ -18,7 +18,7 @@ from ..metrics import AttackMetrics, AuditSettings, DpCheck, LeakageDecision, Le
 
 __all__ = ["Verdict", "describe_tpr", "fpr_label", "make_verdict", "pct"]
 
-LEVELS = ("high", "measurable", "none_detected", "no_ground_truth")
+LEVELS = ("high", "measurable", "none_detected", "no_ground_truth", "sets_differ")
 
 
 class _Result(Protocol):
@@ -287,4 +287,35 @@ def make_verdict(result: _Result) -> Verdict:
         )
     for w in result.warnings:
         paras.append(f"Warning about the game: {w}.")
+    blind = (getattr(result, "baselines", None) or {}).get("blind")
+    if isinstance(blind, Mapping):
+        level, title, sentence, paras = _blind_verdict(blind, level, title, sentence, paras, conf)
     return Verdict(level=level, title=title, sentence=sentence, strongest=name, paragraphs=paras, decision=decision)
+
+
+def _blind_verdict(blind: Mapping[str, Any], level: str, title: str, sentence: str, paras: list[str],
+                   conf: float) -> tuple[str, str, str, list[str]]:
+    """Language-model audits: word the blind baseline (a text-only classifier that never queries the model);
+    when it is significant, the sets differ without the model and the verdict says so instead of 'leaky'
+    (Das, Zhang & Tramer 2024; Meeus et al. 2024)."""
+    lo, hi = (blind.get("auc_interval") or [None, None])[:2]
+    auc = blind.get("auc")
+    fig = (f"AUC {auc:.3f}" + (f" [{lo:.3f}, {hi:.3f}]" if lo is not None and hi is not None else "")
+           if isinstance(auc, (int, float)) else "AUC n/a")
+    p = blind.get("p_value")
+    test = f"one-sided p = {p:.2g} at level {blind.get('level', 1 - conf):.3g}" if isinstance(p, (int, float)) else ""
+    if not blind.get("significant"):
+        paras.insert(1, f"Blind baseline: a classifier on the texts alone, which never queries the model, reaches "
+                        f"{fig} ({test}): the member and non-member documents cannot be told apart without the "
+                        "model, so the attacks' figures are not explained by a difference between the two sets.")
+        return level, title, sentence, paras
+    new = (f"The member and non-member sets differ without the model: a classifier on the texts alone reaches {fig} "
+           f"({test}). The attacks' figures can measure that difference rather than memorisation, so this audit "
+           "does not call the model leaky on that evidence.")
+    rest = [x for x in paras if x != sentence]
+    rest.insert(0, "Audit on a random split of one pool of documents (as `miaudit audit` draws it), or on inserted "
+                   "canaries; members and non-members that differ in time, topic or style make every "
+                   "membership figure unreliable (Das, Zhang & Tramer 2024; Meeus et al. 2024). Without the blind "
+                   f"baseline the verdict would have been: {sentence}")
+    return ("sets_differ", "Member and non-member sets differ without the model: no leakage verdict on this evidence",
+            new, [new, *rest])

@@ -361,7 +361,7 @@ def _flatten(X: Any) -> np.ndarray:
 
 
 def recipe_from_spec(spec: Mapping[str, Any]) -> Recipe:
-    """Build a recipe from its spec dict: ``kind`` ``"sklearn"`` (default) or ``"torch"`` (lazy import)."""
+    """Build a recipe from its spec dict: ``kind`` ``"sklearn"`` (default), ``"torch"`` or ``"causal_lm"`` (lazy imports)."""
     kind = spec.get("kind", "sklearn")
     if kind == "sklearn":
         return SklearnRecipe.from_spec(spec)
@@ -376,4 +376,8 @@ def recipe_from_spec(spec: Mapping[str, Any]) -> Recipe:
                 'install them with: pip install "miaudit[torch]"'
             ) from None
         return TorchRecipe.from_spec(dict(spec))
-    raise ConfigError(f"[model] kind: expected 'sklearn' or 'torch', got {kind!r}")
+    if kind == "causal_lm":  # language models (miaudit[llm]); torch and transformers are imported when training
+        from .lm_recipe import LmRecipe
+
+        return LmRecipe.from_spec(dict(spec))
+    raise ConfigError(f"[model] kind: expected 'sklearn', 'torch' or 'causal_lm', got {kind!r}")

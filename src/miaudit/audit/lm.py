@@ -44,7 +44,7 @@ from ..attacks.lm import (
 from ..data import SignalBundle
 from ..metrics import AttackMetrics, AuditSettings, decide_leakage, evaluate_scores, rank_attacks, summarize_spread
 from ..report import AuditResult
-from ..training import train_models
+from ..training import Execution, train_models
 from ..training._runner import ProgressCallback
 from ..training.lm_recipe import CanarySet, LmRecipe, stat_index
 from .design import balanced_membership, check_n_models, check_references, game_seeds, references_for_target
@@ -370,7 +370,7 @@ def _canary_rows(recipe: LmRecipe) -> tuple[CanarySet | None, np.ndarray]:
 
 
 def run_lm_audit(cfg: Any, *, jobs: int | None = None, progress: ProgressCallback | None = None,
-                 executor: str = "process", mp_context: str | None = None) -> AuditResult:
+                 executor: str | Execution = "process", mp_context: str | None = None) -> AuditResult:
     """The config game for ``[model] kind = "causal_lm"`` (called by :func:`miaudit.audit.run_audit`)."""
     from ..data import load_dataset
 
@@ -457,7 +457,7 @@ def run_lm_audit_with_target(
     attack_params: Mapping[str, Mapping[str, Any]] | None = None,
     settings: AuditSettings | Mapping[str, Any] | None = None,
     progress: ProgressCallback | None = None,
-    executor: str = "process",
+    executor: str | Execution = "process",
     show_text: bool = False,
     game: Mapping[str, Any] | None = None,
 ) -> AuditResult:

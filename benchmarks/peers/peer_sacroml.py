@@ -170,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901
                 "note": "its default RF on sorted probabilities, 5-fold cross-fitted here"}
 
     ks = [int(v) for v in args.k.split(",") if v]
+    if recipe["kind"] != "sklearn_mlp" and ks:
+        C.run_attack("lira", lambda: lira("offline", False, ks[0]), out["attacks"])  # records why it is not run
+        ks = []
     for k in ks:
         for mode in [v for v in args.modes.split(",") if v]:
             for fixvar in (False, True):

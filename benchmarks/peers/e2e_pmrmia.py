@@ -45,14 +45,13 @@ def main(argv: list[str] | None = None) -> int:
 
     peer_leakpro.stub_torchvision()
     sys.path.insert(0, args.pm_src)
-    import torch
-    from torch.utils.data import Subset, TensorDataset
-
     import _leakpro_models as LM
     import audit as pm_audit
     import get_signals as pm_signals
     import models.utils as pm_models
+    import torch
     import util as pm_util
+    from torch.utils.data import Subset, TensorDataset
     phases["start-up (imports)"] = time.perf_counter() - t0
 
     t = time.perf_counter()

@@ -58,7 +58,7 @@ def write_data(target: str, work: Path, mnist_dir: str, seed: int) -> tuple[Path
 
 def miaudit_config(path: Path, pool: Path, recipe: dict, k: int, stack: object, out: Path) -> None:
     p = recipe["params"]
-    model = ('model = "mlp"\nmodel_kwargs = { hidden = [%d] }\n' % p["hidden"]) if recipe["kind"] == "torch_mlp" \
+    model = f'model = "mlp"\nmodel_kwargs = {{ hidden = [{p["hidden"]}] }}\n' if recipe["kind"] == "torch_mlp" \
         else 'model = "small_cnn"\n'
     stack_s = {True: "true", False: "false"}.get(stack, '"auto"')  # type: ignore[call-overload]
     path.write_text(f"""attacks = ["rmia", "lira_online"]
@@ -80,6 +80,22 @@ seed = 0
 [output]
 dir = "{out}"
 """)
+
+
+def miaudit_phases(log: Path) -> dict | None:
+    """Training time (its progress bar's elapsed time) and the in-process total it prints last, from the log."""
+    import re
+
+    text = log.read_text(errors="replace").replace("\r", "\n") if log.exists() else ""
+    tr = re.findall(r"training models.*?(\d+):(\d\d):(\d\d) eta", text)
+    tot = re.findall(r"\((\d+(?:\.\d+)?) s\)\s*$", text.strip())
+    out = {}
+    if tr:
+        h, mnt, sec = (int(v) for v in tr[-1])
+        out["training (progress bar)"] = 3600 * h + 60 * mnt + sec
+    if tot:
+        out["total in process"] = float(tot[-1])
+    return out or None
 
 
 def timed(cmd: list[str], env: dict, log: Path) -> tuple[float, int]:
@@ -119,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
                 miaudit_config(cfg, pool, recipe, k, stack, d / "out")
                 cmd = ["nice", sys.executable, "-m", "miaudit", "audit", str(cfg)] + (["--jobs", str(jobs)] if jobs else [])
                 wall, rc = timed(cmd, env_mi, d / "log.txt")
-                phases = None
+                phases = miaudit_phases(d / "log.txt")
                 res = d / "out" / "results.json"
                 if res.exists():
                     r = json.loads(res.read_text())
@@ -144,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 raise SystemExit(f"unknown tool {tool}")
             row = {"target": args.target, "k": k, "tool": tool, "wall_s": round(wall, 1), "rc": rc, "phases": phases,
+                   "load_avg_1min_after": round(os.getloadavg()[0], 1),
                    "cmd": " ".join(cmd)}
             print(json.dumps(row), flush=True)
             rows.append(row)

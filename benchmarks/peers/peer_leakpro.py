@@ -123,8 +123,14 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915
         import yaml
         from leakpro import LeakPro
         from leakpro.input_handler.abstract_input_handler import AbstractInputHandler
-        from leakpro.schemas import (DataLoaderConfig, EvalOutput, LossConfig, MIAMetaDataSchema, OptimizerConfig,
-                                     TrainingOutput)
+        from leakpro.schemas import (
+            DataLoaderConfig,
+            EvalOutput,
+            LossConfig,
+            MIAMetaDataSchema,
+            OptimizerConfig,
+            TrainingOutput,
+        )
     except BaseException as exc:  # noqa: BLE001
         out["error"] = f"import failed: {type(exc).__name__}: {exc}"
         C.write_json(args.out, out)

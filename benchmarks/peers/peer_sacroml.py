@@ -178,6 +178,22 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901
             for fixvar in (False, True):
                 C.run_attack(f"lira_{mode}{'_fixvar' if fixvar else ''}_k{k}",
                              lambda mode=mode, fixvar=fixvar, k=k: lira(mode, fixvar, k), out["attacks"])
+    failed = [name for name, a in out["attacks"].items() if name.startswith("lira_") and "NaN" in (a.get("error") or "")]
+    if failed:
+        # SACRO-ML's logit() clips p at 1 - EPS with EPS = 1e-16, which is 1.0 in float64: a shadow model's
+        # probability of exactly 1 gives logit = inf, its means/stds become NaN and its own get_metrics raises
+        # "Input contains NaN". Re-run those attacks with EPS = 1e-12 (our patch, marked _epsfix).
+        from sacroml.attacks import utils as su
+
+        su.EPS = 1e-12
+        out["sacroml_eps_patched_for"] = failed
+        for k in ks:
+            for mode in [v for v in args.modes.split(",") if v]:
+                for fixvar in (False, True):
+                    name = f"lira_{mode}{'_fixvar' if fixvar else ''}_k{k}"
+                    if name in failed:
+                        C.run_attack(name + "_epsfix", lambda mode=mode, fixvar=fixvar, k=k: lira(mode, fixvar, k),
+                                     out["attacks"])
     C.run_attack("qmia", lambda: qmia(False), out["attacks"])
     C.run_attack("qmia_heldout", lambda: qmia(True), out["attacks"])
     C.run_attack("worstcase_rf", worstcase, out["attacks"])

@@ -66,17 +66,26 @@ def check_null(args: argparse.Namespace) -> dict:
                 rows.setdefault(name, []).append({"auc": r["auc"], "auc_ci": r.get("auc_ci"),
                                                   "tpr_at_1pct": r["tpr_at_fpr"]["0.01"],
                                                   "reported_auc": (a.get("reported") or {}).get("auc")})
+    return {"game": f"{args.trials} null games, n={args.n} (half members), 10 classes, 8 N(0,1) features, "
+                    "Dirichlet(1) probabilities independent of membership; population set of n more",
+            "summary": summarize(rows, args.n), "trials": rows}
+
+
+def summarize(rows: dict, n: int) -> dict:
+    from miaudit.metrics import clopper_pearson
+
     summary = {}
     for name, rs in rows.items():
         ok = [r for r in rs if "auc" in r]
         claims = sum(1 for r in ok if r["auc_ci"] and r["auc_ci"][0] > 0.5)
+        n_pos = n // 2
+        tpr_claims = sum(1 for r in ok if r["tpr_at_1pct"] is not None
+                         and clopper_pearson(int(round(r["tpr_at_1pct"] * n_pos)), n_pos, confidence=0.95)[0] > 0.01)
         summary[name] = {"trials": len(rs), "errors": len(rs) - len(ok),
                          "auc_mean": float(np.mean([r["auc"] for r in ok])) if ok else None,
-                         "auc_ci_above_half": claims,
+                         "auc_ci_above_half": claims, "tpr_at_1pct_ci_above_1pct": tpr_claims,
                          "tpr_at_1pct_mean": float(np.mean([r["tpr_at_1pct"] for r in ok])) if ok else None}
-    return {"game": f"{args.trials} null games, n={args.n} (half members), 10 classes, 8 N(0,1) features, "
-                    "Dirichlet(1) probabilities independent of membership; population set of n more",
-            "summary": summary, "trials": rows}
+    return summary
 
 
 def check_games(args: argparse.Namespace) -> dict:
@@ -121,8 +130,14 @@ def main() -> int:
     ap.add_argument("--envs", default="/work/peer-envs")
     ap.add_argument("--games", default="/work/peer-envs/_runs/full")
     ap.add_argument("--out", default=str(HERE / "FAULTS_ISSUE15.json"))
+    ap.add_argument("--null-from", help="take the null-game part from this earlier output")
     args = ap.parse_args()
-    res = {"null_games_sacroml": check_null(args), "stored_games": check_games(args)}
+    if args.null_from:  # reuse a finished null-game run (e.g. when only the stored games changed)
+        null = json.loads(Path(args.null_from).read_text())["null_games_sacroml"]
+        null["summary"] = summarize(null["trials"], args.n)
+    else:
+        null = check_null(args)
+    res = {"null_games_sacroml": null, "stored_games": check_games(args)}
     Path(args.out).write_text(json.dumps(res, indent=1, default=float))
     print(json.dumps({"null": res["null_games_sacroml"]["summary"], "games": res["stored_games"]}, indent=1,
                      default=float))

@@ -115,7 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pm-src", default="/work/peer-envs/src/ml_privacy_meter")
     ap.add_argument("--work", default="/work/peer-envs/_e2e")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--epochs", type=int, help="override the recipe's epochs (the same for every tool)")
     args = ap.parse_args(argv)
+    if args.epochs:
+        RECIPES[args.target]["params"]["epochs"] = args.epochs
     stamp = time.strftime("%Y%m%d-%H%M%S")
     work = Path(args.work) / f"{args.target}-{stamp}"
     work.mkdir(parents=True)

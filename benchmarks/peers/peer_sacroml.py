@@ -180,12 +180,14 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901
                              lambda mode=mode, fixvar=fixvar, k=k: lira(mode, fixvar, k), out["attacks"])
     failed = [name for name, a in out["attacks"].items() if name.startswith("lira_") and "NaN" in (a.get("error") or "")]
     if failed:
-        # SACRO-ML's logit() clips p at 1 - EPS with EPS = 1e-16, which is 1.0 in float64: a shadow model's
-        # probability of exactly 1 gives logit = inf, its means/stds become NaN and its own get_metrics raises
-        # "Input contains NaN". Re-run those attacks with EPS = 1e-12 (our patch, marked _epsfix).
+        # SACRO-ML's logit() clips with min(p, 1 - EPS), EPS = 1e-16. The shadow models' probabilities are float32
+        # (scikit-learn's MLP on float32 features) and NumPy 2 compares the Python float in float32, where
+        # 1 - 1e-16 is 1.0: the clip does nothing, p = 1 gives logit = inf, the per-record mean/std become NaN
+        # and its own get_metrics raises "Input contains NaN". Re-run those attacks with EPS = 1e-6 (our patch,
+        # representable in float32; rows marked _epsfix).
         from sacroml.attacks import utils as su
 
-        su.EPS = 1e-12
+        su.EPS = 1e-6
         out["sacroml_eps_patched_for"] = failed
         for k in ks:
             for mode in [v for v in args.modes.split(",") if v]:

@@ -30,7 +30,8 @@
 #   pmrmia:       Privacy Meter's GitHub scripts (ml_privacy_meter.tar.gz, e384af8; not a package, nothing to
 #                 install): its attacks.py needs numpy + scikit-learn only. Its pipeline (run_mia.py ->
 #                 models/utils.py) also imports torch, torchvision, transformers and peft at module level; installed
-#                 torch==2.13.0 numpy scipy scikit-learn pandas pyyaml matplotlib transformers peft; torchvision
+#                 torch==2.13.0 numpy scipy scikit-learn pandas pyyaml matplotlib transformers peft datasets
+#                 (HF datasets: dataset/__init__.py imports it); torchvision
 #                 removed for the same CUDA-build reason as above.
 #   sacroml:      pip install sacroml==2.0.1 "torch==2.13.0": installs as declared (acro 1.0.2, xgboost 3.2.0,
 #                 which drags nvidia-nccl-cu12 (~200 MB of CUDA library) into a CPU-only env).

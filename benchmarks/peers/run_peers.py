@@ -49,6 +49,9 @@ PEERS = {
     "art": ("art", "peer_art.py"),
     "tfprivacy": ("tfprivacy", "peer_tfprivacy.py"),
     "privacymeter": ("privacymeter", "peer_privacymeter.py"),
+    "pmrmia": ("pmrmia", "peer_pmrmia.py"),
+    "sacroml": ("sacroml", "peer_sacroml.py"),
+    "leakpro": ("leakpro", "peer_leakpro.py"),
 }
 FPRS = (0.001, 0.01)
 THREAD_ENV = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
@@ -168,13 +171,17 @@ def prepare_game(target: T.Target, seed: int, gdir: Path, args: argparse.Namespa
     blocks = [balanced_membership(len(ya), 8, seed=np.random.SeedSequence([seed, 500 + b])) for b in range(max(1, kmax // 8))]
     membership = np.concatenate(blocks)[:kmax]
     seeds = model_seeds(seed, kmax)
+    Xall, yall = np.concatenate([Xa, Xp]), np.concatenate([ya, yp])
+    membership_all = np.concatenate([membership, np.zeros((kmax, len(yp)), dtype=bool)], axis=1)
     ref_wall: dict[str, float] = {}
     ref_wall_note = "measured"
     ref_logits = None
     done = 0
     for k in sorted(args.k):
         t0 = time.perf_counter()
-        trained = train_models(recipe, Xa, ya, membership[:k], seeds=seeds[:k], run_dir=gdir / "refs",
+        # the references also predict the population set (never trained on it): Privacy Meter's RMIA
+        # needs every model's outputs on its population samples z
+        trained = train_models(recipe, Xall, yall, membership_all[:k], seeds=seeds[:k], run_dir=gdir / "refs",
                                jobs=args.jobs)
         wall = time.perf_counter() - t0
         n_new = int(np.sum(trained.trained_now))
@@ -190,11 +197,13 @@ def prepare_game(target: T.Target, seed: int, gdir: Path, args: argparse.Namespa
         ref_logits = trained.logits
         log(f"  {k} reference models ready (cumulative wall {ref_wall[str(k)]:.1f}s)")
 
+    rl = np.asarray(ref_logits, dtype=np.float32)[:, :, 0, :]
+    na = len(ya)
     np.savez(gdir / "bundle.npz", labels=ya, target_logits=la[:, 0, :], is_member=is_member,
              population_logits=lp[:, 0, :], population_labels=yp,
-             ref_logits=np.asarray(ref_logits, dtype=np.float32)[:, :, 0, :], ref_is_member=membership)
-    np.savez(gdir / "features.npz", X=Xa.astype(np.float32), y=ya,
-             recipe=np.array(json.dumps(T.recipe_json(target))))
+             ref_logits=rl[:, :na], ref_is_member=membership, ref_population_logits=rl[:, na:])
+    np.savez(gdir / "features.npz", X=Xa.astype(np.float32), y=ya, X_population=Xp.astype(np.float32),
+             y_population=yp, recipe=np.array(json.dumps(T.recipe_json(target))), **T.export_model(model))
     info = {"target": target.name, "seed": seed, "n_audit": int(len(ya)), "n_members": int(is_member.sum()),
             "n_nonmembers": int((~is_member).sum()), "n_population": int(len(yp)),
             "train_accuracy": acc_tr, "test_accuracy": acc_te, "target_train_s": t_target,
@@ -218,9 +227,11 @@ def run_peer(peer: str, gdir: Path, seed: int, args: argparse.Namespace, kmax: i
     cmd = ["nice", "-n", "5", str(py), str(HERE / script), str(bundle), str(out), "--seed", str(seed)]
     if peer == "art":
         cmd += ["--features", str(gdir / "features.npz"), "--shadow-k", str(min(8, kmax))]
-    if peer == "privacymeter":
-        # Privacy Meter's reference attack gets the same reference models as miaudit K=max.
-        pass
+    if peer in ("pmrmia", "sacroml", "leakpro"):
+        cmd += ["--features", str(gdir / "features.npz"), "--k", ",".join(str(k) for k in args.k),
+                "--workdir", str(gdir / f"{peer}_work")]
+    if peer == "pmrmia":
+        cmd += ["--pm-src", args.pm_src]
     env = dict(os.environ, **THREAD_ENV)
     env.pop("PYTHONPATH", None)
     t0 = time.perf_counter()
@@ -464,6 +475,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--peers", default="art,tfprivacy,privacymeter")
     ap.add_argument("--envs", default="/work/peer-envs")
+    ap.add_argument("--pm-src", default="/work/peer-envs/src/ml_privacy_meter",
+                    help="unpacked Privacy Meter scripts (ml_privacy_meter.tar.gz)")
     ap.add_argument("--work", default="/work/peer-envs/_runs", help="game folders (bundles, peer outputs)")
     ap.add_argument("--out", default=str(HERE / "RESULTS.md"))
     ap.add_argument("--quick", action="store_true", help="small pools (a smoke run)")

@@ -102,3 +102,21 @@ def make_recipe(target: Target):
 
 def recipe_json(target: Target) -> dict[str, Any]:
     return {"kind": target.recipe_kind, "params": target.params, "n_classes": target.n_classes}
+
+
+def export_model(model: Any) -> dict[str, np.ndarray]:
+    """The trained target's weights as plain arrays (for peers that need the model itself as a torch module:
+    LeakPro). sklearn MLP: coefs/intercepts per layer; torch: the state dict (keys prefixed ``sd:``)."""
+    est = model[-1] if hasattr(model, "steps") else model
+    out: dict[str, np.ndarray] = {}
+    if hasattr(est, "coefs_"):
+        for i, (w, b) in enumerate(zip(est.coefs_, est.intercepts_)):
+            out[f"mlp_W{i}"] = np.asarray(w, dtype=np.float32)
+            out[f"mlp_b{i}"] = np.asarray(b, dtype=np.float32)
+        out["mlp_activation"] = np.array(est.activation)
+        out["mlp_classes"] = np.asarray(est.classes_)
+        return out
+    if hasattr(model, "state_dict"):
+        for k, v in model.state_dict().items():
+            out[f"sd:{k}"] = v.detach().cpu().numpy()
+    return out

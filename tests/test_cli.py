@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -460,6 +461,20 @@ def test_levers_help_reads_plainly():
     assert "<list[str]>" not in text and "{config}" not in text
     assert "config-help" in flat and "docs/config.md" not in flat
     assert "config-help" in " ".join(run_cli("audit", "--help").stdout.split())
+
+
+@pytest.mark.parametrize("command", ["demo", "score", "audit", "levers", "dp-audit", "attacks", "config-help"])
+def test_help_names_values_by_their_metavars_only(command: str):
+    """No type column of typer's own (<bool> beside --help, <path> beside CONFIG), no {CONFIG} in the usage."""
+    text = run_cli(command, "--help").stdout
+    assert text.strip(), f"{command} --help printed nothing"
+    assert re.search(r"<[a-z]", text) is None, text
+    assert re.search(r"\{[A-Za-z]", text) is None, text
+    usage = next(line for line in text.splitlines() if "Usage:" in line)
+    if command in ("audit", "levers", "dp-audit"):
+        assert usage.rstrip().endswith("CONFIG"), usage
+    if command == "score":
+        assert "BUNDLE" in usage
 
 
 def test_config_help_prints_the_reference():

@@ -38,6 +38,41 @@ EXIT_CODES_HELP = (
     "rerun with --debug or MIAUDIT_DEBUG=1 for the traceback); 130 interrupted."
 )
 
+def _plain_help_types() -> None:
+    """Help that names each value by its metavar only.
+
+    typer 0.2x prints a type column of its own beside every parameter (``<bool>`` for flags such as
+    ``--help``, ``<path>`` beside an argument already named CONFIG) and writes a required argument as
+    ``{CONFIG}`` in the usage line. miaudit's options carry their own metavars (DIR, N, METRIC=VALUE), so
+    flags and arguments get no type and a required argument reads ``CONFIG``. A typer without these hooks is
+    left as it is.
+    """
+    from typer import core
+
+    option, argument = getattr(core, "TyperOption", None), getattr(core, "TyperArgument", None)
+    if option is not None and hasattr(option, "display_type_rich") and not hasattr(option, "_miaudit_plain"):
+        original = option.display_type_rich
+
+        def option_type(self: Any, ctx: Any) -> str | None:
+            if getattr(self, "is_flag", False) and self.metavar is None:
+                return None
+            return original(self, ctx)  # type: ignore[no-any-return]
+
+        option.display_type_rich = option_type
+        option._miaudit_plain = True
+    if argument is not None and hasattr(argument, "display_type_rich"):
+        argument.display_type_rich = lambda self, ctx: None
+    if argument is not None and hasattr(argument, "_usage_display_name"):
+        def usage_name(self: Any) -> str:
+            name = str(self.display_name_raw)
+            name = name if self.required else f"[{name}]"
+            return name + ("..." if self.nargs != 1 else "")
+
+        argument._usage_display_name = usage_name
+
+
+_plain_help_types()
+
 app = typer.Typer(
     name="miaudit",
     help="Measure how much a trained model leaks about who was in its training set (membership inference).\n\n"

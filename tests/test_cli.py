@@ -60,6 +60,17 @@ def test_score_writes_the_three_outputs(bundle_path, tmp_path):
     assert "lira_online" in proc.stdout  # summary table
 
 
+def test_attacks_of_another_access_are_one_line_not_one_each(bundle_path, tmp_path):
+    """A logits bundle cannot run the label-only and raw-score attacks: the terminal says so once."""
+    proc = run_cli("score", str(bundle_path), "--out", str(tmp_path / "o"))
+    assert proc.returncode == 0, proc.stderr
+    skipped = json.loads((tmp_path / "o" / "results.json").read_text())["skipped"]
+    assert {"gap", "label_augment", "max_score"} <= set(skipped)  # results.json keeps every reason
+    assert "skipped gap" not in proc.stdout and "skipped max_score" not in proc.stdout
+    line = next(x for x in proc.stdout.splitlines() if "need another access" in x)
+    assert "gap" in line and "max_score" in line and "miaudit attacks" in line
+
+
 def test_score_selected_attacks_only(bundle_path, tmp_path):
     proc = run_cli("score", str(bundle_path), "--out", str(tmp_path), "-a", "loss", "-a", "rmia")
     assert proc.returncode == 0, proc.stderr

@@ -188,6 +188,15 @@ def _crash(exc: BaseException) -> None:
     )
 
 
+#: How the registry begins the reason of an attack that needs another access to the model than the run has.
+_OTHER_ACCESS = ("label-only attack:", "needs raw per-class scores", "needs the model's outputs",
+                 "needs logits or probabilities")
+
+
+def _is_other_access(reason: str) -> bool:
+    return reason.startswith(_OTHER_ACCESS)
+
+
 def _one_line(exc: BaseException) -> str:
     from rich.markup import escape
 
@@ -314,8 +323,14 @@ def print_summary(result: Any, *, title: str) -> None:
             lo, hi = blind["auc_interval"]
             out_console.print(f"blind baseline (texts only, no model): AUC {_fmt(blind['auc'])} [{_fmt(lo)}, {_fmt(hi)}], "
                               f"p = {blind['p_value']:.2g}{' (SIGNIFICANT: the sets differ)' if blind['significant'] else ''}")
+    other_access = [n for n, r in result.skipped.items() if _is_other_access(str(r))]
     for name, reason in result.skipped.items():
-        out_console.print(f"[dim]skipped {name}: {_one_line(Exception(reason))}[/]", highlight=False)
+        if name not in other_access:
+            out_console.print(f"[dim]skipped {name}: {_one_line(Exception(reason))}[/]", highlight=False)
+    if other_access:
+        out_console.print(f"[dim]not run, they need another access to the model: {', '.join(other_access)} "
+                          "(`miaudit attacks` lists each attack's access; results.json skipped says why)[/]",
+                          highlight=False)
     for w in result.warnings:
         console.print(f"[bold yellow]warning:[/] {_one_line(w)}", highlight=False, soft_wrap=True)
     verdict = result.verdict()

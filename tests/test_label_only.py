@@ -330,7 +330,8 @@ def _target_files(tmp: Path) -> None:
         "def predict(Z):\n    return _m.predict(np.asarray(Z))\n")
 
 
-def test_config_callable_target_with_budget(tmp_path):
+def _callable_target_config(tmp_path: Path, *, batch_size: int, query_budget: int) -> Path:
+    """A config whose [target] is a label-only callable with a budget, and an earlier run's folder to keep."""
     _target_files(tmp_path)
     target = textwrap.dedent(f"""\
         [target]
@@ -338,12 +339,17 @@ def test_config_callable_target_with_budget(tmp_path):
         output_kind = "labels"
         members = "{tmp_path / 'members.npy'}"
         nonmembers = "{tmp_path / 'nonmembers.npy'}"
-        batch_size = 64
-        query_budget = 100
+        batch_size = {batch_size}
+        query_budget = {query_budget}
         """)
     cfg = _config(tmp_path, "t", target=target)
     (tmp_path / "t").mkdir()
     (tmp_path / "t" / "keep.txt").write_text("earlier work")
+    return cfg
+
+
+def test_config_callable_target_with_budget(tmp_path):
+    cfg = _callable_target_config(tmp_path, batch_size=64, query_budget=100)
     res = CliRunner().invoke(app, ["audit", str(cfg), "--jobs", "1", "--overwrite"])
     assert res.exit_code == 2, res.output
     assert "query budget" in res.output and "nothing was queried" in res.output
@@ -432,19 +438,7 @@ def test_budget_exhausted_mid_audit_exits_2_and_keeps_the_trained_models(tmp_pat
     budget trains none) and the earlier results folder is untouched."""
     from miaudit.models import QueryModel as QM
 
-    _target_files(tmp_path)
-    target = textwrap.dedent(f"""\
-        [target]
-        callable = "mytarget.predict"
-        output_kind = "labels"
-        members = "{tmp_path / 'members.npy'}"
-        nonmembers = "{tmp_path / 'nonmembers.npy'}"
-        batch_size = 50
-        query_budget = 1000
-        """)
-    cfg = _config(tmp_path, "t", target=target)
-    (tmp_path / "t").mkdir()
-    (tmp_path / "t" / "keep.txt").write_text("earlier work")
+    cfg = _callable_target_config(tmp_path, batch_size=50, query_budget=1000)
     monkeypatch.setattr(QM, "require", lambda self, n, what: None)
     res = CliRunner().invoke(app, ["audit", str(cfg), "--jobs", "1", "--overwrite"])
     assert res.exit_code == 2, res.output

@@ -151,11 +151,7 @@ def audit_model(
         logits = probs_to_logits(np.asarray(model.predict_proba(X_all), dtype=np.float64))[:, None, :]
     else:
         logits = sklearn_logits(model, X_all, n_classes=n_classes)
-    groups = None
-    if groups_members is not None or groups_nonmembers is not None:
-        if groups_members is None or groups_nonmembers is None:
-            raise InputError("groups_members and groups_nonmembers must be given together")
-        groups = np.concatenate([np.asarray(groups_members), np.asarray(groups_nonmembers)])
+    groups = _joined_groups(groups_members, groups_nonmembers)
     is_member = np.concatenate([np.ones(len(ym), bool), np.zeros(len(yn), bool)])
     bundle = SignalBundle.from_arrays(labels=y_codes, target_logits=logits, is_member=is_member, groups=groups)
     game_d = {"source": "model", "model": _describe(model)}
@@ -163,6 +159,15 @@ def audit_model(
     return evaluate_bundle(
         bundle, attacks=attacks, settings=settings, game=game_d, features=X_all if show_features else None
     )
+
+
+def _joined_groups(groups_members: Any, groups_nonmembers: Any) -> np.ndarray | None:
+    """Members' then non-members' group labels, or None; both or neither must be given."""
+    if groups_members is None and groups_nonmembers is None:
+        return None
+    if groups_members is None or groups_nonmembers is None:
+        raise InputError("groups_members and groups_nonmembers must be given together")
+    return np.concatenate([np.asarray(groups_members), np.asarray(groups_nonmembers)])
 
 
 def _audit_queried(model: Any, X_members: Any, y_members: Any, X_nonmembers: Any, y_nonmembers: Any, *,
@@ -193,11 +198,7 @@ def _audit_queried(model: Any, X_members: Any, y_members: Any, X_nonmembers: Any
         X_all = np.concatenate([Xm, np.asarray(Xn)])
     qm = QueryModel(model, n_classes=int(n_classes), output_kind=output_kind, batch_size=batch_size,
                     query_budget=query_budget)
-    groups = None
-    if groups_members is not None or groups_nonmembers is not None:
-        if groups_members is None or groups_nonmembers is None:
-            raise InputError("groups_members and groups_nonmembers must be given together")
-        groups = np.concatenate([np.asarray(groups_members), np.asarray(groups_nonmembers)])
+    groups = _joined_groups(groups_members, groups_nonmembers)
     is_member = np.concatenate([np.ones(len(ym), bool), np.zeros(len(yn), bool)])
     n = len(y_all)
     game_d: dict[str, Any] = {"source": "model", "model": _describe(model), "output_kind": qm.output_kind,

@@ -1,19 +1,5 @@
-"""Torch tests run single-threaded: tiny models gain nothing from threads, and a busy 2-core CI machine
-loses a lot to OpenMP threads spinning against each other."""
+"""Torch tests run single-threaded (:mod:`tests._torch_threads`)."""
 
-from __future__ import annotations
+from tests._torch_threads import one_torch_thread
 
-import pytest
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _one_torch_thread():
-    try:
-        import torch
-    except ImportError:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+__all__ = ["one_torch_thread"]

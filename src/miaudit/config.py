@@ -292,7 +292,8 @@ class AuditConfig:
         attacks = _parse_attacks(d.get("attacks"), problems)
         metrics = _parse_metrics(d.get("metrics"), problems)
         output = _parse_output(d.get("output"), base, problems)
-        target = _parse_target(d.get("target"), base, problems)
+        target = (_parse_lm_target(d.get("target"), base, data, problems) if model.kind == "causal_lm"
+                  else _parse_target(d.get("target"), base, problems))
         execution = _parse_execution(d.get("execution"), problems)
         _check_attack_family(model, attacks, problems)
         problems.raise_if_any(src)
@@ -322,7 +323,9 @@ class AuditConfig:
         for k in _PATH_KEYS:
             if k in d["data"]:
                 d["data"][k] = str(d["data"][k])
-        if self.target is not None:
+        if self.target is not None and self.model.kind == "causal_lm":
+            d["target"] = {"model": str(self.target.model)}
+        elif self.target is not None:
             t = self.target
             d["target"] = {"members": str(t.members), "nonmembers": str(t.nonmembers), "allow_pickle": t.allow_pickle,
                            "trusted": list(t.trusted), "batch_size": t.batch_size,
@@ -628,6 +631,44 @@ def _parse_target(table: Any, base: Path | None, problems: _Problems) -> TargetC
     return TargetConfig(model=paths.get("model"), members=paths["members"], nonmembers=paths["nonmembers"],
                         allow_pickle=allow, trusted=tuple(trusted), callable=fn, output_kind=kind,
                         batch_size=int(batch), query_budget=None if budget is None else int(budget))
+
+
+def _parse_lm_target(table: Any, base: Path | None, data: DataConfig, problems: _Problems) -> TargetConfig | None:
+    """``[target]`` of a language model: ``model``, a local folder saved with ``save_pretrained`` (safetensors
+    weights); its members are the documents of ``[data] path`` flagged in ``[data] member_column`` (default
+    ``"member"``): ``members`` and ``nonmembers`` of the result are that file."""
+    member_column = data.options.get("member_column")
+    if table is None:
+        if member_column is not None:
+            problems.add("[data] member_column: only with a [target] model (the flags are its membership); "
+                         "add [target] model = \"<checkpoint folder>\" or remove member_column")
+        return None
+    sec = _Section("target", table, ("model",), problems)
+    v = sec.get("model", None, lambda v: isinstance(v, str) and v != "", "a checkpoint folder path")
+    if v is None:
+        if "model" not in sec.table:
+            problems.add("[target] model: missing; add model = \"<folder saved with model.save_pretrained>\"")
+        return None
+    p = _resolve(base, v)
+    if why := _unusable(p):
+        problems.add(f"[target] model: the path cannot be used ({why}); use a shorter, valid path")
+        return None
+    if not p.is_dir():
+        problems.add(f"[target] model: {str(p)!r} is not a folder; save the target with model.save_pretrained(folder) "
+                     "(relative paths are relative to the config file)")
+        return None
+    if not (p / "config.json").is_file() or not any(p.glob("*.safetensors")):
+        problems.add(f"[target] model: {str(p)!r} has no config.json with *.safetensors weights (pickled .bin "
+                     "weights are refused: loading them can run code); save it with model.save_pretrained(folder)")
+        return None
+    if data.kind != "text" or "path" not in data.options:
+        problems.add("[data] kind: a language-model [target] needs kind = \"text\" with a path whose documents "
+                     "carry a member flag ([data] member_column)")
+        return None
+    if "max_examples" in data.options:
+        problems.add("[data] max_examples: not with a [target]: every flagged document is audited; remove it")
+    f = Path(data.options["path"])
+    return TargetConfig(model=p, members=f, nonmembers=f)
 
 
 def _parse_execution(table: Any, problems: _Problems) -> Execution:

@@ -381,8 +381,7 @@ def run_lm_audit(cfg: Any, *, jobs: int | None = None, progress: ProgressCallbac
     except InputError as exc:
         raise ConfigError(str(exc)) from None
     if cfg.target is not None:
-        raise ConfigError("[target]: not available for kind = \"causal_lm\" in a config yet; use "
-                          "miaudit.audit.lm.run_lm_audit_with_target from Python")
+        return _run_config_lm_target(cfg, jobs=jobs, progress=progress, executor=executor)
     texts_all = np.asarray(ds.X, dtype=object)
     if texts_all.ndim != 1 or not all(isinstance(t, str) for t in texts_all):
         raise ConfigError(f"[data] kind: {cfg.data.kind!r} gives no documents; use kind = \"text\" or \"pydoc_topics\" "
@@ -441,6 +440,48 @@ def run_lm_audit(cfg: Any, *, jobs: int | None = None, progress: ProgressCallbac
     return evaluate_lm(texts, targets, attacks=list(cfg.attacks.names) if cfg.attacks.names else None,
                        attack_params=params, settings=cfg.settings(), reference_lm_stats=ref_lm, game=game_d,
                        show_text=bool(getattr(cfg.output, "show_text", False)), canaries=canary_d)
+
+
+def _run_config_lm_target(cfg: Any, *, jobs: int | None, progress: ProgressCallback | None,
+                          executor: str | Execution) -> AuditResult:
+    """``[target] model`` (a checkpoint folder) of a language model, with the members flagged in ``[data]
+    member_column``: everything is read and loaded before any reference is trained."""
+    from ..data._text import read_member_flags, read_texts
+
+    opts = cfg.data.options
+    path = Path(opts["path"])
+    try:
+        texts = read_texts(path, text_field=opts.get("text_field", "text"), text_column=opts.get("text_column", "text"))
+        flags = np.asarray(read_member_flags(path, opts.get("member_column", "member")), dtype=bool)
+    except ConfigError:
+        raise
+    except InputError as exc:
+        raise ConfigError(str(exc)) from None
+    if len(flags) != len(texts):  # pragma: no cover - both readers skip the same blank lines
+        raise ConfigError(f"[data] member_column: {len(flags)} flags for {len(texts)} documents in {path.name!r}")
+    try:
+        recipe = cfg.model.build(n_classes=1)
+    except InputError as exc:
+        raise ConfigError(str(exc)) from None
+    if not isinstance(recipe, LmRecipe):  # pragma: no cover - kind routing
+        raise ConfigError("[model] kind: expected \"causal_lm\"")
+    folder = str(cfg.target.model)
+    loader = LmRecipe(init=folder, tokenizer=recipe.tokenizer, device=recipe.device, dtype=recipe.dtype,
+                      eval_batch_size=recipe.eval_batch_size, stride=recipe.stride)
+    try:
+        target_model = loader.build(seed=0)
+    except InputError as exc:
+        raise ConfigError(f"[target] model: {exc}".replace("[model] init: ", "").replace("[model] tokenizer: ", "")
+                          ) from None
+    arr = np.asarray(texts, dtype=object)
+    names = list(cfg.attacks.names) if cfg.attacks.names else None
+    params = {k: dict(v) for k, v in cfg.attacks.params.items()}
+    return run_lm_audit_with_target(
+        recipe, target_model, list(arr[flags]), list(arr[~flags]), n_references=cfg.game.n_references,
+        seed=cfg.game.seed, run_dir=cfg.output.run_dir, jobs=jobs, attacks=names, attack_params=params,
+        settings=cfg.settings(), progress=progress, executor=executor,
+        show_text=bool(getattr(cfg.output, "show_text", False)),
+        game={"dataset": path.stem, "target_path": folder, "member_column": opts.get("member_column", "member")})
 
 
 def run_lm_audit_with_target(

@@ -25,10 +25,10 @@ from typing import Any
 
 from .._errors import InputError
 
-__all__ = ["TEXT_KINDS", "load_text", "load_pydoc_topics", "pydoc_paragraphs", "read_texts"]
+__all__ = ["TEXT_KINDS", "load_text", "load_pydoc_topics", "pydoc_paragraphs", "read_member_flags", "read_texts"]
 
 TEXT_KINDS: dict[str, tuple[str, ...]] = {
-    "text": ("path", "text_field", "text_column"),
+    "text": ("path", "text_field", "text_column", "member_column"),
     "pydoc_topics": ("min_chars",),
 }
 
@@ -102,6 +102,49 @@ def read_texts(path: str | Path, *, text_field: str = "text", text_column: str =
                                  "fill it")
         return _check_docs(texts, where)
     raise InputError(f"{where}: unknown text format {suffix or '(no suffix)'!r}; expected .jsonl, .txt or .csv")
+
+
+def read_member_flags(path: str | Path, member_column: str = "member") -> list[bool]:
+    """The membership flags of a ``.jsonl`` (field ``member_column``) or ``.csv`` (column ``member_column``) file of
+    documents, one per document in :func:`read_texts` order: JSON ``true``/``false``; CSV ``true``/``false``/``1``/``0``
+    (any case). Raises :class:`InputError` naming ``[data] member_column`` for a missing field or a non-boolean value,
+    and when every document (or none) is a member."""
+    p = Path(path).expanduser()
+    where = f"[data] member_column {member_column!r} in {p.name!r}"
+    suffix = p.suffix.lower()
+    flags: list[bool] = []
+    if suffix == ".jsonl":
+        for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            obj = json.loads(line)
+            if member_column not in obj:
+                raise InputError(f"{where}: line {n} has no {member_column!r} field; mark each document's membership "
+                                 f"of the [target] model, e.g. {{\"text\": \"...\", \"{member_column}\": true}}, or "
+                                 "set member_column in [data]")
+            v = obj[member_column]
+            if not isinstance(v, bool):
+                raise InputError(f"{where}: line {n}: {v!r} is not a boolean; write true or false")
+            flags.append(v)
+    elif suffix == ".csv":
+        import pandas as pd
+
+        df = pd.read_csv(p, dtype=str, keep_default_na=False)
+        if member_column not in df.columns:
+            raise InputError(f"{where}: column not found; available columns: "
+                             f"{', '.join(map(repr, list(df.columns)[:40]))}; add it or set member_column in [data]")
+        for i, v in enumerate(df[member_column].tolist()):
+            low = str(v).strip().lower()
+            if low not in ("true", "false", "1", "0"):
+                raise InputError(f"{where}: row {i + 1} (line {i + 2}): {v!r} is not a boolean; write true/false or 1/0")
+            flags.append(low in ("true", "1"))
+    else:
+        raise InputError(f"{where}: membership flags need a .jsonl or .csv file, got {suffix or '(no suffix)'!r}")
+    n_mem = sum(flags)
+    if n_mem < 2 or len(flags) - n_mem < 2:
+        raise InputError(f"{where}: {n_mem} members and {len(flags) - n_mem} non-members; the audit needs at least 2 "
+                         "of each (check the flags)")
+    return flags
 
 
 def pydoc_paragraphs(min_chars: int = 200) -> tuple[list[str], list[str]]:

@@ -339,14 +339,11 @@ def _one_run_bound(scores: np.ndarray, inc: np.ndarray, cfg: DpAuditConfig) -> D
                                confidence=cfg.confidence)
 
 
-def run_dp_audit(audit_cfg: Any, cfg: DpAuditConfig, *, log: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Train the canary runs and compute the bounds; returns the ``"dp_audit"`` record of results.json plus
-    ``"_scores"`` / ``"_included"`` arrays (for the report and scores file)."""
+def training_arrays(audit_cfg: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray]:
+    """(recipe, features, labels 0..C-1, classes): the data as DP-SGD sees it, after the recipe's encoding
+    and standardisation (an always-zero numeric column stays exactly zero: mean 0, std 0 -> 1)."""
     from ..data import load_dataset
-    from ..training.dp_canary import DpSgdSpec, canary_runs, initial_weights
 
-    say = log or (lambda _m: None)
-    started = time.monotonic()
     ds = load_dataset(audit_cfg.data.spec())
     y_all = np.asarray(ds.y)
     classes = np.unique(y_all)
@@ -356,7 +353,17 @@ def run_dp_audit(audit_cfg: Any, cfg: DpAuditConfig, *, log: Callable[[str], Non
     st = recipe._standardize(x, enc)
     if st is not None:
         x = (x - st[0]) / st[1]
-    x = np.ascontiguousarray(x, dtype=np.float32)
+    return recipe, np.ascontiguousarray(x, dtype=np.float32), yy, classes
+
+
+def run_dp_audit(audit_cfg: Any, cfg: DpAuditConfig, *, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Train the canary runs and compute the bounds; returns the ``"dp_audit"`` record of results.json plus
+    ``"_scores"`` / ``"_included"`` arrays (for the report and scores file)."""
+    from ..training.dp_canary import DpSgdSpec, canary_runs, initial_weights
+
+    say = log or (lambda _m: None)
+    started = time.monotonic()
+    recipe, x, yy, classes = training_arrays(audit_cfg)
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 1]))
     m = 1 if cfg.design == "runs" else cfg.canaries
     coords, isolated, isolation_note = None, False, ""

@@ -9,6 +9,8 @@ noise is trained and audited against the claim. Designs:
 * ``runs``: R independent DP-SGD runs (stacked), each with the canary with probability 1/2; Clopper-Pearson
   bound at a threshold fixed before the runs (gradient canary: from the recipe's noise model; input canaries:
   chosen on the first half of the runs and certified on the second), and the Gaussian-DP bound (labelled).
+  Gradient canaries: ``canaries_per_run`` canaries per run on isolated coordinates (first-layer weights of
+  always-zero features, verified), exactly independent, pooled as R m trials; one per run where none exist.
 * ``one_run``: one run with m canaries each included independently with probability 1/2; Steinke et al.'s
   bound on the guesses "in" for the top ``guesses / 2`` scores and "out" for the bottom ``guesses / 2``.
 

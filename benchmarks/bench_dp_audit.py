@@ -5,7 +5,9 @@ runs), then prints one row: the claim, the noise trained (as a fraction of what 
 accountant's epsilon, each bound with its ceiling, and whether the claim is contradicted.
 
 Model: miaudit's MLP 64 -> 16 -> 10 on 500 digits (``max_examples = 500``), 2 epochs; gradient canaries with
-full batches (batch_size = 500, sample rate 1) unless the scenario says otherwise.
+full batches (batch_size = 500, sample rate 1) unless the scenario says otherwise. Gradient canaries in the
+runs design use ``canaries_per_run = "auto"`` (the default: up to 64 isolated canaries per run, pooled as
+runs x canaries independent trials) unless the scenario sets ``canaries_per_run = 1`` (``*_single``).
 
 Usage::
 
@@ -37,6 +39,8 @@ momentum = 0.0
 #: name -> (model settings, [dp_audit] table, noise as a fraction of the claim's; None: the claim's own)
 SCENARIOS: dict[str, tuple[dict[str, object], str, float | None]] = {
     "honest_eps8_gc_1000": ({}, 'claimed_epsilon = 8.0\nruns = 1000\n', None),
+    "honest_eps8_gc_1000_single": ({}, 'claimed_epsilon = 8.0\nruns = 1000\ncanaries_per_run = 1\n', None),
+    "quarter_noise_eps1_gc_1000_single": ({}, 'claimed_epsilon = 1.0\nruns = 1000\ncanaries_per_run = 1\n', 0.25),
     "honest_eps8_gc_1000_prv": ({}, 'claimed_epsilon = 8.0\nruns = 1000\naccountant = "prv"\n', None),
     "honest_eps8_gc_4000": ({}, 'claimed_epsilon = 8.0\nruns = 4000\ngroup_size = 500\n', None),
     "quarter_noise_eps1_gc_1000": ({}, 'claimed_epsilon = 1.0\nruns = 1000\n', 0.25),
@@ -104,12 +108,18 @@ def row(rec: dict[str, object]) -> str:
     exact = rec.get("exact_epsilon")
     return (f"| {rec['name']} | {rec['claimed_epsilon']:g} | {frac} ({rec['noise_multiplier']:.3g}) | "
             f"{rec['accountant_epsilon']:.2f} | {'-' if exact is None else f'{exact:.2f}'} | {rec['sample_rate']:.2g} | "
-            f"{rec['runs']} x {rec['canaries']} | {' | '.join(cells)} | "
+            f"{rec['runs']} x {rec['canaries']}{' iso' if rec.get('isolated') else ''} | {_trials(rec)} | "
+            f"{' | '.join(cells)} | "
             f"{'yes' if rec['claim_contradicted'] else 'no'} | {rec['wall_s']:.0f} |")
 
 
-HEADER = ("| scenario | claimed eps | noise (sigma) | accountant eps | exact eps | q | runs x canaries | CP bound | "
-          "GDP bound (assumes GDP) | one-run bound | contradicted | s |\n" + "|---" * 12 + "|")
+def _trials(rec: dict[str, object]) -> str:
+    t = rec.get("trials_per_side")
+    return f"{t['in']} / {t['out']}" if isinstance(t, dict) else "-"
+
+
+HEADER = ("| scenario | claimed eps | noise (sigma) | accountant eps | exact eps | q | runs x canaries | trials in / out | "
+          "CP bound | GDP bound (assumes GDP) | one-run bound | contradicted | s |\n" + "|---" * 13 + "|")
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -84,7 +85,63 @@ def test_too_little_noise_is_caught_and_honest_claim_is_not(tmp_path):
     assert doc["claim_contradicted"] and doc["claim_noise_multiplier"] == pytest.approx(sigma)
 
 
+def test_isolated_canaries_end_to_end(tmp_path):
+    """canaries_per_run auto on digits: several isolated canaries per run, pooled; the ceiling is the pooled one."""
+    out = tmp_path / "o"
+    res = _run(["dp-audit", _write(tmp_path, 'claimed_epsilon = 8.0\nruns = 40\n'), "--out", out])
+    assert res.exit_code == 0, res.output
+    assert "isolated coordinates" in res.output
+    doc = json.loads((out / "results.json").read_text())["dp_audit"]
+    m = doc["canaries_per_run"]
+    assert doc["isolated"] is True and 8 * 3 <= m <= 64 and doc["canaries"] == m
+    t = doc["trials_per_side"]
+    cp = doc["bounds"]["clopper_pearson"]
+    assert t["in"] + t["out"] == 40 * m == cp["details"]["n_in"] + cp["details"]["n_out"]
+    assert cp["ceiling"] > 5.0  # one canary per run (20 per side) could not certify more than about 2.5
+    assert "exactly independent, pooled" in (out / "report.html").read_text()
+    assert len((out / "scores.csv").read_text().splitlines()) == 1 + 40 * m
+    # one canary per run: the old design
+    res = _run(["dp-audit", _write(tmp_path, 'claimed_epsilon = 8.0\nruns = 40\ncanaries_per_run = 1\n'), "--out",
+                out, "--overwrite"])
+    doc = json.loads((out / "results.json").read_text())["dp_audit"]
+    assert res.exit_code == 0 and doc["canaries_per_run"] == 1 and doc["isolated"] is False
+    assert doc["trials_per_side"]["in"] + doc["trials_per_side"]["out"] == 40
+    # an explicit count
+    res = _run(["dp-audit", _write(tmp_path, 'claimed_epsilon = 8.0\nruns = 40\ncanaries_per_run = 5\n'), "--out",
+                out, "--overwrite"])
+    doc = json.loads((out / "results.json").read_text())["dp_audit"]
+    assert res.exit_code == 0 and doc["canaries_per_run"] == 5 and doc["isolated"] is True
+
+
+def test_too_many_isolated_canaries_is_an_input_error(tmp_path):
+    res = _run(["dp-audit", _write(tmp_path, 'claimed_epsilon = 8.0\nruns = 40\ncanaries_per_run = 5000\n'),
+                "--out", tmp_path / "o"])
+    assert res.exit_code == 2
+    assert "canaries_per_run: 5000 requested" in " ".join(res.output.split())
+    assert not (tmp_path / "o" / "results.json").exists()
+
+
+def test_no_zero_feature_falls_back_to_one_canary(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = ["a,b,c,label"] + [f"{rng.normal():.4f},{rng.normal():.4f},{rng.normal():.4f},{i % 2}" for i in range(60)]
+    (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
+    base = BASE.replace('kind = "digits"\nmax_examples = 120', 'kind = "csv"\npath = "d.csv"\nlabel = "label"'
+                        ).replace("batch_size = 120", "batch_size = 60")
+    out = tmp_path / "o"
+    res = _run(["dp-audit", _write(tmp_path, 'claimed_epsilon = 8.0\nruns = 20\n', base=base), "--out", out])
+    assert res.exit_code == 0, res.output
+    assert "1 per run (fallback: no isolated coordinate" in " ".join(res.output.split())
+    doc = json.loads((out / "results.json").read_text())["dp_audit"]
+    assert doc["isolated"] is False and doc["canaries_per_run"] == 1
+    assert "no input feature is exactly zero" in doc["isolation_note"]
+    assert "not isolated" in (out / "report.html").read_text()
+
+
 @pytest.mark.parametrize("dp,match", [
+    ("claimed_epsilon = 2.0\ncanaries_per_run = 0\n", "canaries_per_run: expected \"auto\" or an integer >= 1"),
+    ('claimed_epsilon = 2.0\ncanaries_per_run = "all"\n', "canaries_per_run: expected"),
+    ('claimed_epsilon = 2.0\nthreat = "input_canary"\ncanaries_per_run = 4\n', "canaries_per_run: only for"),
+    ('claimed_epsilon = 2.0\ndesign = "one_run"\ncanaries_per_run = 4\n', "canaries_per_run: only for"),
     ("delta = 1e-5\n", "claimed_epsilon: required"),
     ("claimed_epsilon = 2.0\nrnus = 10\n", "unknown key 'rnus'"),
     ('claimed_epsilon = 2.0\nthreat = "blackbox"\n', "threat: expected one of"),

@@ -9,6 +9,8 @@ noise is trained and audited against the claim. Designs:
 * ``runs``: R independent DP-SGD runs (stacked), each with the canary with probability 1/2; Clopper-Pearson
   bound at a threshold fixed before the runs (gradient canary: from the recipe's noise model; input canaries:
   chosen on the first half of the runs and certified on the second), and the Gaussian-DP bound (labelled).
+  Gradient canaries: ``canaries_per_run`` canaries per run on isolated coordinates (first-layer weights of
+  always-zero features, verified), exactly independent, pooled as R m trials; one per run where none exist.
 * ``one_run``: one run with m canaries each included independently with probability 1/2; Steinke et al.'s
   bound on the guesses "in" for the top ``guesses / 2`` scores and "out" for the bottom ``guesses / 2``.
 
@@ -43,8 +45,11 @@ from ..metrics.dp_bounds import (
 
 __all__ = ["DP_AUDIT_KEYS", "DpAuditConfig", "load_dp_audit_config", "parse_dp_audit", "run_dp_audit"]
 
-DP_AUDIT_KEYS = ("claimed_epsilon", "delta", "threat", "design", "runs", "canaries", "guesses", "noise_multiplier",
-                 "max_grad_norm", "accountant", "confidence", "canary", "init", "group_size", "seed")
+DP_AUDIT_KEYS = ("claimed_epsilon", "delta", "threat", "design", "runs", "canaries", "canaries_per_run", "guesses",
+                 "noise_multiplier", "max_grad_norm", "accountant", "confidence", "canary", "init", "group_size",
+                 "seed")
+#: ``canaries_per_run = "auto"``: every isolated coordinate, at most this many
+AUTO_CANARIES_CAP = 64
 THREATS = ("input_canary", "whitebox", "gradient_canary")
 DESIGNS = ("runs", "one_run")
 CANARY_KINDS = ("mislabelled", "ood")
@@ -69,6 +74,7 @@ class DpAuditConfig:
     design: str = "runs"
     runs: int = 1000
     canaries: int = 1000
+    canaries_per_run: int | str = "auto"
     guesses: int | None = None
     noise_multiplier: float | None = None
     max_grad_norm: float = 1.0
@@ -109,6 +115,7 @@ def parse_dp_audit(table: Any) -> DpAuditConfig:
         "design": (lambda v: v in DESIGNS, f"one of {', '.join(DESIGNS)}"),
         "runs": (lambda v: _int(v) and v >= 4, "an integer >= 4"),
         "canaries": (lambda v: _int(v) and v >= 2, "an integer >= 2"),
+        "canaries_per_run": (lambda v: v == "auto" or (_int(v) and v >= 1), "\"auto\" or an integer >= 1"),
         "guesses": (lambda v: _int(v) and v >= 2, "an integer >= 2 (at most canaries)"),
         "noise_multiplier": (lambda v: _num(v) and v > 0, "a number > 0, or leave it out to derive it from the claim"),
         "max_grad_norm": (lambda v: _num(v) and v > 0, "a number > 0"),
@@ -127,6 +134,10 @@ def parse_dp_audit(table: Any) -> DpAuditConfig:
     design = table.get("design", "runs")
     if design == "runs" and "canaries" in table:
         problems.append("canaries: only for design = 'one_run'; the runs design has one canary (set runs)")
+    if "canaries_per_run" in table and (design != "runs" or table.get("threat", "gradient_canary")
+                                        != "gradient_canary"):
+        problems.append("canaries_per_run: only for design = 'runs' with threat = 'gradient_canary' (isolated "
+                        "gradient canaries); remove it")
     if design == "one_run" and "runs" in table:
         problems.append("runs: only for design = 'runs'; the one-run design trains once (set canaries)")
     if (_int(table.get("guesses")) and _int(table.get("canaries", 1000))
@@ -262,11 +273,15 @@ def _select_threshold(s_in: np.ndarray, s_out: np.ndarray, *, delta: float, conf
 
 def _runs_bounds(scores: np.ndarray, inc: np.ndarray, *, cfg: DpAuditConfig, acc: dict[str, Any],
                  crosstalk: float | None) -> tuple[list[DpBound], dict[str, Any]]:
-    s, b = scores[:, 0], inc[:, 0]
+    """Bounds of the runs design. With m > 1 (isolated gradient canaries, exactly independent and each
+    distributed as a one-canary audit) the R x m (run, canary) pairs are pooled as R m trials."""
+    if scores.shape[1] > 1 and (cfg.threat != "gradient_canary" or crosstalk != 0.0):
+        raise InputError("[dp_audit] canaries_per_run: several canaries per run need isolated gradient canaries")
+    s, b = scores.reshape(-1), inc.reshape(-1)
     info: dict[str, Any] = {}
     if cfg.threat == "gradient_canary":
         t_cp, t_gdp = gradient_canary_threshold(acc["sample_rate"], acc["steps"], acc["noise_multiplier"],
-                                                cfg.max_grad_norm, cfg.runs // 2, delta=cfg.delta,
+                                                cfg.max_grad_norm, s.size // 2, delta=cfg.delta,
                                                 confidence=cfg.confidence)
         cert = np.ones(s.size, dtype=bool)
         info["threshold_rule"] = "fixed before the runs from the recipe's noise model (all runs certify)"
@@ -288,8 +303,36 @@ def _runs_bounds(scores: np.ndarray, inc: np.ndarray, *, cfg: DpAuditConfig, acc
             "data gradient on its coordinate is a composition of Gaussian mechanisms (exactly GDP)") if exact else \
         "not verified for this threat model and sampling rate: read as an estimate, not a certificate"
     g.details["assumption_status"] = note
-    info.update({"runs_in": int(b.sum()), "runs_out": int((~b).sum()), "runs_certifying": int(cert.sum())})
+    info.update({"runs_in": int(inc[:, 0].sum()), "runs_out": int((~inc[:, 0]).sum()),
+                 "runs_certifying": int(cert.sum()) // scores.shape[1],
+                 "trials_per_side": {"in": int(s_in.size), "out": int(s_out.size)}})
     return [cp, g], info
+
+
+def _isolated_plan(recipe: Any, x: np.ndarray, yy: np.ndarray, cfg: DpAuditConfig) -> tuple[np.ndarray | None, str]:
+    """The isolated gradient-canary coordinates for ``canaries_per_run`` (None: one canary on the old
+    coordinate choice) and, when there are none or ``1`` was asked for, a sentence saying why."""
+    import torch
+
+    from ..training.dp_canary import _derived_seed, isolated_coordinates
+
+    want = cfg.canaries_per_run
+    if want == 1:
+        return None, "canaries_per_run = 1"
+    factory = recipe.factory(x)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(_derived_seed(cfg.seed, 10))
+        module = factory()
+    coords, why = isolated_coordinates(module, torch.from_numpy(x), torch.from_numpy(yy))
+    if want == "auto":
+        if coords.size == 0:
+            return None, f"fallback: no isolated coordinate ({why})"
+        return coords[:AUTO_CANARIES_CAP], ""
+    assert isinstance(want, int)
+    if coords.size < want:
+        raise InputError(f"[dp_audit] canaries_per_run: {want} requested but the model has only {coords.size} "
+                         f"isolated coordinates{f' ({why})' if why else ''}; lower canaries_per_run or use \"auto\"")
+    return coords[:want], ""
 
 
 def _one_run_bound(scores: np.ndarray, inc: np.ndarray, cfg: DpAuditConfig) -> DpBound:
@@ -298,14 +341,11 @@ def _one_run_bound(scores: np.ndarray, inc: np.ndarray, cfg: DpAuditConfig) -> D
                                confidence=cfg.confidence)
 
 
-def run_dp_audit(audit_cfg: Any, cfg: DpAuditConfig, *, log: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Train the canary runs and compute the bounds; returns the ``"dp_audit"`` record of results.json plus
-    ``"_scores"`` / ``"_included"`` arrays (for the report and scores file)."""
+def training_arrays(audit_cfg: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray]:
+    """(recipe, features, labels 0..C-1, classes): the data as DP-SGD sees it, after the recipe's encoding
+    and standardisation (an always-zero numeric column stays exactly zero: mean 0, std 0 -> 1)."""
     from ..data import load_dataset
-    from ..training.dp_canary import DpSgdSpec, canary_runs, initial_weights
 
-    say = log or (lambda _m: None)
-    started = time.monotonic()
     ds = load_dataset(audit_cfg.data.spec())
     y_all = np.asarray(ds.y)
     classes = np.unique(y_all)
@@ -315,9 +355,27 @@ def run_dp_audit(audit_cfg: Any, cfg: DpAuditConfig, *, log: Callable[[str], Non
     st = recipe._standardize(x, enc)
     if st is not None:
         x = (x - st[0]) / st[1]
-    x = np.ascontiguousarray(x, dtype=np.float32)
+    return recipe, np.ascontiguousarray(x, dtype=np.float32), yy, classes
+
+
+def run_dp_audit(audit_cfg: Any, cfg: DpAuditConfig, *, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Train the canary runs and compute the bounds; returns the ``"dp_audit"`` record of results.json plus
+    ``"_scores"`` / ``"_included"`` arrays (for the report and scores file)."""
+    from ..training.dp_canary import DpSgdSpec, canary_runs, initial_weights
+
+    say = log or (lambda _m: None)
+    started = time.monotonic()
+    recipe, x, yy, classes = training_arrays(audit_cfg)
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 1]))
     m = 1 if cfg.design == "runs" else cfg.canaries
+    coords, isolated, isolation_note = None, False, ""
+    if cfg.design == "runs" and cfg.threat == "gradient_canary":
+        coords, isolation_note = _isolated_plan(recipe, x, yy, cfg)
+        isolated = coords is not None
+        m = 1 if coords is None else int(coords.size)
+        say(f"gradient canaries: {m} per run on isolated coordinates (first-layer weights of always-zero "
+            "features; exactly independent, pooled)" if isolated else
+            f"gradient canaries: 1 per run ({isolation_note})")
     cx = cy = None
     if cfg.threat != "gradient_canary":
         if cfg.canary == "mislabelled" and m >= x.shape[0]:
@@ -340,7 +398,7 @@ def run_dp_audit(audit_cfg: Any, cfg: DpAuditConfig, *, log: Callable[[str], Non
     res = canary_runs(factory, torch.from_numpy(x), torch.from_numpy(yy), spec=spec, threat=cfg.threat, init=init,
                       included=inc, seed=cfg.seed, canary_x=None if cx is None else torch.from_numpy(cx),
                       canary_y=None if cy is None else torch.from_numpy(cy), group_size=cfg.group_size,
-                      on_group=lambda done, total: say(f"  {done}/{total} runs"))
+                      on_group=lambda done, total: say(f"  {done}/{total} runs"), coords=coords)
     if cfg.design == "runs":
         bounds, info = _runs_bounds(res.scores, inc, cfg=cfg, acc=acc, crosstalk=res.crosstalk)
     else:
@@ -367,6 +425,9 @@ def run_dp_audit(audit_cfg: Any, cfg: DpAuditConfig, *, log: Callable[[str], Non
         "init": cfg.init,
         "runs": n_runs,
         "canaries": m,
+        "canaries_per_run": m if cfg.design == "runs" else None,
+        "isolated": isolated,
+        "isolation_note": isolation_note or None,
         "guesses": cfg.n_guesses if cfg.design == "one_run" else None,
         "n_train": int(x.shape[0]),
         "confidence": cfg.confidence,

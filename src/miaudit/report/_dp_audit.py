@@ -35,6 +35,7 @@ table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3rem .6rem;t
 {% if rec.exact_epsilon is defined %}(exact for full batch: {{ fmt(rec.exact_epsilon) }}, mu = {{ fmt(rec.exact_gdp_mu) }}){% endif %}</td></tr>
 <tr><th>threat model</th><td>{{ rec.threat }}: {{ rec.threat_text }}</td></tr>
 <tr><th>design</th><td>{{ rec.design }}: {{ rec.runs }} run(s), {{ rec.canaries }} canary(ies){% if rec.guesses %}, {{ rec.guesses }} guesses{% endif %}
+{% if rec.canaries_per_run %}<br><small>{{ rec.canaries_per_run }} gradient canary(ies) per run, {% if rec.isolated %}on isolated coordinates (first-layer weights of always-zero features, verified): exactly independent, pooled{% else %}not isolated ({{ rec.isolation_note }}){% endif %}{% if rec.trials_per_side %}; trials {{ rec.trials_per_side["in"] }} in / {{ rec.trials_per_side["out"] }} out{% endif %}</small>{% endif %}
 {% if rec.threshold_rule is defined %}<br><small>threshold {{ rec.threshold_rule }}</small>{% endif %}</td></tr>
 </table>
 <h2>Bounds (confidence {{ rec.confidence }})</h2>

@@ -21,7 +21,9 @@ Threat models, weakest to strongest (:data:`THREATS`):
   gradient onto ``u`` (what consecutive models reveal: ``(theta_t - theta_{t+1}) q n / lr`` with plain SGD).
   ``u`` is a coordinate ("Dirac canary") on which the data's gradients are (nearly) zero, chosen before the
   runs from the data at the initial weights; several canaries get distinct coordinates, so they do not
-  interfere with each other.
+  interfere with each other. :func:`isolated_coordinates` finds coordinates on which the canaries are
+  *exactly* independent: first-layer weights attached to an input feature that is zero in every training
+  example (their data gradient is 0 at every step and they never change any output), verified at run time.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ torch = import_optional("torch", "torch")
 F = torch.nn.functional
 
 __all__ = ["THREATS", "INITS", "DpSgdSpec", "CanaryRuns", "canary_runs", "gradient_canary_coordinates",
-           "initial_weights"]
+           "initial_weights", "isolated_coordinates"]
 
 THREATS = ("input_canary", "whitebox", "gradient_canary")
 INITS = ("random", "fixed", "pretrained")
@@ -246,6 +248,62 @@ def gradient_canary_coordinates(factory: Callable[[], Any], X: Any, y: Any, m: i
     return order, float(worst[order].max())
 
 
+def _first_linear(module: Any, n_features: int) -> Any:
+    """The plain ``Linear`` that reads the flattened input, when the module is verifiably
+    ``net = Sequential(Linear(n_features, ...), ...)`` with ``net.0.weight`` its first parameter; else None."""
+    net = getattr(module, "net", None)
+    if not isinstance(net, torch.nn.Sequential) or len(net) < 1:
+        return None
+    first = net[0]
+    if type(first) is not torch.nn.Linear or first.in_features != n_features:
+        return None
+    params = list(module.parameters())
+    return first if params and params[0] is first.weight else None
+
+
+def isolated_coordinates(module: Any, X: Any, y: Any, *, limit: int | None = None) -> tuple[np.ndarray, str]:
+    """Flat parameter coordinates of first-layer weights attached to input features that are exactly zero in
+    every row of ``X`` (as trained: after preprocessing), with a sentence saying why there are none.
+
+    For such a weight ``W[o, i]`` the data's per-example gradient is ``delta_o x_i = 0`` at every step, and
+    ``W[o, i] x_i = 0`` whatever its value, so it never changes an output or another gradient: a Dirac
+    canary there sees only its own contribution and its own i.i.d. noise. Checked, not assumed: the
+    features are zero over all of ``X``, the per-example gradients (``torch.func``) on the coordinates are
+    exactly 0 at ``module``'s weights, and setting the coordinates to large random values leaves every
+    output bit-identical. Order: by feature, then output unit; ``limit`` keeps the first ones spread over
+    features (round-robin)."""
+    X = torch.as_tensor(X, dtype=torch.float32)
+    y = torch.as_tensor(y, dtype=torch.int64)
+    flat_x = X.reshape(X.shape[0], -1)
+    first = _first_linear(module, int(flat_x.shape[1]))
+    if first is None:
+        return np.zeros(0, dtype=np.int64), ("the model's first layer is not a plain Linear on the input "
+                                             "(net.0), so no coordinate can be verified isolated")
+    zero = torch.nonzero((flat_x == 0).all(dim=0)).flatten().numpy()
+    if zero.size == 0:
+        return np.zeros(0, dtype=np.int64), "no input feature is exactly zero in every training example"
+    k = int(flat_x.shape[1])
+    # round-robin over features: unit 0 of every zero feature, then unit 1, ...
+    coords = np.array([o * k + int(i) for o in range(first.out_features) for i in zero], dtype=np.int64)
+    if limit is not None:
+        coords = coords[: int(limit)]
+    theta, names = _flat_params(module)
+    grads = _FuncBackend(module, names).grads(theta.unsqueeze(0), X, y)[0]
+    if not bool((grads[:, torch.as_tensor(coords)] == 0).all()):
+        return np.zeros(0, dtype=np.int64), "the data's gradients on the zero features' weights are not exactly 0"
+    from torch.func import functional_call
+
+    bumped = theta.clone()
+    gen = torch.Generator().manual_seed(12345)
+    bumped[torch.as_tensor(coords)] = 100.0 * torch.randn(coords.size, generator=gen)
+    with torch.no_grad():
+        out0 = functional_call(module, _unflatten(theta, names), (X,))
+        out1 = functional_call(module, _unflatten(bumped, names), (X,))
+    if not torch.equal(out0, out1):
+        return np.zeros(0, dtype=np.int64), "changing the zero features' weights changed the model's outputs"
+    return coords, ""
+
+
 def canary_runs(
     factory: Callable[[], Any],
     X: Any,
@@ -261,6 +319,7 @@ def canary_runs(
     fast: bool = True,
     init: Any = None,
     on_group: Callable[[int, int], None] | None = None,
+    coords: np.ndarray | None = None,
 ) -> CanaryRuns:
     """Train ``R = included.shape[0]`` DP-SGD runs of ``factory`` on ``(X, y)`` (float32 (N, ...), int64 (N,))
     with canary j in run r when ``included[r, j]``; return every canary's score in every run.
@@ -270,7 +329,9 @@ def canary_runs(
     ``group_size`` runs train together. ``fast``: closed-form per-example gradients for miaudit's MLP
     (:class:`_MlpBackend`); other modules (or ``fast=False``) use ``torch.func``. ``init``: a module whose
     weights every run starts from (fixed or worst-case initial weights, :func:`initial_weights`); default:
-    each run's own random initialisation.
+    each run's own random initialisation. ``coords`` (gradient canaries): the m coordinates to use, verified
+    isolated by :func:`isolated_coordinates` (every step then checks that the data's clipped gradient sum is
+    exactly 0 on them, else :class:`TrainingError`); default: :func:`gradient_canary_coordinates`.
     """
     if threat not in THREATS:
         raise InputError(f"threat: expected one of {', '.join(THREATS)}, got {threat!r}")
@@ -281,10 +342,18 @@ def canary_runs(
     X = torch.as_tensor(X, dtype=torch.float32)
     y = torch.as_tensor(y, dtype=torch.int64)
     n = int(X.shape[0])
-    coords, crosstalk = None, None
+    crosstalk = None
+    isolated = coords is not None
     if threat == "gradient_canary":
-        coords, crosstalk = gradient_canary_coordinates(factory, X, y, m, seed=seed, init=init)
+        if coords is None:
+            coords, crosstalk = gradient_canary_coordinates(factory, X, y, m, seed=seed, init=init)
+        else:
+            coords = np.asarray(coords, dtype=np.int64)
+            if coords.shape != (m,) or np.unique(coords).size != m:
+                raise InputError(f"coords: expected {m} distinct coordinates, got {coords.tolist()}")
+            crosstalk = 0.0
     else:
+        coords, isolated = None, False
         if canary_x is None or canary_y is None or int(canary_x.shape[0]) != m:
             raise InputError(f"canaries: expected {m} canary examples for threat {threat!r}")
         canary_x = torch.as_tensor(canary_x, dtype=torch.float32)
@@ -297,7 +366,8 @@ def canary_runs(
             g1 = min(n_runs, g0 + int(group_size))
             scores[g0:g1] = _train_group(factory, X, y, n, spec=spec, threat=threat, inc=inc[g0:g1], coords=coords,
                                          seeds=[_derived_seed(seed, 1000 + r) for r in range(g0, g1)], fast=fast,
-                                         init=None if init is None else _flat_params(init)[0])
+                                         init=None if init is None else _flat_params(init)[0],
+                                         check_isolated=isolated)
             if on_group is not None:
                 on_group(g1, n_runs)
     if not np.all(np.isfinite(scores)):
@@ -306,7 +376,8 @@ def canary_runs(
 
 
 def _train_group(factory: Callable[[], Any], X: Any, y: Any, n: int, *, spec: DpSgdSpec, threat: str, inc: np.ndarray,
-                 coords: np.ndarray | None, seeds: list[int], fast: bool = True, init: Any = None) -> np.ndarray:
+                 coords: np.ndarray | None, seeds: list[int], fast: bool = True, init: Any = None,
+                 check_isolated: bool = False) -> np.ndarray:
     G, m = inc.shape
     modules = []
     for s in seeds:
@@ -335,6 +406,9 @@ def _train_group(factory: Callable[[], Any], X: Any, y: Any, n: int, *, spec: Dp
         sampled = (torch.rand(G, n_all, generator=gen) < q) & present
         summed = backend.clipped_sum(theta, X, y, sampled.to(theta.dtype), c)
         if coords_t is not None:  # gradient canaries: C u_j, u_j the unit vector of coordinate coords[j]
+            if check_isolated and not bool((summed[:, coords_t] == 0).all()):
+                raise TrainingError("dp-audit: the data's gradient on an isolated canary coordinate is not 0 "
+                                    "(a bug: the canaries would not be independent)")
             canary_in = (torch.rand(G, m, generator=gen) < q) & inc_t
             summed[:, coords_t] += c * canary_in.to(summed.dtype)
         noisy = summed + sigma * c * torch.randn(summed.shape, generator=gen)

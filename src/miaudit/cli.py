@@ -330,7 +330,7 @@ def print_summary(result: Any, *, title: str) -> None:
     if other_access:
         out_console.print(f"[dim]not run, they need another access to the model: {', '.join(other_access)} "
                           "(`miaudit attacks` lists each attack's access; results.json skipped says why)[/]",
-                          highlight=False)
+                          highlight=False, soft_wrap=True)
     for w in result.warnings:
         console.print(f"[bold yellow]warning:[/] {_one_line(w)}", highlight=False, soft_wrap=True)
     verdict = result.verdict()

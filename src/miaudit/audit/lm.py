@@ -369,6 +369,17 @@ def _canary_rows(recipe: LmRecipe) -> tuple[CanarySet | None, np.ndarray]:
     return cs, np.asarray(cs.all_texts(), dtype=object)
 
 
+def _build_lm_recipe(cfg: Any) -> LmRecipe:
+    """The config's ``[model]`` as an :class:`LmRecipe`; its errors as config errors."""
+    try:
+        recipe = cfg.model.build(n_classes=1)
+    except InputError as exc:
+        raise ConfigError(str(exc)) from None
+    if not isinstance(recipe, LmRecipe):  # pragma: no cover - kind routing
+        raise ConfigError("[model] kind: expected \"causal_lm\"")
+    return recipe
+
+
 def run_lm_audit(cfg: Any, *, jobs: int | None = None, progress: ProgressCallback | None = None,
                  executor: str | Execution = "process", mp_context: str | None = None) -> AuditResult:
     """The config game for ``[model] kind = "causal_lm"`` (called by :func:`miaudit.audit.run_audit`)."""
@@ -401,12 +412,7 @@ def run_lm_audit(cfg: Any, *, jobs: int | None = None, progress: ProgressCallbac
         raise ConfigError(f"[game] pool_size: {n_pool} is larger than the {len(rest)} documents available "
                           f"({len(texts_all)} in {ds.name!r}, {n_prefix} held out as ReCaLL prefixes)")
     pool_index = np.sort(rest[:n_pool])
-    try:
-        recipe = cfg.model.build(n_classes=1)
-    except InputError as exc:
-        raise ConfigError(str(exc)) from None
-    if not isinstance(recipe, LmRecipe):  # pragma: no cover - kind routing
-        raise ConfigError("[model] kind: expected \"causal_lm\"")
+    recipe = _build_lm_recipe(cfg)
     recipe = recipe.with_scoring(prefix=[str(t) for t in texts_all[np.sort(prefix_idx)]],
                                  lowercase="lowercase" in names)
     texts = texts_all[pool_index]
@@ -459,12 +465,7 @@ def _run_config_lm_target(cfg: Any, *, jobs: int | None, progress: ProgressCallb
         raise ConfigError(str(exc)) from None
     if len(flags) != len(texts):  # pragma: no cover - both readers skip the same blank lines
         raise ConfigError(f"[data] member_column: {len(flags)} flags for {len(texts)} documents in {path.name!r}")
-    try:
-        recipe = cfg.model.build(n_classes=1)
-    except InputError as exc:
-        raise ConfigError(str(exc)) from None
-    if not isinstance(recipe, LmRecipe):  # pragma: no cover - kind routing
-        raise ConfigError("[model] kind: expected \"causal_lm\"")
+    recipe = _build_lm_recipe(cfg)
     folder = str(cfg.target.model)
     loader = LmRecipe(init=folder, tokenizer=recipe.tokenizer, device=recipe.device, dtype=recipe.dtype,
                       eval_batch_size=recipe.eval_batch_size, stride=recipe.stride)

@@ -153,3 +153,29 @@ def test_stacked_input_errors():
 
     with pytest.raises(ConfigError, match="modules with buffers"):
         train_stacked(WithBN, X, y, np.ones((2, 6), bool), [1, 2], settings=s)
+
+
+def test_cnn_trains_channels_last_on_cpu_with_the_same_result(monkeypatch):
+    """Conv models train in the channels-last layout on the CPU (faster); same models up to float rounding,
+    handed back in the ordinary layout."""
+    import miaudit.training.stacked as stacked
+
+    rng = np.random.default_rng(4)
+    X = torch.from_numpy(rng.normal(size=(96, 12, 12)).astype(np.float32))
+    y = torch.from_numpy(rng.integers(0, 3, 96))
+    settings = TrainSettings(optimizer="sgd", lr=0.05, momentum=0.9, epochs=3, batch_size=32)
+
+    def factory():
+        return SmallCNN(n_classes=3, image_size=12, width=4)
+
+    seen = []
+    real = stacked._fast_layout
+    monkeypatch.setattr(stacked, "_fast_layout", lambda m, d: seen.append(real(m, d)) or seen[-1])
+    fast = train_one(factory, X, y, seed=2, settings=settings)
+    assert seen and seen[0].features[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert all(p.is_contiguous() for p in fast.parameters())
+    monkeypatch.setattr(stacked, "_fast_layout", lambda m, d: m)
+    plain = train_one(factory, X, y, seed=2, settings=settings)
+    for (name, a), b in zip(plain.named_parameters(), fast.parameters()):
+        np.testing.assert_allclose(b.detach().numpy(), a.detach().numpy(), rtol=1e-4, atol=1e-5, err_msg=name)
+    assert stacked._fast_layout(MLP(7, 3), torch.device("cpu")).net[0].weight.is_contiguous()

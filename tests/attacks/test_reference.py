@@ -1,4 +1,4 @@
-"""Reference-model attacks (LiRA, RMIA, Attack-R, calibrated loss) on synthetic worlds with known answers."""
+"""Reference-model attacks (LiRA, RMIA, BASE, Attack-R, calibrated loss) on synthetic worlds with known answers."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from miaudit.attacks import _reference_stats as rs
 from miaudit.attacks import attack_class, available_attacks, get_attack
 from miaudit.data import SignalBundle
 
-NAMES = ["lira_online", "lira_offline", "rmia", "rmia_offline", "attack_r", "calibrated_loss"]
+NAMES = ["lira_online", "lira_offline", "rmia", "rmia_offline", "base", "base_offline", "attack_r", "calibrated_loss"]
 
 
 # --------------------------------------------------------------------------------------------

@@ -155,7 +155,7 @@ def test_demo_end_to_end_small(tmp_path):
 def test_attacks_command_lists_registry():
     proc = run_cli("attacks")
     assert proc.returncode == 0
-    for name in ["loss", "trained_lr", "lira_online", "rmia", "attack_r", "shokri"]:
+    for name in ["loss", "trained_lr", "lira_online", "rmia", "base", "base_offline", "attack_r", "shokri"]:
         assert name in proc.stdout
 
 
@@ -404,6 +404,35 @@ def test_audit_attack_overrides_the_config(tmp_path):
     assert set(json.loads((tmp_path / "out" / "results.json").read_text())["attacks"]) == {"loss"}
     bad = run_cli("audit", str(cfg), "--attack", "nope", "--overwrite")
     assert bad.returncode == 2 and "unknown attack 'nope'" in one_error_line(bad)
+
+
+def test_audit_runs_base_and_base_offline(tmp_path):
+    """A tiny audit with the BASE attacks only (list form), then with their parameters set in the table form."""
+    cfg = write_audit_config(tmp_path)
+    cfg.write_text(cfg.read_text().replace('attacks = ["loss", "rmia"]', 'attacks = ["base", "base_offline"]'))
+    proc = run_cli("audit", str(cfg), "--jobs", "1")
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "out"
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["attacks"]) == {"base", "base_offline"}
+    for name in ("base", "base_offline"):
+        assert 0.0 <= results["attacks"][name]["auc"] <= 1.0
+    header = (out / "scores.csv").read_text().splitlines()[0].split(",")
+    assert "base" in header and "base_offline" in header
+    first = np.loadtxt(out / "scores.csv", delimiter=",", skiprows=1, usecols=header.index("base_offline"))
+    table = cfg.read_text().replace('attacks = ["base", "base_offline"]\n', "").replace(
+        "[metrics]", '[attacks]\nnames = ["base_offline"]\n[attacks.params.base_offline]\nscale = 1.0\n'
+        "temperature = 1.0\n[metrics]")
+    cfg.write_text(table)
+    proc = run_cli("audit", str(cfg), "--jobs", "1", "--overwrite")
+    assert proc.returncode == 0, proc.stderr
+    assert set(json.loads((out / "results.json").read_text())["attacks"]) == {"base_offline"}
+    header = (out / "scores.csv").read_text().splitlines()[0].split(",")
+    second = np.loadtxt(out / "scores.csv", delimiter=",", skiprows=1, usecols=header.index("base_offline"))
+    assert first.shape == second.shape and not np.allclose(first, second)  # the parameters reached the attack
+    cfg.write_text(table.replace("scale = 1.0", "scale = 0.0"))
+    bad = run_cli("audit", str(cfg), "--jobs", "1", "--overwrite")
+    assert bad.returncode == 2 and "scale must be a finite number > 0" in one_error_line(bad, progress=True)
 
 
 def test_levers_fail_above(tmp_path):

@@ -81,7 +81,7 @@ def test_world_is_what_it_claims(leaky):
 
 def test_registry_has_the_documented_names():
     for name in ["loss", "confidence", "entropy", "modified_entropy", "scaled_logit", "lira_online", "lira_offline",
-                 "rmia", "rmia_offline", "attack_r", "calibrated_loss", "trained_lr", "trained_gb", "shokri",
+                 "rmia", "rmia_offline", "base", "base_offline", "attack_r", "calibrated_loss", "trained_lr", "trained_gb", "shokri",
                  "max_score", "score_spread", "score_extremity"]:
         assert name in ATTACKS
 

@@ -18,7 +18,7 @@ PACKAGE = Path(attacks_pkg.__file__).parent
 BUILTIN_ORDER = [
     "loss", "confidence", "entropy", "modified_entropy", "scaled_logit",
     "max_score", "score_spread", "score_extremity",
-    "lira_online", "lira_offline", "rmia", "rmia_offline", "attack_r", "calibrated_loss",
+    "lira_online", "lira_offline", "rmia", "rmia_offline", "base", "base_offline", "attack_r", "calibrated_loss",
     "trained_lr", "trained_gb", "shokri",
     "gap", "augment_count", "boundary_distance", "label_augment", "label_boundary",
 ]

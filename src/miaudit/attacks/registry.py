@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._errors import InputError, option
 from ._base import OUTPUT_KINDS, REQUIREMENTS, Attack
+from .bayes import Base, BaseOffline
 from .calibration import AttackR, CalibratedLoss
 from .label_only import AugmentCount, BoundaryDistance, GapAttack, LabelAugment, LabelBoundary
 from .lira import LiraOffline, LiraOnline
@@ -54,6 +55,8 @@ BUILTIN: dict[str, type[Attack]] = {
     "lira_offline": LiraOffline,
     "rmia": Rmia,
     "rmia_offline": RmiaOffline,
+    "base": Base,
+    "base_offline": BaseOffline,
     "attack_r": AttackR,
     "calibrated_loss": CalibratedLoss,
     "trained_lr": TrainedLR,

@@ -125,10 +125,11 @@ def _draw_dp(ax: Any, dp: DpCurves, grid: np.ndarray) -> None:
 
 
 #: Attack families of the ROC plots: (family, names or name prefixes, its colours). One hue per family, so
-#: 14 attacks read as 5 groups; within a family the line style tells the attacks apart.
+#: 16 attacks read as 6 groups; within a family the line style tells the attacks apart.
 _FAMILIES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("LiRA", ("lira_",), ("#1f4e79", "#2e86c1", "#5dade2")),
     ("RMIA", ("rmia",), ("#6c3483", "#a569bd", "#c39bd3")),
+    ("BASE", ("base",), ("#ad1457", "#e91e63", "#f48fb1")),
     ("calibrated by references", ("attack_r", "calibrated_"), ("#117a65", "#45b39d", "#76d7c4")),
     ("trained attack model", ("trained_", "shokri"), ("#a04000", "#dc7633", "#f0b27a")),
     ("threshold on the output", ("loss", "confidence", "entropy", "modified_entropy", "scaled_logit",

@@ -403,8 +403,9 @@ def demo(
             attacks = _check_attacks(attack)
             settings = _settings(delta, member_prior, seed, fpr)
             budgets = _check_budgets(fail_above, settings.fprs, add_fpr=_ADD_FPR)
-            demo_config(model=model, seed=seed, n_references=references, run_dir=out / "cache", attacks=attacks,
-                        settings=settings)  # --model and --references checked before --out and any training
+            with clock.phase("load"):  # --model and --references checked before --out and any training
+                demo_config(model=model, seed=seed, n_references=references, run_dir=out / "cache", attacks=attacks,
+                            settings=settings)
             check_out(out, overwrite=overwrite)
             warm_font_cache()  # matplotlib's first-run font scan overlaps with training
             with rich_progress("training reference models", console=console) as progress:

@@ -15,19 +15,23 @@ from miaudit.cli import app
 __all__ = ["assert_same_outputs", "results_bytes", "run_cli"]
 
 _CREATED = re.compile(rb'^  "created": "[^"]*",\n', re.MULTILINE)
+_RUN = re.compile(rb'^  "run": \{\n(?:    .*\n)*  \},\n', re.MULTILINE)  # the run's timings (CLI runs)
 
 
 def results_bytes(out: Path) -> bytes:
-    """results.json with its ``created`` line removed (asserted present exactly once)."""
+    """results.json with its ``created`` line (asserted present exactly once) and its ``run`` block (the
+    wall seconds of the run's phases, which differ between identical runs) removed."""
     raw = (out / "results.json").read_bytes()
     stripped, n = _CREATED.subn(b"", raw)
     assert n == 1, "results.json must carry exactly one top-level 'created' line"
+    stripped, n = _RUN.subn(b"", stripped)
+    assert n <= 1, "results.json must carry at most one top-level 'run' object"
     json.loads(stripped)  # still valid JSON
     return stripped
 
 
 def assert_same_outputs(a: Path, b: Path) -> None:
-    """results.json (minus ``created``), scores.csv and report.html of ``a`` and ``b`` are identical."""
+    """results.json (minus ``created`` and ``run``), scores.csv and report.html of ``a`` and ``b`` are identical."""
     ra, rb = results_bytes(a), results_bytes(b)
     if ra != rb:  # show the first differing line, not 20 kB of JSON
         la, lb = ra.decode().splitlines(), rb.decode().splitlines()

@@ -12,7 +12,7 @@ After every kill:
   ``<key>.npz.tmp-<pid>-<hex>`` (cache), which no ``*.npz``/``*.json``/``*.csv``/``*.html`` glob matches;
 * models finished before the kill are kept: the next run does not rewrite them.
 
-Finally a run to completion gives ``results.json`` (minus ``created``) and ``scores.csv`` byte-identical
+Finally a run to completion gives ``results.json`` (minus ``created`` and ``run``) and ``scores.csv`` byte-identical
 to an uninterrupted in-process run (which also checks determinism across processes and hash seeds).
 
 Fast variant: 2 kills, ``--jobs 1``. Slow variant: 10 kills, ``--jobs 2``, 16 models:

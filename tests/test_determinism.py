@@ -1,6 +1,6 @@
 """Determinism (issue 4, "Robustness"): the same seed gives the same bytes.
 
-``results.json`` must be byte-identical apart from its ``"created"`` line, and ``scores.csv``
+``results.json`` must be byte-identical apart from its ``"created"`` line and ``"run"`` timings, and ``scores.csv``
 byte-identical, across
 
 (a) two runs of ``miaudit audit CONFIG`` (CLI in-process, separate caches: every model retrained),

@@ -13,7 +13,7 @@ SRC = Path(miaudit.__file__).parent
 #: Layers, lowest first: a module may import its own layer (within its own package) and the layers below.
 LAYERS: list[set[str]] = [
     {"_errors"},
-    {"_seeds", "_imports", "_atomic", "_counts"},
+    {"_seeds", "_imports", "_atomic", "_counts", "_timing"},
     {"signals"},
     {"data"},
     {"models"},

@@ -13,7 +13,8 @@ size, one run each, one after the other on this machine:
                          RMIA (online) with K shadow models trained through the same `train`
 
 Wall = the subprocess from start to exit (Python start-up and imports included). Each tool's own phase times are
-kept where it reports them. Attacks: miaudit rmia + lira_online, Privacy Meter RMIA, LeakPro RMIA online.
+kept where it reports them (miaudit: results.json "run", wall seconds per phase since its process started).
+Attacks: miaudit rmia + lira_online, Privacy Meter RMIA, LeakPro RMIA online.
 
 usage: nice python benchmarks/peers/e2e_time.py --target digits --k 8,16 [--out FILE.json]
 """
@@ -82,7 +83,27 @@ dir = "{out}"
 """)
 
 
-def miaudit_phases(log: Path) -> dict | None:
+#: results.json "run" timings_s keys of miaudit, and the labels its rows show them under.
+MIAUDIT_PHASES = (("startup", "start-up (imports)"), ("load", "config + data (+ torch import)"), ("train", "training"),
+                  ("score", "scoring (signals + attacks)"), ("metrics", "metrics"), ("report", "report"))
+
+
+def miaudit_phases(d: Path) -> dict | None:
+    """miaudit's own phase times: results.json "run" (its wall seconds per phase, since the process started), or
+    for a miaudit without it what the log shows (the progress bar's training time and the total it prints)."""
+    res = d / "out" / "results.json"
+    run = json.loads(res.read_text()).get("run") if res.exists() else None
+    if isinstance(run, dict) and isinstance(run.get("timings_s"), dict):
+        t = run["timings_s"]
+        out: dict = {label: round(float(t.get(key, 0.0)), 3) for key, label in MIAUDIT_PHASES}
+        out["total in process"] = round(float(run["total_s"]), 3)
+        out["outside the phases"] = round(float(run["total_s"]) - sum(float(v) for v in t.values()), 3)
+        out["start-up measured from"] = run.get("startup_from")
+        return out
+    return miaudit_log_phases(d / "log.txt")
+
+
+def miaudit_log_phases(log: Path) -> dict | None:
     """Training time (its progress bar's elapsed time) and the in-process total it prints last, from the log."""
     import re
 
@@ -138,11 +159,7 @@ def main(argv: list[str] | None = None) -> int:
                 miaudit_config(cfg, pool, recipe, k, stack, d / "out")
                 cmd = ["nice", sys.executable, "-m", "miaudit", "audit", str(cfg)] + (["--jobs", str(jobs)] if jobs else [])
                 wall, rc = timed(cmd, env_mi, d / "log.txt")
-                phases = miaudit_phases(d / "log.txt")
-                res = d / "out" / "results.json"
-                if res.exists():
-                    r = json.loads(res.read_text())
-                    phases = r.get("timings") or r.get("timing") or r.get("wall_s")
+                phases = miaudit_phases(d)
             elif tool == "pmrmia":
                 cmd = ["nice", f"{args.envs}/pmrmia/bin/python", str(HERE / "e2e_pmrmia.py"), str(data), str(d / "out.json"),
                        "--pm-src", args.pm_src, "--workdir", str(d / "w"), "--k", str(k)]

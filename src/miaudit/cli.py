@@ -29,6 +29,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ._errors import InputError, MiauditError, cli_option_names
+from ._timing import RunClock
 
 EXIT_OK, EXIT_BUDGET, EXIT_INPUT, EXIT_RUNTIME, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 
@@ -338,9 +339,10 @@ def print_summary(result: Any, *, title: str) -> None:
     out_console.print(f"[bold {colour}]verdict:[/] {_one_line(verdict.sentence)}", highlight=False, soft_wrap=True)
 
 
-def _finish(result: Any, out: Path, budgets: list[Any], *, title: str, started: float) -> None:
+def _finish(result: Any, out: Path, budgets: list[Any], *, title: str, started: float, clock: Any = None) -> None:
     from .api import check_budget
 
+    result.run_clock = clock  # results.json "run": where the time went (save adds the report's time)
     paths = result.save(out)
     print_summary(result, title=title)
     out_console.print(f"report: {paths['report']}  ({time.perf_counter() - started:.1f} s)")
@@ -397,25 +399,28 @@ def demo(
         from .report._fonts import warm_font_cache
         from .training import rich_progress
 
-        attacks = _check_attacks(attack)
-        settings = _settings(delta, member_prior, seed, fpr)
-        budgets = _check_budgets(fail_above, settings.fprs, add_fpr=_ADD_FPR)
-        demo_config(model=model, seed=seed, n_references=references, run_dir=out / "cache", attacks=attacks,
-                    settings=settings)  # --model and --references checked before --out and any training
-        check_out(out, overwrite=overwrite)
-        warm_font_cache()  # matplotlib's first-run font scan overlaps with training
-        with rich_progress("training reference models", console=console) as progress:
-            result = run_demo(
-                model=model,
-                seed=seed,
-                n_references=references,
-                jobs=jobs,
-                run_dir=out / "cache",
-                attacks=attacks,
-                settings=settings,
-                progress=progress,
-            )
-        _finish(result, out, budgets, title=f"miaudit demo: digits, {model}, seed {seed}", started=started)
+        with RunClock().active() as clock:  # the demo begins: what came before is its start-up
+            attacks = _check_attacks(attack)
+            settings = _settings(delta, member_prior, seed, fpr)
+            budgets = _check_budgets(fail_above, settings.fprs, add_fpr=_ADD_FPR)
+            with clock.phase("load"):  # --model and --references checked before --out and any training
+                demo_config(model=model, seed=seed, n_references=references, run_dir=out / "cache", attacks=attacks,
+                            settings=settings)
+            check_out(out, overwrite=overwrite)
+            warm_font_cache()  # matplotlib's first-run font scan overlaps with training
+            with rich_progress("training reference models", console=console) as progress:
+                result = run_demo(
+                    model=model,
+                    seed=seed,
+                    n_references=references,
+                    jobs=jobs,
+                    run_dir=out / "cache",
+                    attacks=attacks,
+                    settings=settings,
+                    progress=progress,
+                )
+            _finish(result, out, budgets, title=f"miaudit demo: digits, {model}, seed {seed}", started=started,
+                    clock=clock)
 
 
 def _load_score_bundle(bundle: Path, *, label_column: str, member_column: str | None,
@@ -464,20 +469,23 @@ def score(
     with _errors(), cli_option_names():
         from .audit import evaluate_bundle
 
-        attacks = _check_attacks(attack)
-        settings = _settings(delta, member_prior, seed, fpr)
-        budgets = _check_budgets(fail_above, settings.fprs, add_fpr=_ADD_FPR)
-        check_out(out, overwrite=overwrite)
-        with console.status("running attacks"):
-            loaded, no_truth = _load_score_bundle(bundle, label_column=label_column, member_column=member_column,
-                                                  group_column=group_column, outputs=outputs,
-                                                  outputs_kind=outputs_kind)
-            if budgets and loaded.is_member is None:  # before any attack runs or anything is written
-                raise InputError("--fail-above needs membership ground truth: "
-                                 + (no_truth or f"{bundle.name!r} has no is_member array, so no leakage figure "
-                                    "can be computed; add is_member to the bundle or drop --fail-above"))
-            result = evaluate_bundle(loaded, attacks=attacks, settings=settings, game={"bundle_path": str(bundle)})
-        _finish(result, out, budgets, title=f"miaudit score: {bundle.name}", started=started)
+        with RunClock().active() as clock:  # the scoring begins: what came before is its start-up
+            attacks = _check_attacks(attack)
+            settings = _settings(delta, member_prior, seed, fpr)
+            budgets = _check_budgets(fail_above, settings.fprs, add_fpr=_ADD_FPR)
+            check_out(out, overwrite=overwrite)
+            with console.status("running attacks"):
+                with clock.phase("load"):
+                    loaded, no_truth = _load_score_bundle(bundle, label_column=label_column,
+                                                          member_column=member_column, group_column=group_column,
+                                                          outputs=outputs, outputs_kind=outputs_kind)
+                if budgets and loaded.is_member is None:  # before any attack runs or anything is written
+                    raise InputError("--fail-above needs membership ground truth: "
+                                     + (no_truth or f"{bundle.name!r} has no is_member array, so no leakage figure "
+                                        "can be computed; add is_member to the bundle or drop --fail-above"))
+                result = evaluate_bundle(loaded, attacks=attacks, settings=settings,
+                                         game={"bundle_path": str(bundle)})
+            _finish(result, out, budgets, title=f"miaudit score: {bundle.name}", started=started, clock=clock)
         if no_truth is not None:
             console.print(f"[bold yellow]no figures:[/] {_one_line(InputError(no_truth))}", highlight=False,
                           soft_wrap=True)
@@ -519,23 +527,25 @@ def audit(
         from .report._fonts import warm_font_cache
         from .training import rich_progress
 
-        _check_not_bundle(config)
-        attacks = _check_attacks(attack)
-        if data is not None and not data.expanduser().exists():
-            raise InputError(f"--data: {str(data)!r} does not exist; pass the data file or folder "
-                             "(relative to the current folder)")
-        with config_folder_on_path(config.expanduser().absolute().parent):
-            cfg = load_config(config, data_path=data)
-            if attacks:
-                cfg = dataclasses.replace(cfg, attacks=dataclasses.replace(cfg.attacks, names=tuple(attacks)))
-            cfg = dataclasses.replace(cfg, execution=_execution(cfg.execution, executor, address))
-            budgets = _check_budgets(fail_above, cfg.metrics.fprs)
-            out_dir = out if out is not None else Path(cfg.output.dir)
-            check_out(out_dir, overwrite=overwrite)
-            warm_font_cache()  # matplotlib's first-run font scan overlaps with training
-            with rich_progress("training models", console=console) as progress:
-                result = run_audit(cfg, jobs=jobs, progress=progress)
-        _finish(result, out_dir, budgets, title=f"miaudit audit: {config.name}", started=started)
+        with RunClock().active() as clock:  # the audit begins: what came before is its start-up
+            _check_not_bundle(config)
+            attacks = _check_attacks(attack)
+            if data is not None and not data.expanduser().exists():
+                raise InputError(f"--data: {str(data)!r} does not exist; pass the data file or folder "
+                                 "(relative to the current folder)")
+            with config_folder_on_path(config.expanduser().absolute().parent):
+                with clock.phase("load"):
+                    cfg = load_config(config, data_path=data)
+                if attacks:
+                    cfg = dataclasses.replace(cfg, attacks=dataclasses.replace(cfg.attacks, names=tuple(attacks)))
+                cfg = dataclasses.replace(cfg, execution=_execution(cfg.execution, executor, address))
+                budgets = _check_budgets(fail_above, cfg.metrics.fprs)
+                out_dir = out if out is not None else Path(cfg.output.dir)
+                check_out(out_dir, overwrite=overwrite)
+                warm_font_cache()  # matplotlib's first-run font scan overlaps with training
+                with rich_progress("training models", console=console) as progress:
+                    result = run_audit(cfg, jobs=jobs, progress=progress)
+            _finish(result, out_dir, budgets, title=f"miaudit audit: {config.name}", started=started, clock=clock)
 
 
 def _execution(base: Any, executor: str | None, address: str | None) -> Any:

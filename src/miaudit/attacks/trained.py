@@ -28,12 +28,6 @@ import weakref
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-from sklearn.base import ClassifierMixin, clone
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from .._errors import InputError
 from .._seeds import check_seed
@@ -41,7 +35,12 @@ from ._base import Attack
 from ._features import attack_features, check_target
 
 if TYPE_CHECKING:
+    from sklearn.base import ClassifierMixin
+
     from ..data import SignalBundle
+
+# scikit-learn is imported inside the functions that use it: importing it (and through it scipy.stats and
+# pandas) costs about a second, which every audit that runs no trained attack would pay at start-up.
 
 __all__ = ["TrainedAttack", "TrainedLR", "TrainedGB", "make_classifier", "fit_classifier", "CLASSIFIERS"]
 
@@ -56,6 +55,11 @@ def make_classifier(kind: str, *, seed: int = 0) -> ClassifierMixin:
     15-leaf trees; :func:`fit_classifier` turns on early stopping on a seeded, stratified 10% validation
     split when each class has at least 50 rows).
     """
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     if kind == "lr":
         return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
     if kind == "gb":
@@ -71,6 +75,9 @@ def fit_classifier(base: ClassifierMixin, x: np.ndarray, y: np.ndarray) -> Any:
 
     Boosting uses early stopping (seeded stratified 10% validation split) when each class has >= 50 rows.
     """
+    from sklearn.base import clone
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
     model = clone(base)
     if isinstance(model, HistGradientBoostingClassifier):
         n_pos = int(np.count_nonzero(y))
@@ -131,6 +138,8 @@ class TrainedAttack(Attack):
 
     def fit(self, bundle: SignalBundle) -> TrainedAttack:
         """Cross-fit on ``bundle`` (reads ``is_member``) and keep the out-of-fold scores."""
+        from sklearn.model_selection import StratifiedKFold
+
         check_target(bundle, self.name, labels=False, kinds=self.output_kinds)
         is_member = self._membership(bundle)
         x = attack_features(bundle.target_logits, bundle.labels, top_k=self.top_k, kind=bundle.outputs_kind)

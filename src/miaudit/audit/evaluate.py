@@ -22,6 +22,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from .._errors import InputError, MiauditError
+from .._timing import phase
 from ..attacks import attack_class, available_attacks, get_attack, missing_requirements
 from ..data import SignalBundle
 from ..metrics import (
@@ -274,7 +275,8 @@ def evaluate_bundle(
         game_d["reference_design"] = check.to_dict()
         warnings.extend(check.warnings)
     game_d["access"] = access_of(bundle)
-    run = run_attacks(bundle, attacks, seed=settings.seed, params=attack_params)
+    with phase("score"):
+        run = run_attacks(bundle, attacks, seed=settings.seed, params=attack_params)
     if run.queries:
         game_d["attack_queries"] = run.queries
     labels = bundle.labels
@@ -288,27 +290,28 @@ def evaluate_bundle(
     for name, s in run.scores.items():
         scores_df[_column(name)] = s
 
-    metrics: dict[str, AttackMetrics] = {}
-    slices: dict[str, pd.DataFrame] = {}
-    decision = dp_chk = None
-    folds: dict[str, np.ndarray | None] = {k: run.folds.get(k) for k in run.scores}
-    if is_member is not None and run.scores:
-        metrics = _metrics(is_member, run.scores, folds, settings)
-        decision = decide_leakage(is_member, run.scores, strata=run.folds, fprs=settings.fprs,
-                                  confidence=settings.confidence, seed=settings.seed)
-        game_d["n_members"] = int(is_member.sum())
-        game_d["n_nonmembers"] = int((~is_member).sum())
-        if labels is not None:  # a model's accuracy needs labels (and a top class: any output kind has one)
-            game_d.update(_accuracies(bundle.target_logits, labels, is_member))
-        merged = {**game_d, **dict(game or {})}
-        dp_chk = _dp(merged, is_member, run.scores, folds, settings)
-    best = rank_attacks(metrics)[0] if metrics else next(iter(run.exposure), None) or next(iter(run.scores), None)
-    if best is not None and is_member is not None and metrics:
-        slices = _slices(is_member, run.scores[best], labels, bundle.groups, settings, folds.get(best), best)
-    exposures = None
-    if best is not None:
-        exposures = _exposures(run.scores[best], labels, is_member, best, run.exposure.get(best), top_exposed,
-                               features=features)
+    with phase("metrics"):
+        metrics: dict[str, AttackMetrics] = {}
+        slices: dict[str, pd.DataFrame] = {}
+        decision = dp_chk = None
+        folds: dict[str, np.ndarray | None] = {k: run.folds.get(k) for k in run.scores}
+        if is_member is not None and run.scores:
+            metrics = _metrics(is_member, run.scores, folds, settings)
+            decision = decide_leakage(is_member, run.scores, strata=run.folds, fprs=settings.fprs,
+                                      confidence=settings.confidence, seed=settings.seed)
+            game_d["n_members"] = int(is_member.sum())
+            game_d["n_nonmembers"] = int((~is_member).sum())
+            if labels is not None:  # a model's accuracy needs labels (and a top class: any output kind has one)
+                game_d.update(_accuracies(bundle.target_logits, labels, is_member))
+            merged = {**game_d, **dict(game or {})}
+            dp_chk = _dp(merged, is_member, run.scores, folds, settings)
+        best = rank_attacks(metrics)[0] if metrics else next(iter(run.exposure), None) or next(iter(run.scores), None)
+        if best is not None and is_member is not None and metrics:
+            slices = _slices(is_member, run.scores[best], labels, bundle.groups, settings, folds.get(best), best)
+        exposures = None
+        if best is not None:
+            exposures = _exposures(run.scores[best], labels, is_member, best, run.exposure.get(best), top_exposed,
+                                   features=features)
     game_d.update(dict(game or {}))
     return AuditResult(game=game_d, settings=settings, metrics=metrics, scores=scores_df, decision=decision,
                        skipped=run.skipped, slices=slices, exposures=exposures, warnings=warnings, dp_check=dp_chk)
@@ -387,73 +390,75 @@ def evaluate_game(
     skipped: dict[str, str] = {}
     accs = []
     n_refs: set[int] = set()
-    for t in targets:
-        bundle = target_bundle(labels, logits, is_member, t, groups=groups, label_answers=label_answers)
-        n_refs.add(bundle.n_references)
-        run = run_attacks(bundle, attacks, seed=settings.seed + t, params=attack_params)
-        skipped.update(run.skipped)
-        df = pd.DataFrame({"target": t, "index": np.arange(n), "label": labels, "is_member": is_member[t]})
-        if groups is not None:
-            df["group"] = groups
-        for name, s in run.scores.items():
-            df[_column(name)] = s
-        frames.append(df)
-        runs.append((t, run))
-        accs.append(_accuracies(logits[t], labels, is_member[t]))
-    names = [k for k in runs[0][1].scores if all(k in r.scores for _, r in runs)]
-    scores_df = pd.concat(frames, ignore_index=True)
-    pooled_member = scores_df["is_member"].to_numpy(bool)
-    target_col = scores_df["target"].to_numpy()
-    n_folds = 1 + max((int(f.max()) for _, r in runs for f in r.folds.values()), default=0)
-    pooled = {k: scores_df[_column(k)].to_numpy(np.float64) for k in names}
-    strata: dict[str, np.ndarray | None] = {}
-    folds: dict[str, np.ndarray] = {}
-    for k in names:
-        if all(k in r.folds for _, r in runs):
-            folds[k] = np.concatenate([r.folds[k] for _, r in runs])
-            strata[k] = target_col * n_folds + folds[k]
-        else:
-            strata[k] = target_col
-    metrics = _metrics(pooled_member, pooled, strata, settings)
-    spread = {}
-    for k in names if len(runs) > 1 else []:
-        per = [evaluate_scores(is_member[t], r.scores[k], fprs=settings.fprs, delta=settings.delta,
-                               confidence=settings.confidence, member_prior=settings.member_prior,
-                               seed=settings.seed + t, strata=r.folds.get(k)) for t, r in runs]
-        spread[k] = summarize_spread(per)
-    decision = decide_leakage(pooled_member, pooled, groups=target_col, strata=folds, fprs=settings.fprs,
-                              confidence=settings.confidence, seed=settings.seed) if pooled else None
-    game_d: dict[str, Any] = {
-        "source": "audit",
-        "n_examples": int(n),
-        "n_classes": int(logits.shape[3]),
-        "n_queries": int(logits.shape[2]),
-        "n_models": int(n_models),
-        "n_references": min(n_refs),
-        "n_targets": len(targets),
-        "targets": targets,
-        "n_members": int(pooled_member.sum()),
-        "n_nonmembers": int((~pooled_member).sum()),
-        "train_accuracy": float(np.mean([a["train_accuracy"] for a in accs])),
-        "test_accuracy": float(np.mean([a["test_accuracy"] for a in accs])),
-    }
-    game_d["generalisation_gap"] = game_d["train_accuracy"] - game_d["test_accuracy"]
-    game_d["access"] = "label" if label_answers is not None else "logits"
-    if label_answers is not None:
-        game_d["n_queries"] = int(np.asarray(label_answers["label_pred"]).shape[2])
-    if any(r.queries for _, r in runs):
-        game_d["attack_queries"] = _sum_queries(runs)
-    game_d.update(dict(game or {}))
-    dp_chk = _dp(game_d, pooled_member, pooled, strata, settings)
-    slices: dict[str, pd.DataFrame] = {}
-    exposures = None
-    best = rank_attacks(metrics)[0] if metrics else None
-    if best is not None:
-        slices = _slices(pooled_member, pooled[best], scores_df["label"].to_numpy(),
-                         None if groups is None else scores_df["group"].to_numpy(), settings, strata[best], best)
-        parts = [_exposures(r.scores[best], labels, is_member[t], best, r.exposure.get(best), top_exposed,
-                            target=np.full(n, t), features=features) for t, r in runs]
-        exposures = (pd.concat(parts, ignore_index=True).sort_values("score", ascending=False, kind="stable")
-                     .head(top_exposed).reset_index(drop=True))
+    with phase("score"):  # every target's signals and attacks
+        for t in targets:
+            bundle = target_bundle(labels, logits, is_member, t, groups=groups, label_answers=label_answers)
+            n_refs.add(bundle.n_references)
+            run = run_attacks(bundle, attacks, seed=settings.seed + t, params=attack_params)
+            skipped.update(run.skipped)
+            df = pd.DataFrame({"target": t, "index": np.arange(n), "label": labels, "is_member": is_member[t]})
+            if groups is not None:
+                df["group"] = groups
+            for name, s in run.scores.items():
+                df[_column(name)] = s
+            frames.append(df)
+            runs.append((t, run))
+            accs.append(_accuracies(logits[t], labels, is_member[t]))
+    with phase("metrics"):  # pooled figures, spread, verdict, DP check, slices, most exposed records
+        names = [k for k in runs[0][1].scores if all(k in r.scores for _, r in runs)]
+        scores_df = pd.concat(frames, ignore_index=True)
+        pooled_member = scores_df["is_member"].to_numpy(bool)
+        target_col = scores_df["target"].to_numpy()
+        n_folds = 1 + max((int(f.max()) for _, r in runs for f in r.folds.values()), default=0)
+        pooled = {k: scores_df[_column(k)].to_numpy(np.float64) for k in names}
+        strata: dict[str, np.ndarray | None] = {}
+        folds: dict[str, np.ndarray] = {}
+        for k in names:
+            if all(k in r.folds for _, r in runs):
+                folds[k] = np.concatenate([r.folds[k] for _, r in runs])
+                strata[k] = target_col * n_folds + folds[k]
+            else:
+                strata[k] = target_col
+        metrics = _metrics(pooled_member, pooled, strata, settings)
+        spread = {}
+        for k in names if len(runs) > 1 else []:
+            per = [evaluate_scores(is_member[t], r.scores[k], fprs=settings.fprs, delta=settings.delta,
+                                   confidence=settings.confidence, member_prior=settings.member_prior,
+                                   seed=settings.seed + t, strata=r.folds.get(k)) for t, r in runs]
+            spread[k] = summarize_spread(per)
+        decision = decide_leakage(pooled_member, pooled, groups=target_col, strata=folds, fprs=settings.fprs,
+                                  confidence=settings.confidence, seed=settings.seed) if pooled else None
+        game_d: dict[str, Any] = {
+            "source": "audit",
+            "n_examples": int(n),
+            "n_classes": int(logits.shape[3]),
+            "n_queries": int(logits.shape[2]),
+            "n_models": int(n_models),
+            "n_references": min(n_refs),
+            "n_targets": len(targets),
+            "targets": targets,
+            "n_members": int(pooled_member.sum()),
+            "n_nonmembers": int((~pooled_member).sum()),
+            "train_accuracy": float(np.mean([a["train_accuracy"] for a in accs])),
+            "test_accuracy": float(np.mean([a["test_accuracy"] for a in accs])),
+        }
+        game_d["generalisation_gap"] = game_d["train_accuracy"] - game_d["test_accuracy"]
+        game_d["access"] = "label" if label_answers is not None else "logits"
+        if label_answers is not None:
+            game_d["n_queries"] = int(np.asarray(label_answers["label_pred"]).shape[2])
+        if any(r.queries for _, r in runs):
+            game_d["attack_queries"] = _sum_queries(runs)
+        game_d.update(dict(game or {}))
+        dp_chk = _dp(game_d, pooled_member, pooled, strata, settings)
+        slices: dict[str, pd.DataFrame] = {}
+        exposures = None
+        best = rank_attacks(metrics)[0] if metrics else None
+        if best is not None:
+            slices = _slices(pooled_member, pooled[best], scores_df["label"].to_numpy(),
+                             None if groups is None else scores_df["group"].to_numpy(), settings, strata[best], best)
+            parts = [_exposures(r.scores[best], labels, is_member[t], best, r.exposure.get(best), top_exposed,
+                                target=np.full(n, t), features=features) for t, r in runs]
+            exposures = (pd.concat(parts, ignore_index=True).sort_values("score", ascending=False, kind="stable")
+                         .head(top_exposed).reset_index(drop=True))
     return AuditResult(game=game_d, settings=settings, metrics=metrics, scores=scores_df, decision=decision,
                        spread=spread, skipped=skipped, slices=slices, exposures=exposures, dp_check=dp_chk)

@@ -28,6 +28,7 @@ import numpy as np
 
 from .._errors import ConfigError, InputError
 from .._imports import config_folder_on_path
+from .._timing import phase
 from ..config import AuditConfig, TargetConfig, load_config
 from ..metrics import AuditSettings
 from ..models import LabelQuerySpec, QueryModel, is_torch_module
@@ -179,7 +180,8 @@ def _run_audit(config: AuditConfig, *, jobs: int | None, progress: ProgressCallb
         from .lm import run_lm_audit
 
         return run_lm_audit(config, jobs=jobs, progress=progress, executor=executor, mp_context=mp_context)
-    prepared = prepare_audit(config)
+    with phase("load"):
+        prepared = prepare_audit(config)
     cfg = prepared.config
     if cfg.target is not None:
         return _run_config_with_target(prepared, cfg.target, jobs=jobs, progress=progress, executor=executor,
@@ -189,7 +191,8 @@ def _run_audit(config: AuditConfig, *, jobs: int | None, progress: ProgressCallb
         from ..training.label_access import LabelAccessRecipe
 
         prepared = dataclasses.replace(prepared, recipe=LabelAccessRecipe(prepared.recipe, spec))
-    trained = train_prepared(prepared, jobs=jobs, progress=progress, executor=executor, mp_context=mp_context)
+    with phase("train"):
+        trained = train_prepared(prepared, jobs=jobs, progress=progress, executor=executor, mp_context=mp_context)
     _log_training(trained)
     train_acc = float(np.nanmean(trained.train_accuracy))
     test_acc = float(np.nanmean(trained.test_accuracy))
@@ -322,35 +325,37 @@ def run_audit_with_target(
         from ..training.label_access import LabelAccessRecipe
 
         recipe = LabelAccessRecipe(recipe, label_queries)
-    trained = train_models(recipe, X, y, ref_is_member, seeds=seeds, run_dir=run_dir, jobs=jobs, progress=progress,
-                           executor=executor, mp_context=mp_context)
+    with phase("train"):
+        trained = train_models(recipe, X, y, ref_is_member, seeds=seeds, run_dir=run_dir, jobs=jobs,
+                               progress=progress, executor=executor, mp_context=mp_context)
     _log_training(trained)
-    grp = None if groups is None else np.asarray(groups)
-    if label_queries is not None:
-        assert query is not None
-        ans = label_queries_of(query.predict_labels, X, label_queries)
-        dist = label_queries.boundary_queries > 0
-        bundle = SignalBundle.from_arrays(
-            labels=y, target_pred=ans.pred, ref_pred=trained.extras["label_pred"], is_member=is_member,
-            ref_is_member=ref_is_member, target_distance=ans.distance if dist else None,
-            ref_distance=trained.extras["label_distance"] if dist else None, n_classes=int(recipe.n_classes),
-            groups=grp, meta={"label_queries": {"per_example": int(ans.queries.max()),
-                                                "augmentations": int(ans.pred.shape[1]),
-                                                "boundary": int(ans.queries.max()) - int(ans.pred.shape[1])}})
-    elif query is not None and isinstance(query.model, _RecipeTarget):  # all of the recipe's queries
-        query.count(len(y) * int(getattr(recipe, "n_queries", 1)))
-        bundle = SignalBundle.from_arrays(
-            labels=y, is_member=is_member, ref_logits=trained.logits, ref_is_member=ref_is_member, groups=grp,
-            target_logits=np.asarray(recipe.predict_logits(target_model, X), dtype=np.float64))
-    elif query is not None:
-        kw: dict[str, Any] = {"target_logits": query.outputs(X)}
-        bundle = SignalBundle.from_arrays(labels=y, is_member=is_member, ref_logits=trained.logits,
-                                          ref_is_member=ref_is_member, groups=grp,
-                                          meta={"outputs_kind": query.output_kind}, **kw)
-    else:
-        target_logits = np.asarray(recipe.predict_logits(target_model, X), dtype=np.float64)
-        bundle = SignalBundle.from_arrays(labels=y, target_logits=target_logits, is_member=is_member,
-                                          ref_logits=trained.logits, ref_is_member=ref_is_member, groups=grp)
+    with phase("score"):  # the target's answers: its signals
+        grp = None if groups is None else np.asarray(groups)
+        if label_queries is not None:
+            assert query is not None
+            ans = label_queries_of(query.predict_labels, X, label_queries)
+            dist = label_queries.boundary_queries > 0
+            bundle = SignalBundle.from_arrays(
+                labels=y, target_pred=ans.pred, ref_pred=trained.extras["label_pred"], is_member=is_member,
+                ref_is_member=ref_is_member, target_distance=ans.distance if dist else None,
+                ref_distance=trained.extras["label_distance"] if dist else None, n_classes=int(recipe.n_classes),
+                groups=grp, meta={"label_queries": {"per_example": int(ans.queries.max()),
+                                                    "augmentations": int(ans.pred.shape[1]),
+                                                    "boundary": int(ans.queries.max()) - int(ans.pred.shape[1])}})
+        elif query is not None and isinstance(query.model, _RecipeTarget):  # all of the recipe's queries
+            query.count(len(y) * int(getattr(recipe, "n_queries", 1)))
+            bundle = SignalBundle.from_arrays(
+                labels=y, is_member=is_member, ref_logits=trained.logits, ref_is_member=ref_is_member, groups=grp,
+                target_logits=np.asarray(recipe.predict_logits(target_model, X), dtype=np.float64))
+        elif query is not None:
+            kw: dict[str, Any] = {"target_logits": query.outputs(X)}
+            bundle = SignalBundle.from_arrays(labels=y, is_member=is_member, ref_logits=trained.logits,
+                                              ref_is_member=ref_is_member, groups=grp,
+                                              meta={"outputs_kind": query.output_kind}, **kw)
+        else:
+            target_logits = np.asarray(recipe.predict_logits(target_model, X), dtype=np.float64)
+            bundle = SignalBundle.from_arrays(labels=y, target_logits=target_logits, is_member=is_member,
+                                              ref_logits=trained.logits, ref_is_member=ref_is_member, groups=grp)
     game_d: dict[str, Any] = {
         "source": "audit",
         "target": "user",
@@ -392,7 +397,8 @@ def _run_config_with_target(prepared: PreparedAudit, target: TargetConfig, *, jo
     if overlap.size:
         raise ConfigError(f"[target] members and nonmembers share {overlap.size} rows (first: {int(overlap[0])}); "
                           "an example is either a member or not")
-    model = load_target_model(target)
+    with phase("load"):
+        model = load_target_model(target)
     spec = label_spec(cfg)
     groups = None
     if prepared.groups is not None:

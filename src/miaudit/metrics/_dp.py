@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import optimize, special
+from scipy import special
 
 from .._errors import InputError
 from ._checks import check_probability
@@ -102,6 +102,8 @@ def gdp_mu_from_epsilon(epsilon: float, delta: float) -> float:
         hi *= 2.0
         if hi > 1e6:  # pragma: no cover - unreachable for finite eps
             return math.inf
+    from scipy import optimize  # here, not at the top: most audits never solve for mu, and the import takes 0.1 s
+
     return float(optimize.brentq(g, lo, hi, xtol=1e-12, rtol=1e-12))
 
 

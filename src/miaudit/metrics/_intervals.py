@@ -6,10 +6,11 @@ import numbers
 from typing import Any
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from .._errors import InputError
 from ._checks import check_confidence
+from ._dist import beta_ppf
 
 __all__ = ["clopper_pearson", "cp_lower", "cp_upper", "cp_upper_one"]
 
@@ -45,12 +46,12 @@ def clopper_pearson(k: int, n: int, *, confidence: float = 0.95) -> tuple[float,
 
 def cp_lower(k: int, n: int, alpha: float) -> float:
     """One-sided exact lower bound: ``P(p >= cp_lower) >= 1 - alpha``: ``Beta(alpha; k, n - k + 1)``, 0 when ``k = 0``."""
-    return 0.0 if k == 0 else float(stats.beta.ppf(alpha, k, n - k + 1))
+    return 0.0 if k == 0 else beta_ppf(alpha, k, n - k + 1)
 
 
 def cp_upper_one(k: int, n: int, alpha: float) -> float:
     """One-sided exact upper bound (scalar): ``Beta(1 - alpha; k + 1, n - k)``, 1 when ``k = n``."""
-    return 1.0 if k >= n else float(stats.beta.ppf(1.0 - alpha, k + 1, n - k))
+    return 1.0 if k >= n else beta_ppf(1.0 - alpha, k + 1, n - k)
 
 
 def cp_upper(k: np.ndarray | int, n: np.ndarray | int, alpha: float) -> np.ndarray:
@@ -62,5 +63,5 @@ def cp_upper(k: np.ndarray | int, n: np.ndarray | int, alpha: float) -> np.ndarr
     n_a = np.asarray(n, dtype=np.float64)
     full = k_a >= n_a
     b = np.where(full, 1.0, n_a - k_a)
-    out = stats.beta.ppf(1.0 - alpha, k_a + 1.0, b)
+    out = special.betaincinv(k_a + 1.0, b, 1.0 - alpha)  # scipy.stats.beta.ppf(1 - alpha, k + 1, b)
     return np.where(full, 1.0, out)

@@ -15,9 +15,10 @@ from fractions import Fraction
 from typing import Any
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from ._checks import check_confidence, check_probability, check_scores
+from ._dist import binom_cdf, binom_ppf, binom_sf
 from ._intervals import clopper_pearson, cp_lower, cp_upper_one
 
 __all__ = [
@@ -241,15 +242,15 @@ def tpr_at_fpr_from(c: Confusion, fpr: float, confidence: float) -> TprAtFpr:
 def _order_stat_ranks(n: int, fpr: float, q: float) -> tuple[int, int]:
     """(a, b) for :func:`target_tpr_interval`: the smallest ``a`` with P(Bin(n, fpr) >= a) <= q and
     the largest ``b`` with P(Bin(n, fpr) <= b - 1) <= q."""
-    a = int(stats.binom.ppf(1.0 - q, n, fpr)) + 1
-    while a > 0 and stats.binom.sf(a - 2, n, fpr) <= q:
+    a = int(binom_ppf(1.0 - q, n, fpr)) + 1
+    while a > 0 and binom_sf(a - 2, n, fpr) <= q:
         a -= 1
-    while stats.binom.sf(a - 1, n, fpr) > q:
+    while binom_sf(a - 1, n, fpr) > q:
         a += 1
-    b = int(stats.binom.ppf(q, n, fpr)) + 1
-    while b > 0 and stats.binom.cdf(b - 1, n, fpr) > q:
+    b = int(binom_ppf(q, n, fpr)) + 1
+    while b > 0 and binom_cdf(b - 1, n, fpr) > q:
         b -= 1
-    while stats.binom.cdf(b, n, fpr) <= q:
+    while binom_cdf(b, n, fpr) <= q:
         b += 1
     return a, b
 

@@ -9,6 +9,7 @@ files already in the output folder are never deleted.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import math
@@ -23,6 +24,7 @@ import pandas as pd
 
 from .._atomic import atomic_write
 from .._errors import InputError
+from .._timing import RunClock
 from ..metrics import AttackMetrics, AuditSettings, DpCheck, LeakageDecision, rank_attacks
 from ._verdict import Verdict, make_verdict
 
@@ -126,6 +128,9 @@ class AuditResult:
         when ``significant`` the verdict refuses to call the model leaky). Written only when present.
     canaries : dict or None
         Inserted canaries' exposures and TPR at low FPR (language-model audits). Written only when present.
+    run_clock : RunClock or None
+        Wall seconds per phase of the run that produced the result (the CLI sets it; :meth:`save` adds the
+        ``report`` phase): results.json ``"run"``. Written only when set.
     """
 
     game: dict[str, Any]
@@ -142,6 +147,7 @@ class AuditResult:
     created: str | None = None
     baselines: dict[str, Any] = field(default_factory=dict)
     canaries: dict[str, Any] | None = None
+    run_clock: RunClock | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.settings, AuditSettings):
@@ -233,7 +239,8 @@ class AuditResult:
 
     def to_json(self) -> dict[str, Any]:
         """The results.json object (schema version 2, ``docs/results-schema.md``), JSON-safe, keys in a
-        deterministic order: the same run gives byte-identical ``results.json`` apart from ``"created"``."""
+        deterministic order: the same run gives byte-identical ``results.json`` apart from ``"created"`` and
+        ``"run"`` (its timings, when :attr:`run_clock` is set)."""
         from .. import __version__
 
         created = self.created or _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
@@ -250,10 +257,12 @@ class AuditResult:
             extra["baselines"] = json_safe(self.baselines)
         if self.canaries:
             extra["canaries"] = json_safe(self.canaries)
+        run = {} if self.run_clock is None else {"run": json_safe(self.run_clock.to_dict())}
         return {
             "schema_version": SCHEMA_VERSION,
             "miaudit_version": __version__,
             "created": created,
+            **run,
             "verdict": json_safe(verdict.to_dict()),
             "warnings": list(self.warnings),
             "game": json_safe({**self.game, "strongest_attack": self.strongest}),
@@ -290,19 +299,20 @@ class AuditResult:
             raise InputError(f"out_dir: expected a folder, got the existing file {str(out)!r}; choose another --out")
         if scores_format not in ("csv", "parquet"):
             raise InputError(f"scores_format: expected 'csv' or 'parquet', got {scores_format!r}")
-        results = self.to_json_bytes()
-        html = self.to_html().encode("utf-8")
-        if scores_format == "csv":
-            scores_bytes = self.scores.to_csv(index=False, lineterminator="\n").encode("utf-8")
-        else:
-            from .._errors import import_optional
+        with self.run_clock.phase("report") if self.run_clock is not None else contextlib.nullcontext():
+            html = self.to_html().encode("utf-8")
+            if scores_format == "csv":
+                scores_bytes = self.scores.to_csv(index=False, lineterminator="\n").encode("utf-8")
+            else:
+                from .._errors import import_optional
 
-            import_optional("pyarrow", "parquet")
-            import io
+                import_optional("pyarrow", "parquet")
+                import io
 
-            buf = io.BytesIO()
-            self.scores.to_parquet(buf, index=False)
-            scores_bytes = buf.getvalue()
+                buf = io.BytesIO()
+                self.scores.to_parquet(buf, index=False)
+                scores_bytes = buf.getvalue()
+        results = self.to_json_bytes()  # last, so that its "run" has the report's time
         try:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

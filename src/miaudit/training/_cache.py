@@ -8,6 +8,7 @@ no file or a complete one, whatever moment the writer is killed at (SIGKILL incl
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -38,9 +39,24 @@ _TMP_RE = re.compile(r"\.tmp-(\d+)-[0-9a-f]+$")
 
 
 def _library_versions() -> dict[str, str]:
-    import sklearn
+    return {"numpy": np.__version__, "sklearn": _sklearn_version()}
 
-    return {"numpy": np.__version__, "sklearn": sklearn.__version__}
+
+@functools.cache
+def _sklearn_version() -> str:
+    """scikit-learn's version (``sklearn.__version__``), read from its installed metadata.
+
+    Importing scikit-learn just for this string would cost about a second (it imports scipy.stats and
+    pandas) in audits that never use it, e.g. of torch models; without metadata it is imported after all.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("scikit-learn")
+    except PackageNotFoundError:  # pragma: no cover - scikit-learn without its metadata (a bare source tree)
+        import sklearn
+
+        return str(sklearn.__version__)
 
 
 def data_fingerprint(X: Any, y: np.ndarray) -> str:

@@ -94,6 +94,9 @@ class ExecutorOptions:
 def mp_context(name: str | None, preload: Sequence[str] = ()) -> Any:
     """The multiprocessing context; a forkserver imports ``preload`` once, so forked workers need not.
 
+    Only what the recipe names (``preload_modules``): the first worker waits for the forkserver's imports,
+    so a module the workers never use (scikit-learn for a torch recipe: over a second) delays training.
+
     Preloading only takes effect before this process's forkserver starts (its first pool); later pools
     reuse the running server and start in milliseconds.
     """
@@ -105,7 +108,7 @@ def mp_context(name: str | None, preload: Sequence[str] = ()) -> Any:
         raise ConfigError(f"mp_context: {name!r} is not available on this platform; use 'spawn'")
     ctx = mp.get_context(name)
     if name == "forkserver":
-        ctx.set_forkserver_preload(list(dict.fromkeys(["miaudit.training._work", "sklearn.base", *preload])))
+        ctx.set_forkserver_preload(list(dict.fromkeys(["miaudit.training._work", *preload])))
     return ctx
 
 
@@ -182,7 +185,7 @@ class PoolExecutor:
                 results.put(("local-done", None, None))
 
         # Worker processes are started by a helper thread: starting them can block for seconds (the
-        # forkserver imports numpy and scikit-learn before it forks anything), while the local trainer
+        # forkserver imports numpy and the recipe's modules before it forks anything), while the local trainer
         # already works and this thread collects results. Workers announce themselves with a probe before
         # they get a model, so no model waits on a process that is still starting.
         pool_box: dict[str, _Pool] = {}

@@ -121,9 +121,13 @@ def model_seeds(seed: SeedLike, n_models: int) -> list[int]:
 
 
 def _preload(recipe: Any) -> list[str]:
+    """The modules the forkserver imports for ``recipe``'s workers: its ``preload_modules()``, or for a recipe
+    without that method scikit-learn's base (most such recipes are scikit-learn estimators)."""
     fn = getattr(recipe, "preload_modules", None)
+    if not callable(fn):
+        return ["sklearn.base"]
     try:
-        mods = list(fn()) if callable(fn) else []
+        mods = list(fn())
     except Exception:  # noqa: BLE001 - an optimisation only
         mods = []
     return [m for m in mods if isinstance(m, str)]

@@ -324,6 +324,11 @@ class TorchRecipe:
     def n_queries(self) -> int:
         return 1 + len(self.queries)
 
+    def preload_modules(self) -> list[str]:
+        """Nothing for the forkserver to import: each worker imports torch when it unpickles the recipe (a
+        forkserver that imported torch, or scikit-learn, would make the first worker wait for it)."""
+        return []
+
     def factory(self, X_features: np.ndarray) -> Callable[[], Any]:
         """A zero-argument factory for data shaped like ``X_features`` (encoded float array)."""
         kwargs = dict(self.model_kwargs)

@@ -136,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pm-src", default="/work/peer-envs/src/ml_privacy_meter")
     ap.add_argument("--work", default="/work/peer-envs/_e2e")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--peer-threads", choices=["default", "1"], default="default",
+                    help="threads of the peer tools: their default (all cores) or one")
     ap.add_argument("--epochs", type=int, help="override the recipe's epochs (the same for every tool)")
     args = ap.parse_args(argv)
     if args.epochs:
@@ -144,16 +146,23 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.work) / f"{args.target}-{stamp}"
     work.mkdir(parents=True)
     data, pool, recipe = write_data(args.target, work, args.mnist, 0)
-    env_peer = dict(os.environ, **ENV1)
+    # Each tool with its own defaults: the peers get the machine's default thread count (torch's intra-op
+    # threads = cores) unless --peer-threads 1 pins them to one BLAS/OpenMP thread as in the power benchmark.
+    env_peer = dict(os.environ, **ENV1) if args.peer_threads == "1" else \
+        {k: v for k, v in os.environ.items() if k not in ENV1}
     env_peer.pop("PYTHONPATH", None)
     env_mi = dict(os.environ)
     rows = []
     for k in [int(v) for v in args.k.split(",")]:
         for tool in args.tools.split(","):
             d = work / f"{tool}_k{k}"
+            n = 1
+            while d.exists():  # the same tool listed twice: a repeat run
+                n += 1
+                d = work / f"{tool}_k{k}_run{n}"
             d.mkdir()
             if tool.startswith("miaudit"):
-                stack, jobs = {"miaudit_default": ("auto", None), "miaudit_fast": (True, 2),
+                stack, jobs = {"miaudit_default": ("auto", None), "miaudit_fast": (True, 2), "miaudit_stack1": (True, 1),
                                "miaudit_plain": (False, 1)}[tool]
                 cfg = d / "cfg.toml"
                 miaudit_config(cfg, pool, recipe, k, stack, d / "out")

@@ -126,9 +126,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901
         """SACRO-ML's Target around the CNN (built once; checked against the stored outputs)."""
         if "t" in torch_target:
             return torch_target["t"]
-        import torch  # noqa: PLC0415
-
         import _leakpro_models as LM  # noqa: PLC0415
+        import torch  # noqa: PLC0415
 
         torch.set_num_threads(1)
         p = recipe["params"]

@@ -12,7 +12,9 @@ Bundle hand-over (one game = one target model):
 Peer output (out.json): {"peer", "version", "env", "attacks": {name: {"scores": [N floats] | null,
   "reported": {"auc", "tpr_at_fpr": {"0.001", "0.01"}, "epsilon_lower_bound"}, "wall_s", "error",
   "note"}}, "error": str | null}
-Scores are per example in bundle order, higher = more likely member.
+Scores are per example in bundle order, higher = more likely member. An attack that scores only a subset of
+the pool sets "subset": true and leaves the other rows null; the harness computes its figures on the scored
+rows only (their own members and non-members).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import math
 import os
 import time
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -76,7 +79,13 @@ def run_attack(name: str, fn: Callable[[], dict], results: dict) -> None:
     res["wall_s"] = round(time.perf_counter() - t0, 3)
     if res.get("scores") is not None:
         s = np.asarray(res["scores"], dtype=np.float64).ravel()
-        res["scores"] = [float(v) if math.isfinite(v) else (1e300 if v > 0 else -1e300) for v in s]
+        if res.get("subset"):
+            # an attack that scores a subset of the pool: unscored rows are NaN -> null, and the harness scores
+            # only the rows with a score (their own members and non-members)
+            res["scores"] = [None if math.isnan(v) else (float(v) if math.isfinite(v) else (1e300 if v > 0 else -1e300))
+                             for v in s]
+        else:
+            res["scores"] = [float(v) if math.isfinite(v) else (1e300 if v > 0 else -1e300) for v in s]
     results[name] = res
 
 

@@ -15,7 +15,8 @@ each shadow model trains on (N_pool + N_pop) / 2 examples) and caches its shadow
 K=16 attacks reuse the 8 models of the K=8 ones.
 
 Attacks (config names): lira (online/offline), rmia (online/offline), multi_signal_lira (online), qmia,
-population (its `attack_p`), base (online). loss_traj, HSJ, yoqo, oslo, dts, ramia, seqmia: see README.
+population (its `attack_p`), base (online), loss_traj, seqmia, yoqo, oslo, HSJ (settings and the adapters they
+need: README); dts and ramia do not apply (README; `--attacks dts` / `--attacks ramia` records how they fail).
 
 Per-example scores are LeakPro's `MIAResult.signal_values` (ordered train indices then test indices, checked
 against its `true_labels`), mapped back to bundle order.
@@ -99,7 +100,20 @@ ATTACKS = {
     "base_online": ("base", {"online": True}, True),
     "qmia": ("qmia", {}, False),
     "population": ("population", {}, False),
+    # issue 15, extra: the remaining attacks that apply to these targets and run on CPU (settings: see README)
+    "loss_traj": ("loss_traj", {}, False),                          # its defaults: 1 distillation epoch
+    "loss_traj_t20": ("loss_traj", {"number_of_traj": 20}, False),  # a 20-epoch trajectory
+    "seqmia": ("seqmia", {}, False),                                # its defaults: 1 distillation epoch
+    "seqmia_t20": ("seqmia", {"number_of_traj": 20}, False),
+    "yoqo": ("yoqo", {"training_data_fraction": 0.5}, False),       # default fraction 0.01 = 3-5 training points
+    "oslo": ("oslo", {}, False),                                    # n_audits: --oslo-audits
+    "HSJ": ("HSJ", {"verbose": False}, False),                      # attack_data_fraction: --hsj-fraction
 }
+# not applicable here, kept to record how they fail (not in the default list): dts (time-series forecasting
+# models), ramia (image augmentations + an ImageNet ResNet-18 from torchvision)
+NOT_DEFAULT = {"dts": ("dts", {}, False), "ramia": ("ramia", {}, False)}
+# attacks that score a subset of the pool (rows they do not score stay null and are left out of the metrics)
+SUBSET_ATTACKS = ("oslo", "HSJ")
 
 
 def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915
@@ -112,6 +126,10 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--attacks", default=",".join(ATTACKS))
     ap.add_argument("--qmia-epochs", type=int, default=100)
+    ap.add_argument("--oslo-audits", type=int, default=None,
+                    help="OSLO's n_audits (default: its 500 for MLPs, 100 for the CNN)")
+    ap.add_argument("--hsj-fraction", type=float, default=0.5,
+                    help="HSJ's attack_data_fraction (its default 0.1 leaves 70 non-members per digits game: no TPR@1%%)")
     ap.add_argument("--e2e", action="store_true", help="BUNDLE is a data file; train the target here (timing runs)")
     args = ap.parse_args(argv)
     out: dict = {"peer": "leakpro", "version": "0.1.0@c47752fa", "attacks": {}, "error": None}
@@ -220,13 +238,25 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915
                                     alpha=params["alpha"], random_state=seed_counter[0])
                 est.fit(ds.data.numpy().reshape(len(ds.data), -1), ds.targets.numpy())
                 if len(est.classes_) != n_classes:
-                    raise RuntimeError("a shadow training set misses a class")
+                    if n_classes == 2 or len(est.classes_) < 2:
+                        raise RuntimeError("a shadow training set misses a class")
+                    # a small shadow set (loss_traj/seqmia: ~100 points) can miss a digit: the model never predicts
+                    # it (its logit is its output bias -30), as an sklearn model trained without it would not
+                    W1, b1 = est.coefs_[1], est.intercepts_[1]
+                    W1f = np.zeros((W1.shape[0], n_classes), dtype=np.float32)
+                    b1f = np.full(n_classes, -30.0, dtype=np.float32)
+                    W1f[:, est.classes_], b1f[est.classes_] = W1, b1
+                    est = types.SimpleNamespace(coefs_=[est.coefs_[0], W1f], intercepts_=[est.intercepts_[0], b1f])
                 copy_sklearn(est, model)
             else:
                 torch.manual_seed(seed_counter[0])
                 model.train()
+                # the recipe shuffles every epoch; LeakPro's loaders follow the recorded data_loader config, which
+                # we record with shuffle=False (see `meta` below), so the shuffling is done here
+                shuffled = torch.utils.data.DataLoader(dataloader.dataset, batch_size=dataloader.batch_size,
+                                                       shuffle=True)
                 for _ in range(epochs):
-                    for xb, yb in dataloader:
+                    for xb, yb in shuffled:
                         optimizer.zero_grad()
                         criterion(model(xb), yb).backward()
                         optimizer.step()
@@ -275,45 +305,124 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915
     loader_te = torch.utils.data.DataLoader(Handler.UserDataset(Xall[idx_out], yall[idx_out]), batch_size=512)
     meta = MIAMetaDataSchema(train_indices=idx_in.tolist(), test_indices=idx_out.tolist(), num_train=len(idx_in),
                              init_params=init, optimizer=opt, criterion=LossConfig(name="crossentropyloss", params={}),
-                             data_loader=DataLoaderConfig(params={"batch_size": bs, "shuffle": True}), epochs=epochs,
+                             # shuffle=False: LeakPro's qmia (run_attack), loss_traj (_prepare_mia_data) and yoqo
+                             # iterate handler.get_dataloader(indices) without shuffle=False and then pair the
+                             # batches with index-ordered arrays; with the training loader's shuffle=True (what
+                             # make_mia_metadata records from a shuffling loader) their rows are misaligned.
+                             data_loader=DataLoaderConfig(params={"batch_size": bs, "shuffle": False}), epochs=epochs,
                              train_result=evaluate(loader, target, crit), test_result=evaluate(loader_te, target, crit),
                              dataset=os.path.basename(os.path.dirname(os.path.abspath(args.bundle))))
     joblib.dump(meta, f"{wd}/target/model_metadata.pkl")
     joblib.dump(ds_all, f"{wd}/population.pkl")
 
     ks = [int(v) for v in args.k.split(",") if v]
-    names, attack_list = [], []
+    n_img = int(round(np.sqrt(Xall[0].size)))
+    # HSJ (its HopSkipJumpDistance) takes (C, H, W) inputs clipped to [-1, 1]: the CNN's images as they are; an MLP's
+    # features only when they are a square grey image in [0, 1] (digits: 8x8), run on a second population file
+    # holding the same rows as 1 x H x W images (TorchMLP flattens its input)
+    hsj_image_view = (kind != "torch_cnn" and n_img * n_img == Xall[0].size
+                      and float(Xall.min()) >= -1.0 and float(Xall.max()) <= 1.0)
+    names, types_, attack_list, later = [], [], [], []
     for name in [a for a in args.attacks.split(",") if a]:
-        att, cfg, uses_k = ATTACKS[name]
+        att, cfg, uses_k = ATTACKS[name] if name in ATTACKS else NOT_DEFAULT[name]
         if name == "qmia":
             cfg = {**cfg, "epochs": args.qmia_epochs, "quantiles": [0.9, 0.99, 0.999]}
+        if att == "oslo":
+            cfg = {**cfg, "n_audits": args.oslo_audits or (100 if kind == "torch_cnn" else 500)}
+        if att == "HSJ":
+            cfg = {**cfg, "attack_data_fraction": args.hsj_fraction}
+            if kind != "torch_cnn":
+                later.append((name, att, cfg))
+                continue
         for k in (ks if uses_k else [None]):
             names.append(f"{name}_k{k}" if k else name)
+            types_.append(att)
             attack_list.append({"attack": att, **cfg, **({"num_shadow_models": k} if k else {})})
-    config = {"audit": {"random_seed": args.seed, "attack_type": "mia", "data_modality": "tabular",
-                        "output_dir": f"{wd}/out", "attack_list": attack_list},
-              "target": {"module_path": os.path.join(HERE, "_leakpro_models.py"), "model_class": model_class,
-                         "target_folder": f"{wd}/target", "data_path": f"{wd}/population.pkl"}}
-    with open(f"{wd}/audit.yaml", "w") as f:
-        yaml.safe_dump(config, f)
+
+    def make_config(attacks: list, out_dir: str, data_path: str) -> str:
+        config = {"audit": {"random_seed": args.seed, "attack_type": "mia", "data_modality": "tabular",
+                            "output_dir": out_dir, "attack_list": attacks},
+                  "target": {"module_path": os.path.join(HERE, "_leakpro_models.py"), "model_class": model_class,
+                             "target_folder": f"{wd}/target", "data_path": data_path}}
+        path = f"{out_dir}.yaml"
+        with open(path, "w") as f:
+            yaml.safe_dump(config, f)
+        return path
+
+    config_path = make_config(attack_list, f"{wd}/out", f"{wd}/population.pkl")
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
     t0 = time.perf_counter()
     try:
-        lp = LeakPro(Handler, f"{wd}/audit.yaml")
+        lp = LeakPro(Handler, config_path)
     except BaseException as exc:  # noqa: BLE001
         out["error"] = f"LeakPro setup failed: {type(exc).__name__}: {exc}"
         C.write_json(args.out, out)
         return 1
     out["setup_s"] = round(time.perf_counter() - t0, 2)
-    sched = lp.attack_scheduler
-    for name, att_obj in zip(names, sched.attacks):
-        def fn(att_obj=att_obj) -> dict:  # noqa: ANN001
-            t = time.perf_counter()
-            att_obj.prepare_attack()
-            t_prep = time.perf_counter() - t
+    n_in = len(idx_in)
+
+    def fn(att_obj, att_type: str) -> dict:  # noqa: ANN001, C901
+        t = time.perf_counter()
+        if att_type in ("loss_traj", "seqmia"):  # their trajectory/classifier pickles are reloaded when present
+            import shutil  # noqa: PLC0415
+
+            shutil.rmtree(att_obj.storage_dir, ignore_errors=True)
+        att_obj.prepare_attack()
+        t_prep = time.perf_counter() - t
+        extra: dict = {}
+        captured: list = []
+        if att_type in ("loss_traj", "seqmia"):
+            # its test loader is built with shuffle=True and the scores come back in that shuffled order (true
+            # labels shuffled alongside): evaluated in index order instead (no randomness in evaluation)
+            dl = att_obj.mia_test_data_loader
+            att_obj.mia_test_data_loader = torch.utils.data.DataLoader(dl.dataset, batch_size=dl.batch_size,
+                                                                       shuffle=False)
+        if att_type == "yoqo":
+            # YOQO returns one confusion matrix; its per-example decision (target's label at x' == true label) is
+            # read off its own target queries, in audit order
+            tm = att_obj.target_model
+            orig_get_logits = tm.get_logits
+
+            def rec(xb):  # noqa: ANN001, ANN202
+                lg_ = orig_get_logits(xb)
+                captured.append(np.asarray(lg_))
+                return lg_
+
+            tm.get_logits = rec
+            try:
+                res = att_obj.run_attack()
+            finally:
+                del tm.get_logits
+        else:
             res = att_obj.run_attack()
-            extra: dict = {}
+        true = np.asarray(res.true, dtype=int).ravel()
+        if att_type == "HSJ":
+            # HSJ draws audit *positions* (0..N_in-1 members, N_in.. non-members) and passes them to
+            # handler.get_dataloader as population indices: the rows it queries are population rows with those
+            # numbers, whatever their membership; scores are mapped to the rows actually queried and scored with
+            # their true membership (its own labels are kept as `leakpro_label_agreement`)
+            rows = np.concatenate([att_obj.audit_in_member_indicies, att_obj.audit_out_member_indicies]).astype(int)
+            sv = np.asarray(res.signal_values, dtype=np.float64).ravel()
+            extra["leakpro_label_agreement"] = float(np.mean(m[rows] == true.astype(bool)))
+        elif att_type == "oslo":
+            rows = np.asarray(att_obj.audit_data_indices, dtype=int)  # drawn from the whole population
+            sv = np.asarray(res.signal_values, dtype=np.float64).ravel()
+            ok_pool = rows < n
+            if not np.array_equal(true[ok_pool].astype(bool), m[rows[ok_pool]]) or true[~ok_pool].any():
+                raise RuntimeError("OSLO's labels disagree with the split")
+            extra["n_audited_population_set_rows_dropped"] = int((~ok_pool).sum())
+        elif att_type == "yoqo":
+            rows = np.asarray(att_obj.audit_data_indices, dtype=int)
+            lg_all = np.concatenate(captured)
+            sv = (lg_all.argmax(1) == yall[rows]).astype(np.float64)
+            tp_ours, fp_ours = int((sv * true).sum()), int((sv * (1 - true)).sum())
+            extra.update({"tp": np.asarray(getattr(res, "tp", [])).tolist(), "fp": np.asarray(getattr(res, "fp", [])).tolist(),
+                          "tp_recomputed": tp_ours, "fp_recomputed": fp_ours})
+            if not np.array_equal(true.astype(bool), m[rows]):
+                raise RuntimeError("YOQO's labels disagree with the split")
+        else:
+            rows = np.concatenate([idx_in, idx_out])
             if res.signal_values is None and hasattr(att_obj, "quantile_regressor"):
                 # QMIA reports confusion counts at its quantiles only; the per-example score is its own margin
                 # (target signal - predicted quantile) at the quantile level 0.99
@@ -327,18 +436,60 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915
                          "fp": np.asarray(res.fp).tolist()}
             else:
                 sv = np.asarray(res.signal_values, dtype=np.float64).ravel()
-            true = np.asarray(res.true, dtype=int).ravel()
-            n_in = len(idx_in)
             if len(sv) != n or not (np.all(true[:n_in] == 1) and np.all(true[n_in:] == 0)):
                 raise RuntimeError(f"unexpected result layout: {len(sv)} scores, {int(true.sum())} members")
-            s = np.empty(n)
-            s[idx_in], s[idx_out] = sv[:n_in], sv[n_in:]
-            fx = getattr(res, "fixed_fpr_table", None) or {}
-            return {"scores": s, "reported": {"auc": float(res.roc_auc) if res.roc_auc is not None else None,
-                                              "fixed_fpr": fx, **extra},
-                    "note": f"prepare (shadow models, signals) {t_prep:.1f}s", "prepare_s": round(t_prep, 2)}
+        if len(sv) != len(rows):
+            raise RuntimeError(f"{len(sv)} scores for {len(rows)} audited rows")
+        s = np.full(n, np.nan)
+        keep = rows < n
+        s[rows[keep]] = sv[keep]
+        scored = ~np.isnan(s)
+        fx = getattr(res, "fixed_fpr_table", None) or {}
+        roc_auc = getattr(res, "roc_auc", None)
+        return {"scores": s, "subset": bool(not scored.all()),
+                "n_scored": int(scored.sum()), "n_scored_members": int((scored & m).sum()),
+                "reported": {"auc": float(roc_auc) if roc_auc is not None else None, "fixed_fpr": fx, **extra},
+                "note": f"prepare (shadow models, signals) {t_prep:.1f}s; scored {int(scored.sum())}/{n} pool rows",
+                "prepare_s": round(t_prep, 2)}
 
-        C.run_attack(name, fn, out["attacks"])
+    def sign_fixed(name: str, why: str) -> None:
+        """The same run's scores negated, as a separate row marked as our fix (no new queries or training)."""
+        a = out["attacks"].get(name) or {}
+        if a.get("scores") is None:
+            return
+        out["attacks"][name + "_signfixed"] = {
+            **a, "scores": [None if v is None else -v for v in a["scores"]], "reported": {},
+            "note": f"the {name} row's scores negated (our sign fix: {why})"}
+
+    def hsj_sign_fixed(name: str) -> None:
+        # HSJ returns minus the distance to the decision boundary ('largest values are the most likely to be in the
+        # training dataset'), but members lie farther from the boundary (Choquette-Choo et al.)
+        sign_fixed(name, "HSJ scores minus the boundary distance; members are the far ones")
+
+    sched = lp.attack_scheduler
+    for name, att_type, att_obj in zip(names, types_, sched.attacks):
+        C.run_attack(name, lambda att_obj=att_obj, att_type=att_type: fn(att_obj, att_type), out["attacks"])
+        if att_type == "HSJ":
+            hsj_sign_fixed(name)
+        if att_type == "loss_traj":
+            # its prepare_attack labels the shadow model's *unused* points as members (train_mask =
+            # np.isin(shadow_data_indices, shadow_not_used_indices)); seqmia's copy of the code uses the training points
+            sign_fixed(name, "loss_traj trains its classifier with the shadow model's non-members labelled 1")
+        C.write_json(args.out, out)
+    for name, att, cfg in later:  # HSJ on an MLP target
+        if not hsj_image_view:
+            out["attacks"][name] = {"scores": None, "reported": {}, "wall_s": 0.0,
+                                    "error": (f"not applicable: HSJ takes (C, H, W) image inputs clipped to [-1, 1]; "
+                                              f"these are {Xall[0].size} standardised tabular features")}
+            continue
+
+        def run_img(att=att, cfg=cfg) -> dict:
+            joblib.dump(Handler.UserDataset(Xall.reshape(len(Xall), 1, n_img, n_img), yall), f"{wd}/population_img.pkl")
+            lp2 = LeakPro(Handler, make_config([{"attack": att, **cfg}], f"{wd}/out_img", f"{wd}/population_img.pkl"))
+            return fn(lp2.attack_scheduler.attacks[0], att)
+
+        C.run_attack(name, run_img, out["attacks"])
+        hsj_sign_fixed(name)
         C.write_json(args.out, out)
     C.write_json(args.out, out)
     return 0

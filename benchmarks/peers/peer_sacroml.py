@@ -10,8 +10,15 @@ estimator (`Stored`) whose predict_proba looks up the bundle's stored probabilit
         pooled members + non-members (its `train_shadow_models`: the same pool halves as the harness, its own
         draw). We call `LIRAAttack._run` with the stored target probabilities and read the per-record scores it
         passes to its metrics (column 1 of `mia_scores`, the column its `get_metrics` ranks by). The K=16 run
-        reuses the first 8 shadow models of the K=8 run (SACRO-ML's own cache). CNN (MNIST): not run (needs its
-        PyTorch model wrapper with module/train-function files; not done here).
+        reuses the first 8 shadow models of the K=8 run (SACRO-ML's own cache).
+        CNN (MNIST): through SACRO-ML's own entry point `LIRAAttack.attack(Target)`: the target is a torch
+        `SmallCNN` (`_leakpro_models.py`) loaded with the harness model's weights, wrapped by SACRO-ML's
+        `Target` into its `PytorchModel` with `model_module_path`/`model_name` (the class it re-instantiates per
+        shadow model), `train_module_path` = `_sacroml_torch.py` (the target's recipe: SGD, lr/momentum/epochs of
+        the recipe) and `batch_size` = the recipe's; its predictions are checked against the bundle's stored
+        probabilities before anything runs (max |diff| <= 1e-4, kept as `target_prob_max_abs_diff`). SACRO-ML then
+        clones the wrapper, trains its shadow models on random halves of members + non-members (same draw as for
+        the MLP) and queries the target itself.
   qmia           `QMIAAttack` as designed: its quantile regressor is fitted on the target's non-member set
         (`X_test`) and then scores those same non-members (in-sample for the non-members).
   qmia_heldout   the same attack with the regressor fitted on the bundle's population set (known non-members
@@ -75,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901
     X, y, recipe = C.load_features(args.features)
     with np.load(args.features, allow_pickle=False) as z:
         Xp = np.asarray(z["X_population"], dtype=np.float32)
+    X_img = X.reshape(len(X), 1, *X.shape[-2:]) if recipe["kind"] == "torch_cnn" else None  # the CNN's input
     X = X.reshape(len(X), -1)
     Xp = Xp.reshape(len(Xp), -1)
     m = b["is_member"]
@@ -112,12 +120,37 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901
         s[idx_out] = s_comb[len(idx_in):]
         return s
 
-    def lira(mode: str, fixvar: bool, k: int) -> dict:
-        if recipe["kind"] != "sklearn_mlp":
-            raise NotImplementedError("SACRO-ML LiRA on the CNN needs its PyTorch wrapper files (not done)")
+    torch_target: dict = {}
+
+    def cnn_target() -> object:
+        """SACRO-ML's Target around the CNN (built once; checked against the stored outputs)."""
+        if "t" in torch_target:
+            return torch_target["t"]
+        import _leakpro_models as LM  # noqa: PLC0415
+        import torch  # noqa: PLC0415
+
+        torch.set_num_threads(1)
         p = recipe["params"]
-        shadow = SklearnModel(MLPClassifier(hidden_layer_sizes=tuple(p["hidden_layer_sizes"]), max_iter=p["max_iter"],
-                                            alpha=p["alpha"]))
+        with np.load(args.features, allow_pickle=False) as z:
+            sd = {k[3:]: torch.from_numpy(z[k]) for k in z.files if k.startswith("sd:")}
+        init = {"in_channels": 1, "n_classes": n_classes, "image_size": int(X_img.shape[-1])}
+        net = LM.SmallCNN(**init)
+        net.load_state_dict(sd)
+        net.eval()
+        tgt = Target(model=net, model_module_path="_leakpro_models.py", model_name="SmallCNN", model_params=init,
+                     train_module_path="_sacroml_torch.py",
+                     train_params={"epochs": int(p["epochs"]), "lr": float(p["lr"]),
+                                   "momentum": float(p.get("momentum", 0.9))},
+                     batch_size=int(p["batch_size"]),
+                     X_train=X_img[idx_in], y_train=y[idx_in], X_test=X_img[idx_out], y_test=y[idx_out])
+        err = float(np.abs(tgt.model.predict_proba(X_img) - probs).max())
+        out["target_prob_max_abs_diff"] = err
+        if err > 1e-4:
+            raise RuntimeError(f"the torch copy of the target does not reproduce the stored outputs (max |diff| {err:.2e})")
+        torch_target["t"] = tgt
+        return tgt
+
+    def lira(mode: str, fixvar: bool, k: int) -> dict:
         att = LIRAAttack(output_dir=os.path.join(args.workdir, "lira"), write_report=False, n_shadow_models=k,
                          mode=mode, fix_variance=fixvar)
         got: dict = {}
@@ -128,7 +161,15 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901
             return orig(mia_scores, n_train_rows, n_shadow_rows, n_normal)
 
         att._save_attack_metrics = keep
-        att._run(shadow, X[idx_in], y[idx_in], probs[idx_in], X[idx_out], y[idx_out], probs[idx_out])
+        if recipe["kind"] == "sklearn_mlp":
+            p = recipe["params"]
+            shadow = SklearnModel(MLPClassifier(hidden_layer_sizes=tuple(p["hidden_layer_sizes"]),
+                                                max_iter=p["max_iter"], alpha=p["alpha"]))
+            att._run(shadow, X[idx_in], y[idx_in], probs[idx_in], X[idx_out], y[idx_out], probs[idx_out])
+        else:  # its own entry point: clones the PytorchModel, trains the shadow CNNs, queries the target itself
+            att.attack(cnn_target())
+            if "s" not in got:
+                raise RuntimeError("LIRAAttack.attack returned without scoring (target not attackable)")
         met = att.attack_metrics[0]
         # its _DummyClassifier.predict_proba returns the [pr_in, pr_out] rows and get_metrics ranks by column 1
         s = to_bundle_order(got["s"][:, 1])
@@ -170,14 +211,12 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901
                 "note": "its default RF on sorted probabilities, 5-fold cross-fitted here"}
 
     ks = [int(v) for v in args.k.split(",") if v]
-    if recipe["kind"] != "sklearn_mlp" and ks:
-        C.run_attack("lira", lambda: lira("offline", False, ks[0]), out["attacks"])  # records why it is not run
-        ks = []
     for k in ks:
         for mode in [v for v in args.modes.split(",") if v]:
             for fixvar in (False, True):
                 C.run_attack(f"lira_{mode}{'_fixvar' if fixvar else ''}_k{k}",
                              lambda mode=mode, fixvar=fixvar, k=k: lira(mode, fixvar, k), out["attacks"])
+                C.write_json(args.out, out)
     failed = [name for name, a in out["attacks"].items() if name.startswith("lira_") and "NaN" in (a.get("error") or "")]
     if failed:
         # SACRO-ML's logit() clips with min(p, 1 - EPS), EPS = 1e-16. The shadow models' probabilities are float32

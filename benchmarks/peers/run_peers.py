@@ -29,12 +29,12 @@ for _k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse
 import json
-import warnings
 import math
 import os
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -313,7 +313,10 @@ def peer_rows(res: dict, is_member: np.ndarray, seed: int) -> dict:
         row = {"error": a.get("error"), "wall_s": a.get("wall_s"), "reported": a.get("reported") or {},
                "note": a.get("note")}
         if a.get("scores") is not None:
-            row["metrics"] = slim(evaluate(is_member, np.asarray(a["scores"], dtype=float), seed))
+            sc = np.asarray([np.nan if v is None else v for v in a["scores"]], dtype=float)
+            scored = ~np.isnan(sc)  # a subset attack (HSJ, OSLO) leaves unscored rows null: figures on the scored rows
+            row["metrics"] = slim(evaluate(is_member[scored], sc[scored], seed))
+            row["n_scored"] = int(scored.sum())
         elif a.get("operating_points"):
             m = from_operating_points(a["operating_points"])
             m["auc"] = (a.get("reported") or {}).get("auc")

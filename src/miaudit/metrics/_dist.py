@@ -39,26 +39,24 @@ def beta_ppf(q: float, a: float, b: float) -> float:
     return float(special.betaincinv(a, b, q))
 
 
+def _binom_tail(k: int, n: int, p: float, ufunc: Any, name: str, below: float, above: float) -> float:
+    if k < 0:
+        return below
+    if k >= n:
+        return above
+    if ufunc is None:  # pragma: no cover
+        return float(getattr(_binom(), name)(k, n, p))
+    return min(max(float(ufunc(float(k), float(n), float(p))), 0.0), 1.0)
+
+
 def binom_cdf(k: int, n: int, p: float) -> float:
     """``P(Bin(n, p) <= k)``, as ``scipy.stats.binom.cdf(k, n, p)``."""
-    if k < 0:
-        return 0.0
-    if k >= n:
-        return 1.0
-    if _binom_cdf is None:  # pragma: no cover
-        return float(_binom().cdf(k, n, p))
-    return min(max(float(_binom_cdf(float(k), float(n), float(p))), 0.0), 1.0)
+    return _binom_tail(k, n, p, _binom_cdf, "cdf", 0.0, 1.0)
 
 
 def binom_sf(k: int, n: int, p: float) -> float:
     """``P(Bin(n, p) > k)``, as ``scipy.stats.binom.sf(k, n, p)``."""
-    if k < 0:
-        return 1.0
-    if k >= n:
-        return 0.0
-    if _binom_sf is None:  # pragma: no cover
-        return float(_binom().sf(k, n, p))
-    return min(max(float(_binom_sf(float(k), float(n), float(p))), 0.0), 1.0)
+    return _binom_tail(k, n, p, _binom_sf, "sf", 1.0, 0.0)
 
 
 def binom_ppf(q: float, n: int, p: float) -> float:

@@ -570,7 +570,7 @@ def main(argv: list[str] | None = None) -> int:
             agg[tool] = {att: aggregate(rows) for att, rows in attacks.items()}
         games[target.name] = agg
 
-    header = ("# Side-by-side: miaudit vs IBM ART, TensorFlow Privacy, ML Privacy Meter\n\n"
+    header = ("# Side-by-side: miaudit vs IBM ART, TensorFlow Privacy, ML Privacy Meter, LeakPro, SACRO-ML\n\n"
               f"Command: `nice python benchmarks/peers/{' '.join(['run_peers.py', *sys.argv[1:]])}`  \n"
               f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; total wall "
               f"{time.perf_counter() - t_start:.0f}s on a 2-core machine shared with other jobs (timings under load).\n\n"

@@ -28,11 +28,7 @@ SELECT = {"leakpro": r"^(loss_traj|seqmia|yoqo|oslo|HSJ|qmia)", "sacroml": r"^li
 
 
 def cell(a: dict, key: str) -> str:
-    t = a.get(key) or {}
-    if t.get("tpr") is None:
-        return f"null ({t.get('reason', 'n/a')})"
-    lo, hi = t["ci"]
-    return f"{100 * t['tpr']:.2f}% [{100 * lo:.2f}, {100 * hi:.2f}] ({t['n_members']}/{t['n_nonmembers']})"
+    return R.fmt_tpr(a, key, counts=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,12 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         for (tool, att), rows in per.items():
             a = R.aggregate(rows)
             if not a.get("n_seeds"):
-                err = (a.get("errors") or ["no result"])[0].replace("|", "/")[:220]
-                lines.append(f"| {tool} | {att} | failed: {err} | | | | |")
+                lines.append(f"| {tool} | {att} | failed: {R.failure_text(a, 220)} | | | | |")
                 continue
-            auc = a.get("auc")
-            auc_s = "n/a" if not auc else f"{auc[0]:.3f} ± {auc[1]:.3f}"
-            rauc = "—" if a.get("auc_reported") is None else f"{a['auc_reported']:.3f}"
+            auc_s, rauc = R.auc_cells(a)
             wall = "n/a" if a.get("wall_s") is None else f"{a['wall_s']:.1f}"
             lines.append(f"| {tool} | {att} | {auc_s} | {rauc} | {cell(a, '0.001')} | {cell(a, '0.01')} | {wall} |")
         best = None

@@ -253,6 +253,19 @@ def run_peer(peer: str, gdir: Path, seed: int, args: argparse.Namespace, kmax: i
     return res
 
 
+def failure_text(a: dict, width: int) -> str:
+    """The first error of an aggregated attack row, safe inside a markdown table cell."""
+    return str((a.get("errors") or ["no result"])[0]).replace("|", "/")[:width]
+
+
+def auc_cells(a: dict) -> tuple[str, str]:
+    """(AUC mean ± sd over seeds, AUC as the tool reports it) of an aggregated attack row."""
+    auc = a.get("auc")
+    auc_s = "n/a" if not auc else f"{auc[0]:.3f} ± {auc[1]:.3f}"
+    rauc = "—" if a.get("auc_reported") is None else f"{a['auc_reported']:.3f}"
+    return auc_s, rauc
+
+
 def run_miaudit(gdir: Path, info: dict, k: int, seed: int) -> dict:
     out = gdir / f"miaudit_k{k}.json"
     if out.exists():
@@ -386,12 +399,14 @@ def fmt_pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
-def fmt_tpr(a: dict, key: str) -> str:
+def fmt_tpr(a: dict, key: str, counts: bool = False) -> str:
+    """TPR at FPR ``key`` with its interval (and ``(members/non-members)`` behind it with ``counts``)."""
     t = a.get(key) or {}
     if t.get("tpr") is None:
         return f"null ({t.get('reason', 'n/a')})"
     lo, hi = t["ci"]
-    return f"{100 * t['tpr']:.2f}% [{100 * lo:.2f}, {100 * hi:.2f}]"
+    behind = f" ({t['n_members']}/{t['n_nonmembers']})" if counts else ""
+    return f"{100 * t['tpr']:.2f}% [{100 * lo:.2f}, {100 * hi:.2f}]{behind}"
 
 
 def build_table(games: dict, infos: dict) -> str:
@@ -414,12 +429,9 @@ def build_table(games: dict, infos: dict) -> str:
                 continue
             for att, a in attacks.items():
                 if not a.get("n_seeds"):
-                    err = (a.get("errors") or ["no result"])[0].replace("|", "/")[:200]
-                    lines.append(f"| {tool} | {att} | failed: {err} | | | | | | | |")
+                    lines.append(f"| {tool} | {att} | failed: {failure_text(a, 200)} | | | | | | | |")
                     continue
-                auc = a.get("auc")
-                auc_s = "n/a" if not auc else f"{auc[0]:.3f} ± {auc[1]:.3f}"
-                rauc = "—" if a.get("auc_reported") is None else f"{a['auc_reported']:.3f}"
+                auc_s, rauc = auc_cells(a)
                 rep = "—"
                 if a.get("reported_0.001") is not None or a.get("reported_0.01") is not None:
                     rep = f"{fmt_pct(a.get('reported_0.001'))} / {fmt_pct(a.get('reported_0.01'))}"

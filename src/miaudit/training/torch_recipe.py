@@ -31,7 +31,7 @@ torch = import_optional("torch", "torch")
 
 from ..models.torch import check_device, parse_query, resolve_device, torch_logits  # noqa: E402
 from .dp import check_dp, dp_info, privacy_guarantee, train_dp  # noqa: E402
-from .stacked import TrainSettings, _build, is_stackable, train_one, train_stacked  # noqa: E402
+from .stacked import TrainSettings, _build, has_conv, is_stackable, train_one, train_stacked  # noqa: E402
 
 __all__ = ["TorchRecipe", "TabularEncoding", "RECIPE_KEYS"]
 
@@ -467,7 +467,7 @@ class TorchRecipe:
                              f"got {masks.dtype} of shape {masks.shape}; pass one membership row per seed")
         make = self.factory(x)
         probe = _build(make, 0) if self.stackable else None
-        if probe is None or not is_stackable(probe) or (self.stack == "auto" and _has_conv(probe)):
+        if probe is None or not is_stackable(probe) or (self.stack == "auto" and has_conv(probe)):
             return [self.train(_rows(X, m), yy[m], seed=s) for m, s in zip(masks, seeds)]
         self._threads()
         xt, yt = torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(yy)
@@ -543,10 +543,6 @@ class TorchRecipe:
         self._factory_obj = self._resolve_factory()
         self._train_fn_obj = self._resolve_train_fn()
         self._query_fns = [parse_query(q) for q in self.queries]
-
-
-def _has_conv(module: Any) -> bool:
-    return any(isinstance(m, torch.nn.modules.conv._ConvNd) for m in module.modules())
 
 
 def _rows(X: Any, mask: np.ndarray) -> Any:
